@@ -1,0 +1,34 @@
+"""Celery's settings, derived from the service's own (see dispatcher/settings.py).
+
+Workers, Flower and the celery CLI all load this module (`celery -A tasks ...`), so they agree with
+the API on the broker, the queue name and the task names.
+"""
+
+from dispatcher.settings import load_settings
+
+_settings = load_settings()
+
+broker_url = _settings.redis_url
+broker_connection_retry_on_startup = True
+# Our retries and countdowns stay far below this, or Redis would hand a task out twice (Celery's Redis caveats).
+broker_transport_options = {"visibility_timeout": 3600}
+
+task_default_queue = _settings.queue_name
+task_serializer = "json"
+accept_content = ["json"]
+task_ignore_result = True
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_track_started = False
+task_send_sent_event = True
+worker_send_task_events = True
+worker_prefetch_multiplier = 4
+worker_pool = _settings.worker_pool
+worker_concurrency = _settings.worker_concurrency
+worker_hijack_root_logger = False
+timezone = "UTC"
+enable_utc = True
+
+task_annotations = (
+    {"dispatch.send_message": {"rate_limit": _settings.worker_rate_limit}} if _settings.worker_rate_limit else {}
+)

@@ -1,0 +1,84 @@
+"""The Flask app factory: `create_app()` wires settings, the store and the blueprints together.
+
+`wsgi.py` is the only place that calls it for serving; tests call it with their own settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import redis
+from flask import Flask, g, request
+
+from dispatcher.api import docs, health, messages
+from dispatcher.api.errors import register_error_handlers
+from dispatcher.logs import configure_logging, request_id_var
+from dispatcher.messages import MessageService
+from dispatcher.redis_checks import warn_if_evicting
+from dispatcher.settings import Settings, load_settings
+from dispatcher.store import MessageStore, connect
+from tasks.celery_app import SEND_MESSAGE
+from tasks.envelope import task_envelope
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Services:
+    """What the views need, kept on `app.extensions["dispatcher"]`."""
+
+    settings: Settings
+    store: MessageStore
+    messages: MessageService
+    openapi: dict = field(default_factory=dict)
+
+
+def _send_task_for(queue: str):
+    def task_for(message_id: str) -> tuple[str, str]:
+        return queue, task_envelope(SEND_MESSAGE, [message_id], queue)
+
+    return task_for
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = Flask("dispatcher")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    client = connect(settings.redis_url)
+    store = MessageStore(
+        client,
+        retention_seconds=settings.message_retention_seconds,
+        queued_grace_seconds=settings.queued_republish_after_seconds,
+        lease_seconds=settings.send_lease_seconds,
+    )
+    services = Services(
+        settings, store, MessageService(store, settings.whatsapp_provider, _send_task_for(settings.queue_name))
+    )
+    app.extensions["dispatcher"] = services
+
+    @app.before_request
+    def _request_id():
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    register_error_handlers(app)
+    for module in (health, messages, docs):
+        app.register_blueprint(module.blueprint)
+    services.openapi = docs.build_spec(app)
+    with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503
+        warn_if_evicting(client)
+    return app

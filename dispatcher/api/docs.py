@@ -1,0 +1,87 @@
+"""`/openapi.json`, generated from the marshmallow schemas and the views' docstrings, and `/docs` for people.
+
+The docs page is rendered here from the same spec, with no script or stylesheet from elsewhere, so
+it works on a closed network and in tests.
+"""
+
+from __future__ import annotations
+
+from apispec import APISpec, yaml_utils
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Blueprint, Flask, current_app, jsonify, render_template_string
+
+from dispatcher.api import schemas
+
+blueprint = Blueprint("docs", __name__)
+
+_SCHEMAS = (
+    schemas.SendMessageSchema,
+    schemas.SendAnswerSchema,
+    schemas.MessageSchema,
+    schemas.ErrorSchema,
+    schemas.HealthSchema,
+    schemas.ReadinessSchema,
+)
+
+
+def build_spec(app: Flask) -> dict:
+    spec = APISpec(
+        title="WhatsApp Dispatcher",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Queue WhatsApp messages, one by one or in bulk, and follow each one's status."},
+    )
+    spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    for schema in _SCHEMAS:
+        spec.components.schema(schema.__name__, schema=schema)
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        operation = yaml_utils.load_yaml_from_docstring(view.__doc__ or "")
+        if operation:
+            method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS")).lower()
+            spec.path(path=FlaskPlugin.flaskpath2openapi(rule.rule), operations={method: operation})
+    return spec.to_dict()
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(current_app.extensions["dispatcher"].openapi)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ spec.info.title }} API</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+h2{border-bottom:1px solid #ddd;padding-bottom:.3rem}
+.op{margin:1.5rem 0;padding:1rem;border:1px solid #e3e3e3;border-radius:6px}
+.method{font-weight:bold;text-transform:uppercase;padding:.1rem .5rem;border-radius:4px;background:#e8f0fe}
+code,pre{background:#f6f8fa;padding:.1rem .3rem;border-radius:3px}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+</style></head><body>
+<h1>{{ spec.info.title }} API</h1>
+<p>{{ spec.info.description }} Machine-readable: <a href="/openapi.json">/openapi.json</a>.
+Authenticated endpoints need the <code>X-API-Key</code> header.</p>
+{% for path, operations in spec.paths.items() %}{% for method, op in operations.items() %}
+<div class="op" id="{{ method }}-{{ path }}">
+<h2><span class="method">{{ method }}</span> <code>{{ path }}</code></h2>
+<p><strong>{{ op.summary }}</strong>{% if op.security %} (X-API-Key){% endif %}</p>
+{% if op.description %}<p>{{ op.description }}</p>{% endif %}
+{% set body = op.get('requestBody') %}{% if body %}
+{% set ref = body.content['application/json'].schema['$ref'].split('/')[-1] %}
+<h3>Body: {{ ref }}</h3><table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>
+{% for name, prop in spec.components.schemas[ref].properties.items() %}
+<tr><td><code>{{ name }}</code></td><td>{{ prop.type }}</td>
+<td>{{ 'yes' if name in spec.components.schemas[ref].get('required', []) else 'no' }}</td>
+<td>{{ prop.description }}{% if prop.example %} e.g. <code>{{ prop.example }}</code>{% endif %}</td></tr>
+{% endfor %}</table>{% endif %}
+<h3>Answers</h3><ul>{% for code, answer in op.responses.items() %}
+<li><code>{{ code }}</code> {{ answer.description }}</li>{% endfor %}</ul>
+</div>{% endfor %}{% endfor %}
+</body></html>"""
+
+
+@blueprint.get("/docs")
+def docs():
+    return render_template_string(_PAGE, spec=current_app.extensions["dispatcher"].openapi)

@@ -1,0 +1,58 @@
+"""Every error the API answers is JSON: `{"error": "<text>", "code": "<machine code>", "field"?: ...}`.
+
+The `error` texts of the seed contract (reach-town matches on them) are kept exactly; `code` and
+`field` are extra keys for machines. Nothing internal (stack traces, Redis addresses) is ever sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from dispatcher.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, the human text, a machine code, and any extra keys."""
+
+    def __init__(self, status: int, error: str, code: str, **extra):
+        super().__init__(error)
+        self.status = status
+        self.body = {"error": error, "code": code, **extra}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return jsonify(error.body), error.status
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_down(error):
+        log.error("Redis is unreachable: %s", error)
+        body = {
+            "error": "Service unavailable: the message store (Redis) is unreachable; nothing was queued",
+            "code": "redis_unavailable",
+        }
+        return jsonify(body), 503, {"Retry-After": "5"}
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if error.code == 404:
+            return jsonify({"error": "Route not found", "code": "not_found"}), 404
+        if error.code == 413:
+            body = {"error": "Request body too large", "code": "body_too_large"}
+            return jsonify(body), 413
+        code = (error.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": error.description or error.name, "code": code}), error.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unexpected error")
+        details = f"Unexpected error; quote request_id {request_id_var.get()} when reporting it"
+        return jsonify({"error": "Internal server error", "details": details, "code": "internal"}), 500

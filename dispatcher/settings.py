@@ -1,0 +1,198 @@
+"""Settings, read once from the environment and validated before anything starts.
+
+Every process (API, worker, Flower, the reconciler) reads the same variables, so a wrong value
+stops each of them at start with a message naming the variable, instead of failing later on the
+first message. Names that come from the seed systems keep their meaning and defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from dotenv import load_dotenv
+
+PROVIDER_NAMES = ("mock",)
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
+LEASE_EXPIRED_ACTIONS = ("resend", "fail")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's whole configuration. Field docs live in `.env.example` and the README."""
+
+    environment: str
+    host: str
+    port: int
+    log_level: str
+    api_keys: tuple[str, ...]
+    whatsapp_provider: str
+    redis_url: str
+    queue_name: str
+    job_attempts: int
+    job_backoff_delay_ms: int
+    job_backoff_max_ms: int
+    job_remove_on_complete: int | None
+    job_remove_on_fail: int | None
+    worker_concurrency: int
+    worker_pool: str
+    worker_rate_limit: str | None
+    worker_api_call_delay_ms: int
+    default_region: str
+    message_retention_days: int
+    message_body_max_chars: int
+    send_lease_seconds: int
+    lease_expired_action: str
+    queued_republish_after_seconds: int
+    reconcile_interval_seconds: int
+    mock_latency_ms: int
+    mock_failure_rate: float
+
+    @property
+    def message_retention_seconds(self) -> int:
+        return self.message_retention_days * 86400
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, naming the variable in every error."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def raw(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return default
+        return value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name, default)
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise SettingsError(f"{name} must be at least {minimum}{upper}, got {number}")
+        return number
+
+    def fraction(self, name: str, default: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number between 0 and 1, got {value!r}") from None
+        if not 0 <= number <= 1:
+            raise SettingsError(f"{name} must be between 0 and 1, got {number}")
+        return number
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def keep_count(self, name: str, default: int | None) -> int | None:
+        """Seed 000's JOB_REMOVE_ON_* values: `true` keeps none, `false` keeps all, N keeps the newest N.
+
+        Returns how many to keep: None for all.
+        """
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered == "true":
+            return 0
+        if lowered == "false":
+            return None
+        return self.integer(name, 0)
+
+
+def _redis_url(read: _Reader) -> str:
+    """REDIS_URL wins (Heroku's convention, rediss:// included); else REDIS_HOST/PORT/PASSWORD."""
+    url = read.raw("REDIS_URL")
+    if url is not None:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://; got {url.split(':')[0]!r}")
+        return url
+    host = read.text("REDIS_HOST", "127.0.0.1")
+    port = read.integer("REDIS_PORT", 6379, minimum=1, maximum=65535)
+    password = read.raw("REDIS_PASSWORD")
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/0"
+
+
+def _api_keys(read: _Reader) -> tuple[str, ...]:
+    value = read.raw("API_KEY")
+    if value is None:
+        raise SettingsError("API_KEY must be set: one key, or several separated by commas")
+    keys = tuple(key.strip() for key in value.split(",") if key.strip())
+    if not keys:
+        raise SettingsError("API_KEY must hold at least one non-empty key")
+    return keys
+
+
+def _worker_rate_limit(read: _Reader) -> str | None:
+    value = read.raw("WORKER_RATE_LIMIT")
+    if value is None:
+        return None
+    number, _, unit = value.partition("/")
+    if not number.replace(".", "", 1).isdigit() or unit not in ("", "s", "m", "h"):
+        raise SettingsError(f"WORKER_RATE_LIMIT must look like 100/s, 600/m or 3600/h; got {value!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from `env` (default: the process environment after loading `.env`)."""
+    if env is None:
+        load_dotenv(override=False)
+        env = os.environ
+    read = _Reader(env)
+    region = read.text("DEFAULT_REGION", "BR").upper()
+    if len(region) != 2 or not region.isalpha():
+        raise SettingsError(f"DEFAULT_REGION must be a two-letter country code such as BR; got {region!r}")
+    return Settings(
+        environment=read.choice("APP_ENV", read.text("NODE_ENV", "production"), ("development", "production", "test")),
+        host=read.text("HOST", "0.0.0.0"),
+        port=read.integer("PORT", 3001, minimum=1, maximum=65535),
+        log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
+        api_keys=_api_keys(read),
+        whatsapp_provider=read.choice("WHATSAPP_PROVIDER", "mock", PROVIDER_NAMES),
+        redis_url=_redis_url(read),
+        queue_name=read.text("QUEUE_NAME", "message-dispatch-queue"),
+        job_attempts=read.integer("JOB_ATTEMPTS", 3, minimum=1, maximum=100),
+        job_backoff_delay_ms=read.integer("JOB_BACKOFF_DELAY", 5000),
+        job_backoff_max_ms=read.integer("JOB_BACKOFF_MAX", 300_000),
+        job_remove_on_complete=read.keep_count("JOB_REMOVE_ON_COMPLETE", None),
+        job_remove_on_fail=read.keep_count("JOB_REMOVE_ON_FAIL", 1000),
+        worker_concurrency=read.integer("WORKER_CONCURRENCY", 5, minimum=1, maximum=1000),
+        worker_pool=read.choice("WORKER_POOL", "threads", ("threads", "prefork", "solo")),
+        worker_rate_limit=_worker_rate_limit(read),
+        worker_api_call_delay_ms=read.integer("WORKER_API_CALL_DELAY", 1000),
+        default_region=region,
+        message_retention_days=read.integer("MESSAGE_RETENTION_DAYS", 30, minimum=1),
+        message_body_max_chars=read.integer("MESSAGE_BODY_MAX_CHARS", 4096, minimum=1),
+        send_lease_seconds=read.integer("SEND_LEASE_SECONDS", 60, minimum=1),
+        lease_expired_action=read.choice("LEASE_EXPIRED_ACTION", "resend", LEASE_EXPIRED_ACTIONS),
+        queued_republish_after_seconds=read.integer("QUEUED_REPUBLISH_AFTER", 300, minimum=1),
+        reconcile_interval_seconds=read.integer("RECONCILE_INTERVAL", 15, minimum=1),
+        mock_latency_ms=read.integer("MOCK_LATENCY_MS", 100),
+        mock_failure_rate=read.fraction("MOCK_FAILURE_RATE", 0.0),
+    )

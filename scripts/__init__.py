@@ -1,0 +1,1 @@
+"""Development tooling: the embedded Redis and the `make run` launcher. Not imported by the service."""

@@ -1,0 +1,9 @@
+"""The Celery application, configured from `celeryconfig.py` (read lazily, when first needed)."""
+
+from celery import Celery
+
+SEND_MESSAGE = "dispatch.send_message"
+RECONCILE = "dispatch.reconcile"
+
+app = Celery("dispatcher", include=["tasks.send", "tasks.reconcile", "tasks.worker_hooks"])
+app.config_from_object("celeryconfig")

@@ -1,0 +1,63 @@
+"""Celery task messages built by hand, so the API can push one in the same Redis script that records the message.
+
+This is Celery's message protocol v2 (docs: "Message Protocol") wrapped the way kombu's Redis
+transport stores it: a JSON envelope LPUSHed onto the list named after the queue. Writing the task
+and the record in one atomic step is what makes "accepted means durable" hold without a second
+round trip; `tests/test_envelope.py` checks the shape against what Celery itself publishes, and the
+end-to-end tests check that a real worker runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import uuid
+
+_ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
+
+
+def task_envelope(task_name: str, args: list, queue: str) -> str:
+    """The JSON text kombu's Redis transport would LPUSH onto `queue` for `task_name(*args)`."""
+    task_id = str(uuid.uuid4())
+    body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    headers = {
+        "lang": "py",
+        "task": task_name,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": repr(args),
+        "kwargsrepr": "{}",
+        "origin": _ORIGIN,
+        "ignore_result": None,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
+    properties = {
+        "correlation_id": task_id,
+        "reply_to": "",
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": "", "routing_key": queue},
+        "priority": 0,
+        "body_encoding": "base64",
+        "delivery_tag": str(uuid.uuid4()),
+    }
+    return json.dumps(
+        {
+            "body": base64.b64encode(body.encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": headers,
+            "properties": properties,
+        }
+    )

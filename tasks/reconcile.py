@@ -1,0 +1,38 @@
+"""The reconciler: republishes messages whose task was lost or whose worker died.
+
+The Redis broker can lose a task (Celery #3501, kombu #1405), and a task held by a worker killed
+with -9 only comes back after the broker's visibility timeout (an hour). Every unfinished message
+has a deadline in the store; past it, this republishes the message's task. The task's claim makes
+a republish safe: a message already being sent, or finished, is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tasks import runtime
+from tasks.celery_app import RECONCILE, app
+
+log = logging.getLogger(__name__)
+
+
+def republish_overdue() -> int:
+    """Republish every overdue message once, and give it a new deadline; returns how many."""
+    from tasks.send import send_message
+
+    store = runtime.store()
+    grace = runtime.settings().queued_republish_after_seconds
+    overdue = store.overdue()
+    for message_id in overdue:
+        send_message.apply_async((message_id,))
+        store.watch_until(message_id, time.time() + grace)
+    if overdue:
+        log.warning("reconciler republished %d overdue message(s)", len(overdue))
+    return len(overdue)
+
+
+@app.task(name=RECONCILE, ignore_result=True)
+def reconcile() -> int:
+    """The same pass, on demand: `celery -A tasks call dispatch.reconcile`."""
+    return republish_overdue()

@@ -1,0 +1,45 @@
+"""Worker start-up: JSON logs, the Redis eviction check, and the reconciler's timer.
+
+The reconciler runs inside every worker, but a Redis lock lets only one of them act per period, so
+no separate beat process has to be remembered in the Procfile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery.signals import setup_logging, worker_ready
+
+from dispatcher.logs import configure_logging
+from dispatcher.redis_checks import warn_if_evicting
+from tasks import runtime
+from tasks.reconcile import republish_overdue
+
+log = logging.getLogger(__name__)
+
+RECONCILER_LOCK = "dispatch:reconciler:lock"
+
+
+@setup_logging.connect
+def _json_logs(**_):
+    configure_logging(runtime.settings().log_level)
+
+
+def _reconcile_forever(hostname: str) -> None:
+    interval = runtime.settings().reconcile_interval_seconds
+    client = runtime.store().redis
+    while True:
+        time.sleep(interval)
+        try:
+            if client.set(RECONCILER_LOCK, hostname, nx=True, ex=interval):
+                republish_overdue()
+        except Exception:  # a Redis outage must not kill the timer: try again next period
+            log.exception("reconciler pass failed")
+
+
+@worker_ready.connect
+def _start_reconciler(sender, **_):
+    warn_if_evicting(runtime.store().redis)
+    threading.Thread(target=_reconcile_forever, args=(sender.hostname,), name="reconciler", daemon=True).start()

@@ -1,0 +1,194 @@
+"""Fixtures with real parts: a real Redis server, the real app from its factory, real worker processes.
+
+Tests start their own Redis on a free port unless TEST_REDIS_URL is set (the suite flushes that
+database between tests, so point it at one you can spare).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from dispatcher.settings import load_settings
+from scripts.embedded_redis import EmbeddedRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "test-key-1"
+OTHER_API_KEY = "test-key-2"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url) -> redis.Redis:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def base_env(redis_url, redis_client) -> dict[str, str]:
+    """The environment every process of a test gets; tests override what they exercise."""
+    return {
+        "API_KEY": f"{API_KEY}, {OTHER_API_KEY}",
+        "REDIS_URL": redis_url,
+        "APP_ENV": "test",
+        "LOG_LEVEL": "info",
+        "MOCK_LATENCY_MS": "0",
+        "JOB_BACKOFF_DELAY": "100",
+        "RECONCILE_INTERVAL": "1",
+        "WORKER_CONCURRENCY": "4",
+    }
+
+
+@pytest.fixture
+def make_app(base_env):
+    """Build the real Flask app from its factory with `base_env` plus overrides; returns its test client."""
+    from dispatcher.api import create_app
+
+    def build(**overrides: str):
+        app = create_app(load_settings({**base_env, **overrides}))
+        return app.test_client()
+
+    return build
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app()
+
+
+def auth(key: str = API_KEY) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+class Process:
+    """A child process whose output lines are collected, for waiting on and asserting about."""
+
+    def __init__(self, args: list[str], env: dict[str, str], name: str):
+        self.name = name
+        self.lines: list[str] = []
+        self.popen = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 30) -> None:
+        wait_for(lambda: any(text in line for line in self.lines) or self._died(), timeout, what=f"{self.name}: {text}")
+        if not any(text in line for line in self.lines):
+            raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output[-3000:]}")
+
+    def _died(self) -> bool:
+        return self.popen.poll() is not None
+
+    def kill9(self) -> None:
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture
+def start_worker(base_env):
+    """Start real `celery -A tasks worker` processes; all are stopped after the test."""
+    workers: list[Process] = []
+
+    def start(**overrides: str) -> Process:
+        args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--without-mingle", "--without-gossip",
+                "-n", f"test{len(workers)}-{time.monotonic_ns()}@%h", "--loglevel=INFO"]
+        worker = Process(args, {**base_env, **overrides}, "worker")
+        workers.append(worker)
+        worker.wait_for_line("ready.")
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def procfile_command(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise KeyError(name)
+
+
+@pytest.fixture
+def start_web(base_env):
+    """Start the Procfile's `web` line (the real gunicorn) on a free port; returns its base URL."""
+    processes: list[Process] = []
+
+    def start(**overrides: str) -> str:
+        port = free_port()
+        env = {**base_env, "PORT": str(port), "HOST": "127.0.0.1", "PATH": f"{Path(sys.executable).parent}:"
+               f"{os.environ['PATH']}", **overrides}
+        web = Process(["bash", "-c", f"exec {procfile_command('web')}"], env, "web")
+        processes.append(web)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(url) or web._died(), 30, what="gunicorn to answer")
+        if web._died():
+            raise AssertionError(f"gunicorn exited:\n{web.output[-3000:]}")
+        return url
+
+    yield start
+    for process in processes:
+        process.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False

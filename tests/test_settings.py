@@ -1,0 +1,84 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dispatcher.settings import SettingsError, load_settings
+from tests.conftest import ROOT
+
+MINIMAL = {"API_KEY": "k"}
+
+
+def test_defaults_match_the_seeds():
+    settings = load_settings(MINIMAL)
+    assert settings.port == 3001
+    assert settings.host == "0.0.0.0"
+    assert settings.whatsapp_provider == "mock"
+    assert settings.queue_name == "message-dispatch-queue"
+    assert settings.job_attempts == 3
+    assert settings.job_backoff_delay_ms == 5000
+    assert settings.worker_concurrency == 5
+    assert settings.worker_api_call_delay_ms == 1000
+    assert settings.job_remove_on_complete is None
+    assert settings.job_remove_on_fail == 1000
+    assert settings.default_region == "BR"
+    assert settings.mock_latency_ms == 100
+    assert settings.mock_failure_rate == 0
+    assert settings.message_retention_days == 30
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_api_key_is_required_and_may_hold_several_keys():
+    with pytest.raises(SettingsError, match="API_KEY"):
+        load_settings({})
+    assert load_settings({"API_KEY": " a, b ,,c "}).api_keys == ("a", "b", "c")
+
+
+def test_redis_url_wins_over_host_and_port():
+    settings = load_settings({**MINIMAL, "REDIS_URL": "rediss://:secret@example:6380/1", "REDIS_HOST": "other"})
+    assert settings.redis_url == "rediss://:secret@example:6380/1"
+
+
+def test_redis_host_port_password_build_a_url():
+    settings = load_settings({**MINIMAL, "REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_PASSWORD": "p@ss"})
+    assert settings.redis_url == "redis://:p%40ss@cache:6380/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("JOB_ATTEMPTS", "0"),
+        ("JOB_BACKOFF_DELAY", "-5"),
+        ("WORKER_CONCURRENCY", "five"),
+        ("WORKER_API_CALL_DELAY", "1s"),
+        ("WHATSAPP_PROVIDER", "carrier-pigeon"),
+        ("LOG_LEVEL", "loud"),
+        ("MOCK_FAILURE_RATE", "2"),
+        ("REDIS_URL", "http://localhost"),
+        ("DEFAULT_REGION", "Brazil"),
+        ("WORKER_RATE_LIMIT", "fast"),
+        ("JOB_REMOVE_ON_COMPLETE", "maybe"),
+        ("LEASE_EXPIRED_ACTION", "pray"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({**MINIMAL, name: value})
+
+
+@pytest.mark.parametrize(("value", "kept"), [("true", 0), ("false", None), ("1000", 1000)])
+def test_job_remove_on_complete_keeps_seed_000_meaning(value, kept):
+    assert load_settings({**MINIMAL, "JOB_REMOVE_ON_COMPLETE": value}).job_remove_on_complete == kept
+
+
+def test_a_wrong_value_stops_the_worker_with_the_variable_named():
+    env = {**os.environ, "API_KEY": "k", "JOB_ATTEMPTS": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker"], env=env, capture_output=True, text=True, cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "JOB_ATTEMPTS" in result.stderr
