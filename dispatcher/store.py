@@ -52,7 +52,8 @@ local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'lease_until', ARGV[2], 'updated_at', ARGV[4])
 redis.call('RPUSH', KEYS[2], cjson.encode({status='sending', at=ARGV[4], attempt=attempts}))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
-return {'claimed', attempts}
+local fields = redis.call('HMGET', KEYS[1], 'recipient', 'body', 'external_id')
+return {'claimed', attempts, fields[1], fields[2], fields[3]}
 """
 
 _ADVANCE = """
@@ -116,10 +117,16 @@ class Message:
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of a task's claim: `claimed` (send now), or why not (`busy`, `lease_expired`, a status)."""
+    """The outcome of a task's claim: `claimed` (send now), or why not (`busy`, `lease_expired`, a status).
+
+    A successful claim carries what the send needs, so the task makes no second round trip.
+    """
 
     outcome: str
     attempt: int
+    recipient: str = ""
+    body: str = ""
+    external_id: str = ""
 
     @property
     def claimed(self) -> bool:
@@ -219,11 +226,11 @@ class MessageStore:
         `take_over_expired`; otherwise the outcome is `lease_expired` and the caller decides.
         """
         now = time.time()
-        outcome, attempt = self._claim(
+        outcome, attempt, *fields = self._claim(
             keys=self._keys(message_id),
             args=[now, now + self.lease_seconds, "1" if take_over_expired else "0", iso(now), message_id],
         )
-        return Claim(outcome, int(attempt))
+        return Claim(outcome, int(attempt), *fields)
 
     def advance(
         self,

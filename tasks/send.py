@@ -63,8 +63,7 @@ def send_message(self, message_id: str) -> str:
         log.info("task skipped: message is %s", claim.outcome, extra=context)
         return claim.outcome
 
-    message = store.get(message_id)
-    outbound = OutboundMessage(message_id, message.recipient, message.body, message.external_id)
+    outbound = OutboundMessage(message_id, claim.recipient, claim.body, claim.external_id)
     context["attempt"] = claim.attempt
     try:
         result = runtime.provider().send(outbound)

@@ -1,0 +1,67 @@
+"""What the benchmarks share: a private Redis, the service's processes, and the environment they run with."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from scripts.embedded_redis import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-key"
+
+
+@contextmanager
+def private_redis():
+    """A fresh Redis without persistence (as the reference benchmarks run), stopped afterwards."""
+    with tempfile.TemporaryDirectory() as directory:
+        server = EmbeddedRedis(directory, appendonly=False).start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+def service_env(redis_url: str, **overrides: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "API_KEY": API_KEY,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "warning",
+        "WORKER_API_CALL_DELAY": "0",
+        **overrides,
+    }
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    path = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return subprocess.Popen(args, cwd=ROOT, env={**env, "PATH": path}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def pending(redis_url: str) -> int:
+    return redis.Redis.from_url(redis_url).zcard("dispatch:pending")
