@@ -42,8 +42,14 @@ def service_env(redis_url: str, **overrides: str) -> dict[str, str]:
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     path = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    return subprocess.Popen(args, cwd=ROOT, env={**env, "PATH": path}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**env, "PATH": path},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

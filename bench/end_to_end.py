@@ -11,19 +11,16 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.common import private_redis, service_env, start, stop, wait_until, pending
+from bench.common import pending, private_redis, service_env, start, stop, wait_until
 from dispatcher.messages import MessageService, key_id
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore, connect
-from tasks.celery_app import SEND_MESSAGE
-from tasks.envelope import task_envelope
+from dispatcher.store import MessageStore
+from tasks.envelope import send_task_for
 
 
 def preload(redis_url: str, count: int) -> None:
     settings = load_settings(service_env(redis_url))
-    store = MessageStore(connect(redis_url), settings.message_retention_seconds, 3600, 60)
-    queue = settings.queue_name
-    service = MessageService(store, "mock", lambda message_id: (queue, task_envelope(SEND_MESSAGE, [message_id], queue)))
+    service = MessageService(MessageStore.from_settings(settings), "mock", send_task_for(settings.queue_name))
     caller = key_id("bench")
     for index in range(count):
         service.accept(caller, "+5564999998888", "bench", f"bench-{index}")
@@ -32,10 +29,23 @@ def preload(redis_url: str, count: int) -> None:
 def measure(count: int, latency_ms: int, concurrency: int, pool: str) -> float:
     with private_redis() as url:
         preload(url, count)
-        env = service_env(url, MOCK_LATENCY_MS=str(latency_ms), WORKER_CONCURRENCY=str(concurrency),
-                          WORKER_POOL=pool)
-        worker = start([sys.executable, "-m", "celery", "-A", "tasks", "worker", "--without-mingle",
-                        "--without-gossip", "--loglevel=WARNING", "-P", pool], env)
+        env = service_env(url, MOCK_LATENCY_MS=str(latency_ms), WORKER_CONCURRENCY=str(concurrency), WORKER_POOL=pool)
+        worker = start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks",
+                "worker",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel=WARNING",
+                "-P",
+                pool,
+            ],
+            env,
+        )
         try:
             wait_until(lambda: pending(url) < count, 60, "the first message to finish")
             started, left = time.perf_counter(), pending(url)

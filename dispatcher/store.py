@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import redis
 
 from dispatcher import statuses
+from dispatcher.settings import Settings
 
 PREFIX = "dispatch:"
 PENDING_KEY = PREFIX + "pending"
@@ -142,6 +143,15 @@ class MessageStore:
         self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
         self._advance = client.register_script(_ADVANCE)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MessageStore:
+        return cls(
+            connect(settings.redis_url),
+            retention_seconds=settings.message_retention_seconds,
+            queued_grace_seconds=settings.queued_republish_after_seconds,
+            lease_seconds=settings.send_lease_seconds,
+        )
 
     @staticmethod
     def message_key(message_id: str) -> str:

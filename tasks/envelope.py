@@ -61,3 +61,13 @@ def task_envelope(task_name: str, args: list, queue: str) -> str:
             "properties": properties,
         }
     )
+
+
+def send_task_for(queue: str):
+    """What `MessageService` needs to publish: message id → (queue key, `dispatch.send_message` task)."""
+    from tasks.celery_app import SEND_MESSAGE
+
+    def task_for(message_id: str) -> tuple[str, str]:
+        return queue, task_envelope(SEND_MESSAGE, [message_id], queue)
+
+    return task_for

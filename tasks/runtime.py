@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from dispatcher.settings import Settings, load_settings
-from dispatcher.store import MessageStore, connect
+from dispatcher.store import MessageStore
 from providers import MockProvider, Provider
 
 
@@ -20,13 +20,7 @@ def settings() -> Settings:
 
 @functools.cache
 def store() -> MessageStore:
-    config = settings()
-    return MessageStore(
-        connect(config.redis_url),
-        retention_seconds=config.message_retention_seconds,
-        queued_grace_seconds=config.queued_republish_after_seconds,
-        lease_seconds=config.send_lease_seconds,
-    )
+    return MessageStore.from_settings(settings())
 
 
 @functools.cache

@@ -21,6 +21,7 @@ import requests
 
 from dispatcher.settings import load_settings
 from scripts.embedded_redis import EmbeddedRedis, free_port
+from scripts.procfile import procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-key-1"
@@ -146,8 +147,19 @@ def start_worker(base_env):
     workers: list[Process] = []
 
     def start(**overrides: str) -> Process:
-        args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--without-mingle", "--without-gossip",
-                "-n", f"test{len(workers)}-{time.monotonic_ns()}@%h", "--loglevel=INFO"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"test{len(workers)}-{time.monotonic_ns()}@%h",
+            "--loglevel=INFO",
+        ]
         worker = Process(args, {**base_env, **overrides}, "worker")
         workers.append(worker)
         worker.wait_for_line("ready.")
@@ -158,13 +170,6 @@ def start_worker(base_env):
         worker.stop()
 
 
-def procfile_command(name: str) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return line.split(":", 1)[1].strip()
-    raise KeyError(name)
-
-
 @pytest.fixture
 def start_web(base_env):
     """Start the Procfile's `web` line (the real gunicorn) on a free port; returns its base URL."""
@@ -172,8 +177,13 @@ def start_web(base_env):
 
     def start(**overrides: str) -> str:
         port = free_port()
-        env = {**base_env, "PORT": str(port), "HOST": "127.0.0.1", "PATH": f"{Path(sys.executable).parent}:"
-               f"{os.environ['PATH']}", **overrides}
+        env = {
+            **base_env,
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            **overrides,
+        }
         web = Process(["bash", "-c", f"exec {procfile_command('web')}"], env, "web")
         processes.append(web)
         url = f"http://127.0.0.1:{port}"

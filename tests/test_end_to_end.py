@@ -58,8 +58,10 @@ def test_a_task_delivered_twice_sends_once(client, redis_client, start_worker):
     redis_client.lpush(QUEUE, redis_client.lindex(QUEUE, 0))  # the broker delivers the same task again
     worker = start_worker()
     wait_for_status(client, message_id, "sent")
-    wait_for(lambda: "task skipped: message is sent" in worker.output or "message is busy" in worker.output,
-             what="the duplicate task to run")
+    wait_for(
+        lambda: "task skipped: message is sent" in worker.output or "message is busy" in worker.output,
+        what="the duplicate task to run",
+    )
     assert len(mock_sends(worker, message_id)) == 1
     assert [entry["status"] for entry in message(client, message_id)["history"]] == ["queued", "sending", "sent"]
 

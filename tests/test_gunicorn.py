@@ -41,5 +41,6 @@ def test_errors_over_http_are_json(start_web):
     assert missing.status_code == 400
     assert missing.json()["error"] == "Missing required fields: recipient_phone, message_body, external_id"
     assert requests.post(f"{base}/v1/messages/send", json=BODY, timeout=5).json() == {
-        "error": "Missing X-API-Key header", "code": "missing_api_key"
+        "error": "Missing X-API-Key header",
+        "code": "missing_api_key",
     }

@@ -190,7 +190,9 @@ def test_openapi_documents_the_send_endpoint(client):
     operation = spec["paths"]["/v1/messages/send"]["post"]
     assert "SendMessageSchema" in operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert set(spec["components"]["schemas"]["SendMessageSchema"]["required"]) == {
-        "recipient_phone", "message_body", "external_id"
+        "recipient_phone",
+        "message_body",
+        "external_id",
     }
     page = client.get("/docs")
     assert page.status_code == 200

@@ -77,7 +77,11 @@ def test_job_remove_on_complete_keeps_seed_000_meaning(value, kept):
 def test_a_wrong_value_stops_the_worker_with_the_variable_named():
     env = {**os.environ, "API_KEY": "k", "JOB_ATTEMPTS": "lots"}
     result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker"], env=env, capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         timeout=60,
     )
     assert result.returncode != 0

@@ -19,9 +19,8 @@ from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
 from dispatcher.redis_checks import warn_if_evicting
 from dispatcher.settings import Settings, load_settings
-from dispatcher.store import MessageStore, connect
-from tasks.celery_app import SEND_MESSAGE
-from tasks.envelope import task_envelope
+from dispatcher.store import MessageStore
+from tasks.envelope import send_task_for
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024
@@ -37,13 +36,6 @@ class Services:
     openapi: dict = field(default_factory=dict)
 
 
-def _send_task_for(queue: str):
-    def task_for(message_id: str) -> tuple[str, str]:
-        return queue, task_envelope(SEND_MESSAGE, [message_id], queue)
-
-    return task_for
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -52,15 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    client = connect(settings.redis_url)
-    store = MessageStore(
-        client,
-        retention_seconds=settings.message_retention_seconds,
-        queued_grace_seconds=settings.queued_republish_after_seconds,
-        lease_seconds=settings.send_lease_seconds,
-    )
+    store = MessageStore.from_settings(settings)
     services = Services(
-        settings, store, MessageService(store, settings.whatsapp_provider, _send_task_for(settings.queue_name))
+        settings, store, MessageService(store, settings.whatsapp_provider, send_task_for(settings.queue_name))
     )
     app.extensions["dispatcher"] = services
 
@@ -80,5 +66,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.blueprint)
     services.openapi = docs.build_spec(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503
-        warn_if_evicting(client)
+        warn_if_evicting(store.redis)
     return app

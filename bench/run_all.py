@@ -1,0 +1,53 @@
+"""`make bench`: every figure of the README's Performance section, with the reference figures beside them.
+
+The reference figures (Redis's redis-benchmark, BullMQ, raw Celery) come from ../shared/bench/run.sh
+when it is there, run in the same sitting, because this machine is noisy: compare ratios.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import end_to_end
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT.parent / "shared" / "bench" / "run.sh"
+
+
+def run(args: list[str]) -> str:
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+def main() -> None:
+    rows = [
+        ("python -m bench.send_api 20 32", run([sys.executable, "-m", "bench.send_api", "20", "32"])),
+    ]
+    for count, latency, concurrency, pool in (
+        (10000, 0, 50, "threads"),
+        (10000, 0, 2, "prefork"),
+        (10000, 100, 50, "threads"),
+    ):
+        command = f"python -m bench.end_to_end {count} {latency} {concurrency} {pool}"
+        rate = end_to_end.measure(count, latency, concurrency, pool)
+        rows.append(
+            (
+                command,
+                f"end-to-end, one worker ({pool} -c {concurrency}), MOCK_LATENCY_MS={latency}: {rate:.0f} messages/s",
+            )
+        )
+    print("| ours | command |\n| --- | --- |")
+    for command, figure in rows:
+        print(f"| {figure} | `{command}` |")
+    if REFERENCE.exists():
+        print("\n| reference (same sitting) | command |\n| --- | --- |")
+        for line in run(["bash", str(REFERENCE), sys.executable]).splitlines():
+            print(f"| {line.strip()} | `../shared/bench/run.sh .venv/bin/python` |")
+    else:
+        print(f"\n(reference figures skipped: {REFERENCE} not found)")
+
+
+if __name__ == "__main__":
+    main()
