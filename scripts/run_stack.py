@@ -28,6 +28,7 @@ DEV_DEFAULTS = {
 def main() -> int:
     load_dotenv(ROOT / ".env")
     env = {**DEV_DEFAULTS, **os.environ}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the virtualenv's gunicorn, celery
     redis_server = None
     if not env.get("REDIS_URL"):
         redis_server = EmbeddedRedis(ROOT / "var" / "redis", appendonly=True).start()
