@@ -7,6 +7,7 @@ the Procfile's processes with honcho. Ctrl-C stops them all, Redis last.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,8 @@ def main() -> int:
     )
     try:
         return honcho.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # from a terminal honcho got the Ctrl-C too; from elsewhere, pass it on
+        honcho.send_signal(signal.SIGTERM)
         return honcho.wait()
     finally:
         if redis_server:
