@@ -32,9 +32,10 @@ def main() -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the virtualenv's gunicorn, celery
     redis_server = None
     if not env.get("REDIS_URL"):
-        redis_server = EmbeddedRedis(ROOT / "var" / "redis", appendonly=True).start()
+        data_dir = env.get("EMBEDDED_REDIS_DIR") or ROOT / "var" / "redis"
+        redis_server = EmbeddedRedis(data_dir, appendonly=True).start()
         env["REDIS_URL"] = redis_server.url
-        print(f"embedded Redis on {redis_server.url} (data in var/redis, appendonly, noeviction)", flush=True)
+        print(f"embedded Redis on {redis_server.url} (data in {data_dir}, appendonly, noeviction)", flush=True)
     port = env.get("PORT", "3001")
     key = env["API_KEY"] if env["API_KEY"] == DEV_DEFAULTS["API_KEY"] else "<your API_KEY>"
     print(
