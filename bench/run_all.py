@@ -42,9 +42,9 @@ def main() -> None:
     for command, figure in rows:
         print(f"| {figure} | `{command}` |")
     if REFERENCE.exists():
-        print("\n| reference (same sitting) | command |\n| --- | --- |")
+        print("\n| reference, same sitting: `../shared/bench/run.sh .venv/bin/python` |\n| --- |")
         for line in run(["bash", str(REFERENCE), sys.executable]).splitlines():
-            print(f"| {line.strip()} | `../shared/bench/run.sh .venv/bin/python` |")
+            print(f"| {line.strip()} |")
     else:
         print(f"\n(reference figures skipped: {REFERENCE} not found)")
 
