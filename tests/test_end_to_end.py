@@ -1,5 +1,7 @@
 """Messages through the real app, a real Redis and real Celery worker processes."""
 
+from datetime import datetime
+
 from tests.conftest import auth, wait_for
 
 QUEUE = "message-dispatch-queue"
@@ -104,3 +106,18 @@ def test_kill_9_with_lease_expired_action_fail_never_resends(client, start_worke
     failed = wait_for_status(client, message_id, "failed")
     assert failed["last_error"]["code"] == "lease_expired"
     assert not mock_sends(second, message_id)
+
+
+def test_worker_rate_limit_caps_each_worker(client, start_worker):
+    start_worker(WORKER_RATE_LIMIT="2/s")
+    message_ids = [send(client, external_id=f"limited-{n}") for n in range(5)]
+    for message_id in message_ids:
+        wait_for_status(client, message_id, "sent")
+    starts = sorted(
+        entry["at"]
+        for message_id in message_ids
+        for entry in message(client, message_id)["history"]
+        if entry["status"] == "sending"
+    )
+    first, last = (datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in (starts[0], starts[-1]))
+    assert (last - first).total_seconds() >= 1.5  # 5 sends at 2/s span at least 2 s; unlimited, a few ms

@@ -22,10 +22,22 @@ def _get(url, **kwargs):
 def test_the_whole_stack_runs_and_stops_on_ctrl_c(tmp_path):
     port, flower_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("REDIS_", "API_KEY"))}
-    env.update(PORT=str(port), FLOWER_PORT=str(flower_port), EMBEDDED_REDIS_DIR=str(tmp_path / "redis"),
-               MOCK_LATENCY_MS="0", FLOWER_BASIC_AUTH="ops:secret")
-    stack = subprocess.Popen([sys.executable, "-m", "scripts.run_stack"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    env.update(
+        PORT=str(port),
+        FLOWER_PORT=str(flower_port),
+        EMBEDDED_REDIS_DIR=str(tmp_path / "redis"),
+        MOCK_LATENCY_MS="0",
+        FLOWER_BASIC_AUTH="ops:secret",
+    )
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "scripts.run_stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: _get(f"{base}/health"), 60, interval=0.2, what="the API")
