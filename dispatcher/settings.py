@@ -58,10 +58,6 @@ class Settings:
     def message_retention_seconds(self) -> int:
         return self.message_retention_days * 86400
 
-    @property
-    def is_development(self) -> bool:
-        return self.environment == "development"
-
 
 class _Reader:
     """Reads typed values from an environment mapping, naming the variable in every error."""

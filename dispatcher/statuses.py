@@ -6,7 +6,8 @@
       │           └──▶ failed (permanent error, or attempts exhausted)
       └──▶ canceled
 
-Status only moves forward; the store's scripts enforce it atomically in Redis, using the sets below.
+Status only moves forward; the store's Lua scripts enforce it atomically in Redis: a task claims
+only a queued or retrying message, and each later step names the statuses it may start from.
 """
 
 QUEUED = "queued"
@@ -19,10 +20,3 @@ FAILED = "failed"
 CANCELED = "canceled"
 
 ALL = (QUEUED, SENDING, RETRYING, SENT, DELIVERED, READ, FAILED, CANCELED)
-
-# A task may claim a message for sending only from these.
-CLAIMABLE = (QUEUED, RETRYING)
-# Nothing more will be sent for a message in one of these.
-FINISHED = (SENT, DELIVERED, READ, FAILED, CANCELED)
-# The reconciler watches these: a message left in one of them too long lost its task.
-PENDING = (QUEUED, SENDING, RETRYING)
