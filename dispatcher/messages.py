@@ -1,4 +1,4 @@
-"""Accepting a message: the idempotency rule and the record, independent of HTTP.
+"""Accepting messages, one by one or as a batch: the idempotency rule and the records, independent of HTTP.
 
 `external_id` is unique per API key. The first request creates the message; a replay with the
 same recipient and text gets that first message back; the same external_id with another
@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from dispatcher import statuses
 from dispatcher.store import MessageStore, NewMessage, iso
 
+# (queue key, task payload) for a message id, or for a batch chunk (batch id, first row, row after the last).
+MessageTaskFor = Callable[[str], tuple[str, str]]
+ChunkTaskFor = Callable[[str, int, int], tuple[str, str]]
+
 
 class IdempotencyConflict(Exception):
     """The external_id already names a message with another recipient or text."""
@@ -31,6 +35,14 @@ class Accepted:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class RowAccepted:
+    """A bulk row that has a message: a new one, or the one its external_id already named."""
+
+    message_id: str
+    replayed: bool
+
+
 def key_id(api_key: str) -> str:
     """A stable, non-secret name for an API key, used to scope external_ids; the key itself is never stored."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
@@ -40,39 +52,72 @@ def fingerprint(recipient: str, body: str) -> str:
     return hashlib.sha256(f"{recipient}\x00{body}".encode()).hexdigest()
 
 
-def new_message_id() -> str:
-    return f"msg-{uuid.uuid4()}"
+def new_message(external_id: str, recipient: str, body: str) -> NewMessage:
+    return NewMessage(f"msg-{uuid.uuid4()}", external_id, recipient, body, fingerprint(recipient, body))
 
 
 class MessageService:
-    """Accepts messages into the store together with their send task.
+    """Accepts messages into the store together with their tasks.
 
-    `task_for(message_id)` returns (queue key, task payload): the store pushes that payload in the
-    same atomic step that writes the record, so every accepted message has a task.
+    The task payloads come from the Celery side (`tasks.envelope`); the store writes them in the
+    same atomic step as the records, so every accepted message has a task.
     """
 
-    def __init__(self, store: MessageStore, provider: str, task_for: Callable[[str], tuple[str, str]]):
+    def __init__(
+        self,
+        store: MessageStore,
+        provider: str,
+        task_for: MessageTaskFor,
+        chunk_task_for: ChunkTaskFor,
+        chunk_size: int,
+    ):
         self.store = store
         self.provider = provider
         self.task_for = task_for
+        self.chunk_task_for = chunk_task_for
+        self.chunk_size = chunk_size
 
     def accept(self, api_key_id: str, recipient: str, body: str, external_id: str) -> Accepted:
-        message_id = new_message_id()
-        new = NewMessage(
-            message_id=message_id,
-            key_id=api_key_id,
-            external_id=external_id,
-            recipient=recipient,
-            body=body,
-            fingerprint=fingerprint(recipient, body),
-            provider=self.provider,
-            created_at=time.time(),
-        )
-        queue, payload = self.task_for(message_id)
-        created, stored_id = self.store.create(new, queue, payload)
+        new = new_message(external_id, recipient, body)
+        now = time.time()
+        queue, payload = self.task_for(new.message_id)
+        created, stored_id = self.store.create(new, api_key_id, self.provider, now, queue, payload)
         if created:
-            return Accepted(message_id, statuses.QUEUED, iso(new.created_at), replayed=False)
+            return Accepted(new.message_id, statuses.QUEUED, iso(now), replayed=False)
         existing = self.store.get(stored_id)
         if existing is None or existing.fingerprint != new.fingerprint:
             raise IdempotencyConflict(stored_id)
         return Accepted(existing.message_id, existing.status, existing.created_at, replayed=True)
+
+    def accept_batch(
+        self, api_key_id: str, rows: list[NewMessage], shared: dict[str, str]
+    ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict]]:
+        """Accept validated rows as one batch; returns the batch id and, per row, its message or a conflict.
+
+        Everything is durable when this returns: the records in one pipelined round trip, then the
+        chunk tasks (one per `chunk_size` rows, not one per row) in a second. When no row creates a
+        message (a replayed request), no batch is kept and the batch id is None.
+        """
+        batch_id = f"batch-{uuid.uuid4()}"
+        outcomes = self.store.create_batch(
+            batch_id, api_key_id, rows, time.time(), {"provider": self.provider, **shared}
+        )
+        results: list[RowAccepted | IdempotencyConflict] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome.created:
+                results.append(RowAccepted(outcome.message_id, replayed=False))
+            elif outcome.fingerprint == row.fingerprint:
+                results.append(RowAccepted(outcome.message_id, replayed=True))
+            else:
+                results.append(IdempotencyConflict(outcome.message_id))
+        created = sum(isinstance(r, RowAccepted) and not r.replayed for r in results)
+        self.restart_batch(batch_id, created)
+        return (batch_id if created else None), results
+
+    def restart_batch(self, batch_id: str, total: int) -> None:
+        """Publish a chunk task for every `chunk_size` rows of the batch (at its start, and on resume:
+        chunks skip the rows already sent)."""
+        chunks = [(start, min(start + self.chunk_size, total)) for start in range(0, total, self.chunk_size)]
+        tasks = [self.chunk_task_for(batch_id, start, stop) for start, stop in chunks]
+        queue = tasks[0][0] if tasks else ""
+        self.store.start_batch(batch_id, chunks, queue, [payload for _, payload in tasks])

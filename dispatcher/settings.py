@@ -47,6 +47,9 @@ class Settings:
     default_region: str
     message_retention_days: int
     message_body_max_chars: int
+    bulk_max_messages: int
+    bulk_chunk_size: int
+    bulk_max_bytes: int
     send_lease_seconds: int
     lease_expired_action: str
     queued_republish_after_seconds: int
@@ -185,6 +188,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_region=region,
         message_retention_days=read.integer("MESSAGE_RETENTION_DAYS", 30, minimum=1),
         message_body_max_chars=read.integer("MESSAGE_BODY_MAX_CHARS", 4096, minimum=1),
+        bulk_max_messages=read.integer("BULK_MAX_MESSAGES", 10_000, minimum=1, maximum=100_000),
+        bulk_chunk_size=read.integer("BULK_CHUNK_SIZE", 500, minimum=1, maximum=10_000),
+        bulk_max_bytes=read.integer("BULK_MAX_BYTES", 32 * 1024 * 1024, minimum=1024),
         send_lease_seconds=read.integer("SEND_LEASE_SECONDS", 60, minimum=1),
         lease_expired_action=read.choice("LEASE_EXPIRED_ACTION", "resend", LEASE_EXPIRED_ACTIONS),
         queued_republish_after_seconds=read.integer("QUEUED_REPUBLISH_AFTER", 300, minimum=1),

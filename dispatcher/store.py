@@ -1,14 +1,20 @@
 """The message store: every message's record, its history and its idempotency key, in Redis.
 
-Each change is one Lua script, so it is atomic: two requests with one external_id create one
-message, a task delivered twice claims the message once, and a status never moves backwards.
+Each change is one Lua script (in `dispatcher/lua/`, each prefixed with `common.lua`), so it is
+atomic: two requests with one external_id create one message, a task delivered twice claims the
+message once, a status never moves backwards, and the counters always agree with the records.
 
 Keys (all under `dispatch:`):
-  msg:<id>                  hash: the message record
-  msg:<id>:history          list: one JSON entry per status change, oldest first
+  msg:<id>                    hash: the message record
+  msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
   ext:<key_id>:<external_id>  the message id an external_id maps to, per API key
-  pending                   sorted set: unfinished messages, scored by the time by which something
-                            should have happened to them; the reconciler republishes the overdue ones
+  pending                     sorted set: unfinished work (message ids, and batch chunks as
+                              `chunk:<batch>:<start>:<stop>`) scored by the time by which something should
+                              have happened to it; the reconciler republishes what is overdue
+  counts                      hash: messages by status, all of them
+  batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
+  batch:<id>:messages         list: the batch's message ids, in row order
+  batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import redis
 
@@ -25,51 +32,14 @@ from dispatcher.settings import Settings
 
 PREFIX = "dispatch:"
 PENDING_KEY = PREFIX + "pending"
+COUNTS_KEY = PREFIX + "counts"
+_LUA = Path(__file__).with_name("lua")
+# Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
+ROWS_PER_SCRIPT = 1000
 
-_CREATE = """
-local existing = redis.call('GET', KEYS[1])
-if existing then return {0, existing} end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('RPUSH', KEYS[3], ARGV[4])
-redis.call('EXPIRE', KEYS[3], ARGV[2])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-if ARGV[5] ~= '' then redis.call('LPUSH', KEYS[5], ARGV[5]) end
-return {1, ARGV[1]}
-"""
 
-_CLAIM = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing', 0} end
-if status == 'sending' then
-  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
-  if lease > tonumber(ARGV[1]) then return {'busy', 0} end
-  if ARGV[3] ~= '1' then return {'lease_expired', 0} end
-elseif status ~= 'queued' and status ~= 'retrying' then
-  return {status, 0}
-end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'sending', 'lease_until', ARGV[2], 'updated_at', ARGV[4])
-redis.call('RPUSH', KEYS[2], cjson.encode({status='sending', at=ARGV[4], attempt=attempts}))
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
-local fields = redis.call('HMGET', KEYS[1], 'recipient', 'body', 'external_id')
-return {'claimed', attempts, fields[1], fields[2], fields[3]}
-"""
-
-_ADVANCE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-if not string.find(',' .. ARGV[3] .. ',', ',' .. status .. ',', 1, true) then return status end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 6))
-redis.call('RPUSH', KEYS[2], ARGV[5])
-if ARGV[4] == '' then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-else
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-end
-return 'ok'
-"""
+def _script(client: redis.Redis, name: str):
+    return client.register_script((_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text())
 
 
 def connect(url: str) -> redis.Redis:
@@ -89,13 +59,10 @@ class NewMessage:
     """A validated message the API is about to accept."""
 
     message_id: str
-    key_id: str
     external_id: str
     recipient: str
     body: str
     fingerprint: str
-    provider: str
-    created_at: float
 
 
 @dataclass(frozen=True)
@@ -113,18 +80,21 @@ class Message:
     last_error: dict | None
     created_at: str
     updated_at: str
+    batch_id: str | None = None
     history: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of a task's claim: `claimed` (send now), or why not (`busy`, `lease_expired`, a status).
+    """The outcome of a claim: `claimed` (send now), or why not (`busy`, `lease_expired`, `paused`,
+    `canceled`, `missing`, or the status the message is already in).
 
     A successful claim carries what the send needs, so the task makes no second round trip.
     """
 
+    message_id: str
     outcome: str
-    attempt: int
+    attempt: int = 0
     recipient: str = ""
     body: str = ""
     external_id: str = ""
@@ -134,15 +104,32 @@ class Claim:
         return self.outcome == "claimed"
 
 
+@dataclass(frozen=True)
+class RowOutcome:
+    """What became of one bulk row: created, or the message its external_id already names."""
+
+    created: bool
+    message_id: str
+    fingerprint: str = ""
+
+
+def chunk_member(batch_id: str, start: int, stop: int) -> str:
+    return f"chunk:{batch_id}:{start}:{stop}"
+
+
 class MessageStore:
     def __init__(self, client: redis.Redis, retention_seconds: int, queued_grace_seconds: int, lease_seconds: int):
         self.redis = client
         self.retention_seconds = retention_seconds
         self.queued_grace_seconds = queued_grace_seconds
         self.lease_seconds = lease_seconds
-        self._create = client.register_script(_CREATE)
-        self._claim = client.register_script(_CLAIM)
-        self._advance = client.register_script(_ADVANCE)
+        self._create = _script(client, "create")
+        self._create_rows = _script(client, "create_rows")
+        self._claim = _script(client, "claim")
+        self._claim_group = _script(client, "claim_group")
+        self._advance = _script(client, "advance")
+        self._cancel_batch = _script(client, "cancel_batch")
+        self._set_batch_state = _script(client, "set_batch_state")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageStore:
@@ -161,44 +148,116 @@ class MessageStore:
     def external_key(key_id: str, external_id: str) -> str:
         return f"{PREFIX}ext:{key_id}:{external_id}"
 
-    def _keys(self, message_id: str) -> list[str]:
-        key = self.message_key(message_id)
-        return [key, key + ":history", PENDING_KEY]
+    @staticmethod
+    def batch_key(batch_id: str) -> str:
+        return f"{PREFIX}batch:{batch_id}"
 
-    def create(self, new: NewMessage, queue_key: str = "", task_payload: str = "") -> tuple[bool, str]:
+    # --- accepting ---
+
+    def create(
+        self, new: NewMessage, key_id: str, provider: str, created_at: float, queue_key: str, task_payload: str
+    ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
         Returns (created, message_id): the new id, or the id that the external_id already maps to.
         The record and the task are written together, so an accepted message always has a task,
         and a failed write leaves nothing behind.
         """
-        stamp = iso(new.created_at)
+        stamp = iso(created_at)
         fields = {
             "message_id": new.message_id,
-            "key_id": new.key_id,
+            "key_id": key_id,
             "external_id": new.external_id,
             "recipient": new.recipient,
             "body": new.body,
             "fingerprint": new.fingerprint,
             "status": statuses.QUEUED,
-            "provider": new.provider,
+            "provider": provider,
             "attempts": 0,
             "created_at": stamp,
             "updated_at": stamp,
         }
-        flat = [item for pair in fields.items() for item in pair]
         created, message_id = self._create(
-            keys=[self.external_key(new.key_id, new.external_id), *self._keys(new.message_id), queue_key],
+            keys=[self.external_key(key_id, new.external_id), self.message_key(new.message_id), queue_key],
             args=[
                 new.message_id,
                 self.retention_seconds,
-                new.created_at + self.queued_grace_seconds,
-                json.dumps({"status": statuses.QUEUED, "at": stamp}),
+                created_at + self.queued_grace_seconds,
+                created_at,
                 task_payload,
-                *flat,
+                *_flat(fields),
             ],
         )
         return bool(created), message_id
+
+    def create_batch(
+        self, batch_id: str, key_id: str, rows: list[NewMessage], created_at: float, shared: dict[str, str]
+    ) -> list[RowOutcome]:
+        """Record a batch and its rows in pipelined script calls (one round trip for all of them).
+
+        Each row is created unless its external_id is taken; `shared` holds the fields every row
+        gets (provider, callback_url, ...). The batch starts in state `accepting`: nothing sends
+        until `start_batch` publishes its chunks.
+        """
+        stamp = iso(created_at)
+        batch_key = self.batch_key(batch_id)
+        present = {name: value for name, value in shared.items() if value}
+        common = {
+            **present,
+            "key_id": key_id,
+            "batch_id": batch_id,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        flat_common = _flat(common)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(
+            batch_key,
+            mapping={
+                "batch_id": batch_id,
+                "key_id": key_id,
+                "state": "accepting",
+                "total": 0,
+                "finished": 0,
+                "created_at": stamp,
+                **present,
+            },
+        )
+        pipe.expire(batch_key, self.retention_seconds)
+        for start in range(0, len(rows), ROWS_PER_SCRIPT):
+            packed = json.dumps(
+                [
+                    [r.message_id, r.external_id, r.recipient, r.body, r.fingerprint]
+                    for r in rows[start : start + ROWS_PER_SCRIPT]
+                ]
+            )
+            args = [self.retention_seconds, f"{PREFIX}ext:{key_id}:", packed, *flat_common]
+            self._create_rows(keys=[batch_key, batch_key + ":messages"], args=args, client=pipe)
+        replies = pipe.execute()[2:]
+        outcomes = []
+        for reply, row in zip((outcome for slice_ in replies for outcome in slice_), rows, strict=True):
+            if reply[0] == 1:
+                outcomes.append(RowOutcome(True, row.message_id))
+            else:
+                outcomes.append(RowOutcome(False, reply[1], reply[2]))
+        return outcomes
+
+    def start_batch(self, batch_id: str, chunks: list[tuple[int, int]], queue_key: str, payloads: list[str]) -> None:
+        """Publish a batch's chunk tasks and watch each chunk; the batch becomes `running`.
+
+        A batch without chunks (every row was a replay or refused) is not kept."""
+        now = time.time()
+        batch_key = self.batch_key(batch_id)
+        pipe = self.redis.pipeline(transaction=True)
+        if chunks:
+            pipe.hset(batch_key, "state", "running")
+            pipe.zadd(PENDING_KEY, {chunk_member(batch_id, a, b): now + self.queued_grace_seconds for a, b in chunks})
+            pipe.lpush(queue_key, *payloads)
+        else:
+            pipe.delete(batch_key)
+        pipe.execute()
+
+    # --- reading ---
 
     def get(self, message_id: str) -> Message | None:
         key = self.message_key(message_id)
@@ -222,25 +281,60 @@ class MessageStore:
             last_error=json.loads(record["last_error"]) if record.get("last_error") else None,
             created_at=record["created_at"],
             updated_at=record["updated_at"],
-            history=[json.loads(entry) for entry in history],
+            batch_id=record.get("batch_id"),
+            history=[{"status": statuses.QUEUED, "at": record["created_at"]}, *map(json.loads, history)],
         )
 
     def find_by_external_id(self, key_id: str, external_id: str) -> Message | None:
         message_id = self.redis.get(self.external_key(key_id, external_id))
         return self.get(message_id) if message_id else None
 
+    def batch(self, batch_id: str) -> dict[str, str] | None:
+        return self.redis.hgetall(self.batch_key(batch_id)) or None
+
+    def batch_rate(self, batch_id: str, window_seconds: int = 10) -> float:
+        """Messages finished per second over the last `window_seconds` full seconds."""
+        now = int(time.time())
+        seconds = [str(second) for second in range(now - window_seconds, now)]
+        counts = self.redis.hmget(self.batch_key(batch_id) + ":rate", seconds)
+        return sum(int(count or 0) for count in counts) / window_seconds
+
+    def batch_message_ids(self, batch_id: str, start: int, stop: int) -> list[str]:
+        """The batch's message ids from row `start` to row `stop` (excluded)."""
+        return self.redis.lrange(self.batch_key(batch_id) + ":messages", start, stop - 1)
+
+    def statuses_of(self, message_ids: list[str]) -> list[str | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for message_id in message_ids:
+            pipe.hget(self.message_key(message_id), "status")
+        return pipe.execute()
+
+    def counts(self) -> dict[str, int]:
+        return {status: int(count) for status, count in self.redis.hgetall(COUNTS_KEY).items()}
+
+    # --- sending ---
+
     def claim(self, message_id: str, take_over_expired: bool) -> Claim:
-        """Move a message to `sending` with a lease, if nobody else holds it.
+        """Move a message to `sending` with a lease, if nobody else holds it and its batch runs.
 
         A message whose lease ran out (its worker died mid-send) is taken over only when
         `take_over_expired`; otherwise the outcome is `lease_expired` and the caller decides.
         """
         now = time.time()
         outcome, attempt, *fields = self._claim(
-            keys=self._keys(message_id),
-            args=[now, now + self.lease_seconds, "1" if take_over_expired else "0", iso(now), message_id],
+            keys=[self.message_key(message_id)],
+            args=[message_id, now, now + self.lease_seconds, "1" if take_over_expired else "0", iso(now)],
         )
-        return Claim(outcome, int(attempt), *fields)
+        return Claim(message_id, outcome, int(attempt), *fields)
+
+    def claim_group(self, batch_id: str, message_ids: list[str]) -> tuple[str, list[Claim]]:
+        """Claim a batch's rows that are waiting, in one step. Returns the batch state, and the claims
+        (none unless the state is `running`)."""
+        now = time.time()
+        state, *claimed = self._claim_group(
+            keys=[self.batch_key(batch_id)], args=[now, now + self.lease_seconds, iso(now), *message_ids]
+        )
+        return state, [Claim(message_id, "claimed", int(attempt), *rest) for message_id, attempt, *rest in claimed]
 
     def advance(
         self,
@@ -249,33 +343,56 @@ class MessageStore:
         allowed_from: tuple[str, ...],
         pending_deadline: float | None = None,
         detail: dict | None = None,
-        **fields: str,
+        client: redis.client.Pipeline | None = None,
+        **fields: str | float,
     ) -> str:
         """Move to `status` if the message is in one of `allowed_from`; returns 'ok' or the status that refused it.
 
         `pending_deadline` keeps the message watched by the reconciler until then; None stops watching it.
+        With a pipeline as `client`, the move is queued on it and the answer comes from its execute().
         """
-        stamp = iso(time.time())
+        now = time.time()
+        stamp = iso(now)
         entry = {"status": status, "at": stamp, **(detail or {})}
-        flat = [item for pair in {**fields, "updated_at": stamp}.items() for item in pair]
         return self._advance(
-            keys=self._keys(message_id),
+            keys=[self.message_key(message_id)],
             args=[
                 message_id,
                 status,
                 ",".join(allowed_from),
                 "" if pending_deadline is None else pending_deadline,
                 json.dumps(entry),
-                *flat,
+                now,
+                stamp,
+                *_flat(fields),
             ],
+            client=client,
         )
 
+    # --- batches ---
+
+    def set_batch_state(self, batch_id: str, state: str, allowed_from: tuple[str, ...]) -> str:
+        return self._set_batch_state(keys=[self.batch_key(batch_id)], args=[state, ",".join(allowed_from)])
+
+    def cancel_batch(self, batch_id: str) -> tuple[str, int]:
+        """Cancel the batch and every row still waiting; returns ('ok', rows canceled) or (refusing state, 0)."""
+        now = time.time()
+        key = self.batch_key(batch_id)
+        outcome, *canceled = self._cancel_batch(keys=[key, key + ":messages"], args=[now, iso(now)])
+        return outcome, int(canceled[0]) if canceled else 0
+
+    # --- reconciling ---
+
     def overdue(self, limit: int = 500) -> list[str]:
-        """Unfinished messages past their deadline: their task was lost or their worker died."""
+        """Unfinished work past its deadline: a lost task, or a worker that died."""
         return self.redis.zrangebyscore(PENDING_KEY, "-inf", time.time(), start=0, num=limit)
 
-    def watch_until(self, message_id: str, deadline: float) -> None:
-        self.redis.zadd(PENDING_KEY, {message_id: deadline}, xx=True)
+    def watch_until(self, member: str, deadline: float, client: redis.Redis | None = None) -> None:
+        (client or self.redis).zadd(PENDING_KEY, {member: deadline}, xx=True)
 
-    def forget_pending(self, message_id: str) -> None:
-        self.redis.zrem(PENDING_KEY, message_id)
+    def forget_pending(self, member: str) -> None:
+        self.redis.zrem(PENDING_KEY, member)
+
+
+def _flat(fields: dict) -> list:
+    return [item for pair in fields.items() for item in pair]

@@ -64,10 +64,20 @@ def task_envelope(task_name: str, args: list, queue: str) -> str:
 
 
 def send_task_for(queue: str):
-    """What `MessageService` needs to publish: message id → (queue key, `dispatch.send_message` task)."""
+    """What `MessageService` needs to publish a message: message id → (queue key, `dispatch.send_message` task)."""
     from tasks.celery_app import SEND_MESSAGE
 
     def task_for(message_id: str) -> tuple[str, str]:
         return queue, task_envelope(SEND_MESSAGE, [message_id], queue)
+
+    return task_for
+
+
+def chunk_task_for(queue: str):
+    """What `MessageService` needs to publish a batch: (batch id, start, stop) → (queue key, chunk task)."""
+    from tasks.celery_app import SEND_BATCH_CHUNK
+
+    def task_for(batch_id: str, start: int, stop: int) -> tuple[str, str]:
+        return queue, task_envelope(SEND_BATCH_CHUNK, [batch_id, start, stop], queue)
 
     return task_for

@@ -1,4 +1,4 @@
-"""The reconciler: republishes messages whose task was lost or whose worker died.
+"""The reconciler: republishes messages and batch chunks whose task was lost or whose worker died.
 
 The Redis broker can lose a task (Celery #3501, kombu #1405), and a task held by a worker killed
 with -9 only comes back after the broker's visibility timeout (an hour). Every unfinished message
@@ -18,15 +18,20 @@ log = logging.getLogger(__name__)
 
 
 def republish_overdue() -> int:
-    """Republish every overdue message once, and give it a new deadline; returns how many."""
+    """Republish every overdue message or batch chunk once, and give it a new deadline; returns how many."""
+    from tasks.batch import send_batch_chunk
     from tasks.send import send_message
 
     store = runtime.store()
     grace = runtime.settings().queued_republish_after_seconds
     overdue = store.overdue()
-    for message_id in overdue:
-        send_message.apply_async((message_id,))
-        store.watch_until(message_id, time.time() + grace)
+    for member in overdue:
+        if member.startswith("chunk:"):
+            _, batch_id, start, stop = member.split(":")
+            send_batch_chunk.apply_async((batch_id, int(start), int(stop)))
+        else:
+            send_message.apply_async((member,))
+        store.watch_until(member, time.time() + grace)
     if overdue:
         log.warning("reconciler republished %d overdue message(s)", len(overdue))
     return len(overdue)

@@ -51,3 +51,7 @@ def test_mask_phone_hides_the_middle():
     assert mask_phone("+5564999998888") == "+5564*****8888"
     assert "99999" not in mask_phone("+5564999998888")
     assert mask_phone("12345") == "*****"
+
+
+def test_other_scripts_digits_become_ascii_e164():
+    assert to_e164("+٥٥٦٤٩٩٩٩٩٨٨٨٨", "BR") == "+5564999998888"

@@ -17,7 +17,13 @@ def store(redis_url, redis_client):
 
 @pytest.fixture
 def service(store):
-    return MessageService(store, "mock", lambda message_id: ("test-queue", f"task:{message_id}"))
+    return MessageService(
+        store,
+        "mock",
+        lambda message_id: ("test-queue", f"task:{message_id}"),
+        lambda batch_id, start, stop: ("test-queue", f"chunk:{batch_id}:{start}:{stop}"),
+        chunk_size=2,
+    )
 
 
 def test_a_replay_returns_the_first_message_and_creates_nothing(service, redis_client):
@@ -57,7 +63,7 @@ def test_concurrent_requests_with_one_external_id_create_one_message(service, re
     assert len({result.message_id for result in results}) == 1
     assert sum(not result.replayed for result in results) == 1
     assert redis_client.llen("test-queue") == 1
-    assert len(redis_client.keys("dispatch:msg:*:history")) == 1
+    assert len(redis_client.keys("dispatch:msg:*")) == 1
 
 
 def test_records_expire_after_the_retention(service, store, redis_client):
@@ -97,6 +103,7 @@ def test_status_never_moves_backwards(service, store):
     message = store.get(message_id)
     assert message.status == statuses.SENT
     assert [entry["status"] for entry in message.history] == ["queued", "sending", "sent"]
+    assert store.counts() == {"queued": 0, "sending": 0, "sent": 1}
 
 
 def test_unfinished_messages_are_watched_until_they_finish(service, store, redis_client):

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import docs, health, messages
+from dispatcher.api import batches, docs, health, messages
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
 from dispatcher.redis_checks import warn_if_evicting
 from dispatcher.settings import Settings, load_settings
 from dispatcher.store import MessageStore
-from tasks.envelope import send_task_for
+from tasks.envelope import chunk_task_for, send_task_for
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # a single message; bulk endpoints allow BULK_MAX_BYTES
+BULK_ENDPOINTS = {"batches.send_bulk"}
 
 
 @dataclass
@@ -45,10 +46,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
 
     store = MessageStore.from_settings(settings)
-    services = Services(
-        settings, store, MessageService(store, settings.whatsapp_provider, send_task_for(settings.queue_name))
+    service = MessageService(
+        store,
+        settings.whatsapp_provider,
+        send_task_for(settings.queue_name),
+        chunk_task_for(settings.queue_name),
+        settings.bulk_chunk_size,
     )
+    services = Services(settings, store, service)
     app.extensions["dispatcher"] = services
+
+    @app.before_request
+    def _body_limit():
+        if request.endpoint in BULK_ENDPOINTS:
+            request.max_content_length = settings.bulk_max_bytes
 
     @app.before_request
     def _request_id():
@@ -62,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, docs):
+    for module in (health, messages, batches, docs):
         app.register_blueprint(module.blueprint)
     services.openapi = docs.build_spec(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503

@@ -22,6 +22,12 @@ _SCHEMAS = (
     schemas.ErrorSchema,
     schemas.HealthSchema,
     schemas.ReadinessSchema,
+    schemas.BulkRowSchema,
+    schemas.BulkRequestSchema,
+    schemas.RowResultSchema,
+    schemas.BulkAnswerSchema,
+    schemas.BatchSchema,
+    schemas.BatchMessagesSchema,
 )
 
 

@@ -10,8 +10,8 @@ from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import json_object, load
+from dispatcher.checks import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict
-from dispatcher.phones import InvalidPhoneNumber, to_e164
 from dispatcher.store import Message
 from providers.base import mask_phone
 
@@ -77,20 +77,11 @@ def send_message():
     services = _services()
     settings = services.settings
     data = load(_send_schema, json_object())
-    body = data["message_body"]
-    if not body.strip():
-        raise ApiError(400, "message_body must not be empty", "invalid_field", field="message_body")
-    if len(body) > settings.message_body_max_chars:
-        raise ApiError(
-            400,
-            f"message_body must be at most {settings.message_body_max_chars} characters",
-            "invalid_field",
-            field="message_body",
-        )
     try:
-        recipient = to_e164(data["recipient_phone"], settings.default_region)
-    except InvalidPhoneNumber:
-        raise ApiError(400, "Invalid phone number format", "invalid_phone", field="recipient_phone") from None
+        body = checked_body(data["message_body"], settings.message_body_max_chars)
+        recipient = checked_recipient(data["recipient_phone"], settings.default_region)
+    except InvalidInput as invalid:
+        raise ApiError(400, **invalid.body) from None
     try:
         accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"])
     except IdempotencyConflict as conflict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
 
@@ -116,3 +116,103 @@ class ReadinessSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "unavailable"]})
     redis = fields.String(metadata={"enum": ["ok", "unreachable"]})
     error = fields.String()
+
+
+def _scalar_values(variables: dict) -> None:
+    if not all(value is None or isinstance(value, str | int | float | bool) for value in variables.values()):
+        raise ValidationError("variables must hold text or numbers, not lists or objects")
+
+
+class BulkRowSchema(Schema):
+    """One row of a bulk request."""
+
+    class Meta:
+        unknown = EXCLUDE
+        ordered = True
+
+    recipient_phone = _text("recipient_phone", PHONE_MAX, metadata={"example": "+5564999998888"})
+    external_id = _text("external_id", EXTERNAL_ID_MAX, metadata={"example": "campaign_123_contact_456"})
+    message_body = fields.String(
+        error_messages={"invalid": "message_body must be a string"},
+        metadata={"description": "This row's own text; wins over the template."},
+    )
+    variables = fields.Dict(
+        keys=fields.String(),
+        validate=_scalar_values,
+        error_messages={"invalid": "variables must be an object"},
+        metadata={
+            "description": "Values for the template's {{placeholders}} (text or numbers).",
+            "example": {"name": "Ana"},
+        },
+    )
+
+
+class BulkRequestSchema(Schema):
+    """POST /v1/messages/bulk. Rows are validated one by one: a bad row is reported, not fatal."""
+
+    class Meta:
+        unknown = EXCLUDE
+        ordered = True
+
+    messages = fields.List(
+        fields.Nested(BulkRowSchema),
+        required=True,
+        metadata={"description": "Up to BULK_MAX_MESSAGES rows (default 10,000)."},
+    )
+    template = fields.String(
+        validate=validate.Length(max=4096, error="template must be at most 4096 characters"),
+        error_messages={"invalid": "template must be a string"},
+        metadata={
+            "description": "Text with {{variable}} or {{variable|fallback}} placeholders, for rows "
+            "without their own message_body.",
+            "example": "Olá {{name}}! {{city|}}",
+        },
+    )
+    callback_url = fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=2048, error="callback_url must be at most 2048 characters"),
+        error_messages={"invalid": "callback_url must be an http(s) URL"},
+        metadata={"description": "Where status events for these messages are posted."},
+    )
+    sender = fields.String(
+        validate=validate.Length(min=1, max=64, error="sender must be 1 to 64 characters"),
+        error_messages={"invalid": "sender must be a string"},
+        metadata={"description": "The sending number or instance, when the provider has several."},
+    )
+
+
+class RowResultSchema(Schema):
+    index = fields.Integer()
+    external_id = fields.Raw()
+    message_id = fields.String(metadata={"description": "present when the row has a message"})
+    replayed = fields.Boolean(metadata={"description": "true when the external_id had already been accepted"})
+    error = fields.String(metadata={"description": "present when the row was refused"})
+    code = fields.String()
+    field = fields.String()
+
+
+class BulkAnswerSchema(Schema):
+    batch_id = fields.String(allow_none=True, metadata={"description": "null when no row created a new message"})
+    accepted = fields.Integer()
+    rejected = fields.Integer()
+    results = fields.List(fields.Nested(RowResultSchema))
+
+
+class BatchSchema(Schema):
+    batch_id = fields.String()
+    state = fields.String(metadata={"enum": ["running", "paused", "canceled", "completed"]})
+    total = fields.Integer()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "messages by status"})
+    progress = fields.Float(metadata={"description": "finished / total, 0 to 1"})
+    rate_per_second = fields.Float(metadata={"description": "messages finished per second, last 10 s"})
+    eta_seconds = fields.Float(allow_none=True)
+    created_at = fields.String()
+    finished_at = fields.String(allow_none=True)
+
+
+class BatchMessagesSchema(Schema):
+    messages = fields.List(fields.Nested(MessageSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "pass as cursor for the next page; null at the end"}
+    )

@@ -28,19 +28,24 @@ def json_object() -> dict:
 
 
 def load(schema: Schema, data: dict) -> dict:
+    """The schema's data, or a 400 naming the first field at fault."""
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise _as_api_error(schema, error.normalized_messages()) from None
+        raise ApiError(400, **field_error(schema, error.normalized_messages())) from None
 
 
-def _as_api_error(schema: Schema, messages: dict) -> ApiError:
+def field_error(schema: Schema, messages: dict) -> dict:
+    """marshmallow's messages as one error: `error` text, machine `code`, the `field` at fault."""
     missing = [name for name in schema.fields if MISSING in messages.get(name, [])]
     if missing:
-        return ApiError(
-            400, f"Missing required fields: {', '.join(missing)}", "missing_fields", field=missing[0], fields=missing
-        )
+        return {
+            "error": f"Missing required fields: {', '.join(missing)}",
+            "code": "missing_fields",
+            "field": missing[0],
+            "fields": missing,
+        }
     name = next(name for name in schema.fields if name in messages)
     problem = messages[name]
     text = problem[0] if isinstance(problem, list) else f"{name} is invalid"
-    return ApiError(400, text, "invalid_field", field=name)
+    return {"error": text, "code": "invalid_field", "field": name}

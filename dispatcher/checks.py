@@ -1,0 +1,43 @@
+"""The rules a message's text and recipient must meet, shared by single sends and bulk rows.
+
+Each failure is an InvalidInput carrying the contract's error text, a machine code and the field,
+which the API turns into a 400 (single send) or a row error (bulk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dispatcher.phones import InvalidPhoneNumber, to_e164
+from dispatcher.templates import MissingVariable, render
+
+
+class InvalidInput(ValueError):
+    def __init__(self, error: str, code: str, field: str):
+        super().__init__(error)
+        self.body = {"error": error, "code": code, "field": field}
+
+
+def checked_body(body: str, max_chars: int) -> str:
+    if not body.strip():
+        raise InvalidInput("message_body must not be empty", "invalid_field", "message_body")
+    if len(body) > max_chars:
+        raise InvalidInput(f"message_body must be at most {max_chars} characters", "invalid_field", "message_body")
+    return body
+
+
+def checked_recipient(raw: str, region: str) -> str:
+    """The recipient as E.164, or the seed contract's `Invalid phone number format`."""
+    try:
+        return to_e164(raw, region)
+    except InvalidPhoneNumber:
+        raise InvalidInput("Invalid phone number format", "invalid_phone", "recipient_phone") from None
+
+
+def rendered(template: str, variables: Mapping[str, object]) -> str:
+    try:
+        return render(template, variables)
+    except MissingVariable as missing:
+        raise InvalidInput(
+            f"Missing template variable: {missing.name}", "missing_variable", f"variables.{missing.name}"
+        ) from None

@@ -1,0 +1,24 @@
+-- A task claims its message before calling the provider. Returns {'claimed', attempt, recipient,
+-- body, external_id}, or {why, 0}: busy (another holds the lease), lease_expired (its holder died and
+-- take-over is off), paused or canceled (its batch), missing, or the status it is already in.
+-- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO).
+local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
+local status = redis.call('HGET', key, 'status')
+if not status then return {'missing', 0} end
+if status == 'sending' then
+  if tonumber(redis.call('HGET', key, 'lease_until') or '0') > now then return {'busy', 0} end
+  if ARGV[4] ~= '1' then return {'lease_expired', 0} end
+elseif status ~= 'queued' and status ~= 'retrying' then
+  return {status, 0}
+end
+local state = batch_state(key)
+if state == 'paused' then return {'paused', 0} end
+if state == 'canceled' then
+  if status ~= 'sending' then
+    move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso}), false)
+  end
+  return {'canceled', 0}
+end
+local attempt = claim(key, id, status, now, lease_until, now_iso)
+local fields = redis.call('HMGET', key, 'recipient', 'body', 'external_id')
+return {'claimed', attempt, fields[1], fields[2], fields[3]}

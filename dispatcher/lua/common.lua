@@ -1,0 +1,57 @@
+-- Prepended to every script below. Statuses that end a message's sending, and the counters that
+-- each status change keeps up to date: global counts by status (dispatch:counts) and, for a batch
+-- message, the batch's counts, its finish time and its per-second send rate.
+local FINISHED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
+
+local function count_move(key, old, new, now, now_iso)
+  if old == new then return end
+  if old then redis.call('HINCRBY', 'dispatch:counts', old, -1) end
+  redis.call('HINCRBY', 'dispatch:counts', new, 1)
+  local batch = redis.call('HGET', key, 'batch_id')
+  if not batch then return end
+  local bkey = 'dispatch:batch:' .. batch
+  if old then redis.call('HINCRBY', bkey, 'count_' .. old, -1) end
+  redis.call('HINCRBY', bkey, 'count_' .. new, 1)
+  if FINISHED[new] and not FINISHED[old] then
+    if new == 'sent' or new == 'failed' then
+      redis.call('HINCRBY', bkey .. ':rate', math.floor(now), 1)
+      redis.call('EXPIRE', bkey .. ':rate', 120)
+    end
+    local finished = redis.call('HINCRBY', bkey, 'finished', 1)
+    if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
+      redis.call('HSET', bkey, 'finished_at', now_iso)
+      if redis.call('HGET', bkey, 'state') ~= 'canceled' then redis.call('HSET', bkey, 'state', 'completed') end
+    end
+  end
+end
+
+-- Move one message to `new`: its status, a history entry, the counters; `deadline` keeps the
+-- reconciler watching it (false: stop watching).
+local function move(key, id, old, new, now, now_iso, entry, deadline)
+  redis.call('HSET', key, 'status', new, 'updated_at', now_iso)
+  redis.call('RPUSH', key .. ':history', entry)
+  local ttl = redis.call('TTL', key)
+  if ttl > 0 then redis.call('EXPIRE', key .. ':history', ttl) end
+  if deadline then
+    redis.call('ZADD', 'dispatch:pending', deadline, id)
+  else
+    redis.call('ZREM', 'dispatch:pending', id)
+  end
+  count_move(key, old, new, now, now_iso)
+end
+
+-- The state of the message's batch, or false for a message sent on its own.
+local function batch_state(key)
+  local batch = redis.call('HGET', key, 'batch_id')
+  if not batch then return false end
+  return redis.call('HGET', 'dispatch:batch:' .. batch, 'state')
+end
+
+-- Claim one message for sending: queued/retrying → sending, with a lease; returns the attempt number.
+local function claim(key, id, old, now, lease_until, now_iso)
+  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+  redis.call('HSET', key, 'lease_until', lease_until)
+  move(key, id, old, 'sending', now, now_iso, cjson.encode({status = 'sending', at = now_iso, attempt = attempt}),
+       lease_until)
+  return attempt
+end

@@ -1,0 +1,100 @@
+"""One send, whichever task makes it: call the provider for a claimed message, sort the result, record it.
+
+The single-message task and the batch chunk task both go through here, so a batch message and a
+single message retry, fail and succeed alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import redis
+
+from dispatcher import statuses
+from dispatcher.store import Claim, MessageStore
+from providers import OutboundMessage, PermanentProviderError, ProviderConfigurationError, TransientProviderError
+from tasks import runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the provider's answer means for the message: `sent`, `retrying` (after `retry_in` s) or `failed`."""
+
+    status: str
+    provider_message_id: str = ""
+    error: str = ""
+    retry_in: float = 0.0
+
+
+def backoff_seconds(attempt: int, base_ms: int, max_ms: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter: about base·2^(attempt-1), between half and all of it, capped.
+
+    A provider's own Retry-After wins when it asks for longer.
+    """
+    ceiling = min(max_ms, base_ms * 2 ** (attempt - 1)) / 1000
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    return max(delay, retry_after or 0)
+
+
+def _error(error: Exception, kind: str) -> str:
+    return json.dumps({"kind": kind, "code": getattr(error, "code", "") or type(error).__name__, "message": str(error)})
+
+
+def deliver(claim: Claim) -> Outcome:
+    """Send one claimed message through the configured provider and sort the answer."""
+    settings = runtime.settings()
+    context = {"message_id": claim.message_id, "attempt": claim.attempt}
+    try:
+        result = runtime.provider().send(
+            OutboundMessage(claim.message_id, claim.recipient, claim.body, claim.external_id)
+        )
+    except (PermanentProviderError, ProviderConfigurationError) as error:
+        kind = "permanent" if isinstance(error, PermanentProviderError) else "configuration"
+        level = logging.WARNING if kind == "permanent" else logging.ERROR
+        log.log(level, "message failed (%s): %s", kind, error, extra={**context, "error_code": error.code})
+        return Outcome(statuses.FAILED, error=_error(error, kind))
+    except Exception as error:  # transient, or a bug in a provider: both get the retry budget
+        if not isinstance(error, TransientProviderError):
+            log.exception("unexpected provider error", extra=context)
+        if claim.attempt >= settings.job_attempts:
+            log.warning("message failed after %d attempts: %s", claim.attempt, error, extra=context)
+            return Outcome(statuses.FAILED, error=_error(error, "transient"))
+        retry_after = getattr(error, "retry_after", None)
+        delay = backoff_seconds(claim.attempt, settings.job_backoff_delay_ms, settings.job_backoff_max_ms, retry_after)
+        log.info("retrying in %.1fs: %s", delay, error, extra=context)
+        return Outcome(statuses.RETRYING, error=_error(error, "transient"), retry_in=delay)
+    log.info("message sent", extra={**context, "status": statuses.SENT})
+    return Outcome(statuses.SENT, provider_message_id=result.provider_message_id)
+
+
+def record(store: MessageStore, message_id: str, outcome: Outcome, client: redis.client.Pipeline | None = None):
+    """Write the outcome onto the message (a move from `sending` only, so a late writer changes nothing)."""
+    if outcome.status == statuses.SENT:
+        return store.advance(
+            message_id,
+            statuses.SENT,
+            (statuses.SENDING,),
+            client=client,
+            detail={"provider_message_id": outcome.provider_message_id},
+            provider_message_id=outcome.provider_message_id,
+        )
+    if outcome.status == statuses.RETRYING:
+        next_at = time.time() + outcome.retry_in
+        grace = runtime.settings().queued_republish_after_seconds
+        return store.advance(
+            message_id,
+            statuses.RETRYING,
+            (statuses.SENDING,),
+            pending_deadline=next_at + grace,
+            detail={"retry_in_seconds": round(outcome.retry_in, 3)},
+            client=client,
+            last_error=outcome.error,
+            next_attempt_at=next_at,
+        )
+    return store.advance(message_id, statuses.FAILED, (statuses.SENDING,), client=client, last_error=outcome.error)
