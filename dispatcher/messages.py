@@ -77,11 +77,11 @@ class MessageService:
         self.chunk_task_for = chunk_task_for
         self.chunk_size = chunk_size
 
-    def accept(self, api_key_id: str, recipient: str, body: str, external_id: str) -> Accepted:
+    def accept(self, api_key_id: str, recipient: str, body: str, external_id: str, sender: str = "") -> Accepted:
         new = new_message(external_id, recipient, body)
         now = time.time()
         queue, payload = self.task_for(new.message_id)
-        created, stored_id = self.store.create(new, api_key_id, self.provider, now, queue, payload)
+        created, stored_id = self.store.create(new, api_key_id, self.provider, now, queue, payload, {"sender": sender})
         if created:
             return Accepted(new.message_id, statuses.QUEUED, iso(now), replayed=False)
         existing = self.store.get(stored_id)

@@ -155,13 +155,20 @@ class MessageStore:
     # --- accepting ---
 
     def create(
-        self, new: NewMessage, key_id: str, provider: str, created_at: float, queue_key: str, task_payload: str
+        self,
+        new: NewMessage,
+        key_id: str,
+        provider: str,
+        created_at: float,
+        queue_key: str,
+        task_payload: str,
+        extra: dict[str, str] | None = None,
     ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
         Returns (created, message_id): the new id, or the id that the external_id already maps to.
         The record and the task are written together, so an accepted message always has a task,
-        and a failed write leaves nothing behind.
+        and a failed write leaves nothing behind. `extra` adds fields (sender, callback_url) when not empty.
         """
         stamp = iso(created_at)
         fields = {
@@ -176,6 +183,7 @@ class MessageStore:
             "attempts": 0,
             "created_at": stamp,
             "updated_at": stamp,
+            **{name: value for name, value in (extra or {}).items() if value},
         }
         created, message_id = self._create(
             keys=[self.external_key(key_id, new.external_id), self.message_key(new.message_id), queue_key],

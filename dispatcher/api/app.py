@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import batches, docs, health, messages
+from dispatcher.api import batches, docs, fastify_routes, health, messages, queue
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
@@ -24,7 +24,7 @@ from tasks.envelope import chunk_task_for, send_task_for
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024  # a single message; bulk endpoints allow BULK_MAX_BYTES
-BULK_ENDPOINTS = {"batches.send_bulk"}
+BULK_ENDPOINTS = {"batches.send_bulk", "fastify.dispatch_bulk"}
 
 
 @dataclass
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, batches, docs):
+    for module in (health, messages, batches, queue, fastify_routes, docs):
         app.register_blueprint(module.blueprint)
     services.openapi = docs.build_spec(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503

@@ -55,7 +55,7 @@ def load_row(raw: dict) -> dict:
     return _row_schema.load(raw)
 
 
-def _prepare_row(raw: object, template: str | None, settings) -> NewMessage:
+def prepare_row(raw: object, template: str | None, settings) -> NewMessage:
     """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it."""
     if not isinstance(raw, dict):
         raise InvalidInput("Each row must be a JSON object", "invalid_row", "messages")
@@ -130,7 +130,7 @@ def send_bulk():
         result = {"index": index, "external_id": raw.get("external_id") if isinstance(raw, dict) else None}
         results.append(result)
         try:
-            message = _prepare_row(raw, template, settings)
+            message = prepare_row(raw, template, settings)
             if message.external_id in seen:
                 raise InvalidInput("Duplicate external_id in this request", "duplicate_external_id", "external_id")
         except InvalidInput as invalid:

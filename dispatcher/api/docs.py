@@ -11,7 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
-from dispatcher.api import schemas
+from dispatcher.api import fastify_routes, schemas
 
 blueprint = Blueprint("docs", __name__)
 
@@ -28,6 +28,9 @@ _SCHEMAS = (
     schemas.BulkAnswerSchema,
     schemas.BatchSchema,
     schemas.BatchMessagesSchema,
+    schemas.QueueStatusSchema,
+    fastify_routes.FastifySingleSchema,
+    fastify_routes.FastifyBulkSchema,
 )
 
 
@@ -74,7 +77,7 @@ Authenticated endpoints need the <code>X-API-Key</code> header.</p>
 <h2><span class="method">{{ method }}</span> <code>{{ path }}</code></h2>
 <p><strong>{{ op.summary }}</strong>{% if op.security %} (X-API-Key){% endif %}</p>
 {% if op.description %}<p>{{ op.description }}</p>{% endif %}
-{% set body = op.get('requestBody') %}{% if body %}
+{% set body = op.get('requestBody') %}{% if body and '$ref' in body.content['application/json'].schema %}
 {% set ref = body.content['application/json'].schema['$ref'].split('/')[-1] %}
 <h3>Body: {{ ref }}</h3><table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>
 {% for name, prop in spec.components.schemas[ref].properties.items() %}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dispatcher.logs import request_id_var
@@ -44,6 +44,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if error.code == 404:
+            if request.path.startswith("/api/v1/"):
+                from dispatcher.api.fastify_routes import not_found_answer
+
+                return not_found_answer()
             return jsonify({"error": "Route not found", "code": "not_found"}), 404
         if error.code == 413:
             body = {"error": "Request body too large", "code": "body_too_large"}

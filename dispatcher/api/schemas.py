@@ -216,3 +216,17 @@ class BatchMessagesSchema(Schema):
     next_cursor = fields.String(
         allow_none=True, metadata={"description": "pass as cursor for the next page; null at the end"}
     )
+
+
+class QueueStatusSchema(Schema):
+    queue = fields.String(metadata={"example": "message-dispatch-queue"})
+    tasks_in_broker = fields.Integer(
+        metadata={"description": "Celery tasks waiting in Redis (a batch chunk counts once)"}
+    )
+    waiting = fields.Integer(metadata={"description": "messages queued"})
+    active = fields.Integer(metadata={"description": "messages being sent"})
+    retrying = fields.Integer(metadata={"description": "messages scheduled for another attempt"})
+    failed = fields.Integer()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "messages by status"})
+    workers = fields.List(fields.String(), metadata={"description": "workers that answered a ping"})
+    workers_online = fields.Integer()

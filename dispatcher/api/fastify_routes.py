@@ -1,0 +1,327 @@
+"""Seed 000's routes (`/api/v1/...`), kept for clients of the Fastify + BullMQ system it replaces.
+
+They map onto the same services as `/v1`: a "job" is a message (or, for a bulk, a batch). Bodies,
+answers and the error shape `{"success": false, "message": ...}` are the ones its source used;
+unknown body fields are refused as it refused them. Unlike the original, the API key is required.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+
+from flask import Blueprint, current_app, g, jsonify, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from dispatcher import statuses
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.batches import prepare_row
+from dispatcher.api.errors import ApiError
+from dispatcher.api.queue import queue_counts
+from dispatcher.api.validation import json_object
+from dispatcher.checks import InvalidInput, checked_body, checked_recipient
+from dispatcher.messages import IdempotencyConflict
+from dispatcher.store import iso
+from providers.base import mask_phone
+
+blueprint = Blueprint("fastify", __name__, url_prefix="/api/v1")
+
+SINGLE_TYPES = ("text", "media", "buttons", "list", "audio")
+BULK_TYPES = ("text", "media", "audio")
+# BullMQ's words for our statuses.
+JOB_STATES = {
+    statuses.QUEUED: "waiting",
+    statuses.SENDING: "active",
+    statuses.RETRYING: "delayed",
+    statuses.SENT: "completed",
+    statuses.DELIVERED: "completed",
+    statuses.READ: "completed",
+    statuses.FAILED: "failed",
+    statuses.CANCELED: "failed",
+}
+BATCH_JOB_STATES = {
+    "accepting": "waiting",
+    "running": "active",
+    "paused": "paused",
+    "completed": "completed",
+    "canceled": "failed",
+}
+
+
+class FastifySingleSchema(Schema):
+    """Seed 000's POST /api/v1/dispatch/single body."""
+
+    class Meta:
+        unknown = RAISE
+
+    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    phone = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(SINGLE_TYPES))
+    message = fields.String()
+    mediaUrl = fields.String()
+    audioUrl = fields.String()
+    caption = fields.String()
+    buttons = fields.List(fields.Dict())
+    sections = fields.List(fields.Dict())
+    buttonText = fields.String()
+    footerText = fields.String()
+
+
+class FastifyRecipientSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    phone = fields.String(required=True)
+    variables = fields.Dict(keys=fields.String())
+
+
+class FastifyBulkSchema(Schema):
+    """Seed 000's POST /api/v1/dispatch/bulk body."""
+
+    class Meta:
+        unknown = RAISE
+
+    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    recipients = fields.List(fields.Nested(FastifyRecipientSchema), required=True, validate=validate.Length(min=1))
+    message = fields.String()
+    type = fields.String(required=True, validate=validate.OneOf(BULK_TYPES))
+    mediaUrl = fields.String()
+    audioUrl = fields.String()
+    caption = fields.String()
+    delayInMs = fields.Integer(validate=validate.Range(min=0))
+
+
+@blueprint.errorhandler(ApiError)
+def _seed_error(error: ApiError):
+    """Seed 000's error shape, keeping our machine-readable keys beside it."""
+    body = {key: value for key, value in error.body.items() if key != "error"}
+    return jsonify({"success": False, "message": error.body["error"], **body}), error.status
+
+
+def _load(schema: Schema, data: dict) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        field, problem = _first(error.normalized_messages())
+        raise ApiError(400, f"body/{field} {problem}", "invalid_field", field=field) from None
+
+
+def _first(messages: dict, prefix: str = "") -> tuple[str, str]:
+    name, problem = next(iter(messages.items()))
+    path = f"{prefix}{name}"
+    if isinstance(problem, dict):
+        return _first(problem, f"{path}/")
+    return path, problem[0]
+
+
+def _require_supported(data: dict) -> None:
+    kind = data["type"]
+    if kind == "media" and not data.get("mediaUrl"):
+        raise ApiError(400, "mediaUrl is required when type is media", "missing_fields", field="mediaUrl")
+    if kind == "audio" and not data.get("audioUrl"):
+        raise ApiError(400, "audioUrl is required when type is audio", "missing_fields", field="audioUrl")
+    if kind != "text":
+        provider = current_app.extensions["dispatcher"].settings.whatsapp_provider
+        raise ApiError(
+            400,
+            f"type {kind} is not supported by the {provider} provider yet; use text",
+            "unsupported_type",
+            field="type",
+        )
+
+
+@blueprint.get("/health")
+def health():
+    return jsonify({"status": "ok", "timestamp": iso(time.time())})
+
+
+@blueprint.post("/dispatch/single")
+@require_api_key
+def dispatch_single():
+    """Seed 000: queue one message.
+    ---
+    summary: "Seed 000 compatibility: queue one message"
+    description: >
+      Unknown fields are refused. The answer's `jobId` is the message id. Only `text` is sent by the
+      current provider.
+    security: [{ApiKey: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: FastifySingleSchema}}
+    responses:
+      200: {description: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`'}
+      400: {description: '`{"success": false, "message": "..."}`'}
+    """
+    services = current_app.extensions["dispatcher"]
+    settings = services.settings
+    data = _load(FastifySingleSchema(), json_object())
+    _require_supported(data)
+    try:
+        body = checked_body(data.get("message", ""), settings.message_body_max_chars)
+        recipient = checked_recipient(data["phone"], settings.default_region)
+    except InvalidInput as invalid:
+        raise ApiError(400, **invalid.body) from None
+    accepted = services.messages.accept(
+        g.key_id, recipient, body, f"fastify-{uuid.uuid4()}", sender=data["instanceName"]
+    )
+    return jsonify({"success": True, "message": "Job único adicionado à fila.", "jobId": accepted.message_id})
+
+
+@blueprint.post("/dispatch/bulk")
+@require_api_key
+def dispatch_bulk():
+    """Seed 000: queue one message per recipient.
+    ---
+    summary: "Seed 000 compatibility: queue a message per recipient"
+    description: >
+      `{{key}}` (spaces allowed) in `message` takes each recipient's variable. A recipient that
+      cannot be sent refuses the whole request, naming it. `jobIds` are the message ids.
+    security: [{ApiKey: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: FastifyBulkSchema}}
+    responses:
+      200:
+        description: >
+          `{"success": true, "message": "N jobs adicionados à fila.", "jobIds": [...], "batchId": "..."}`
+      400: {description: '`{"success": false, "message": "..."}`'}
+    """
+    services = current_app.extensions["dispatcher"]
+    settings = services.settings
+    raw = json_object()
+    if isinstance(raw.get("recipients"), list) and len(raw["recipients"]) > settings.bulk_max_messages:
+        raise ApiError(
+            413, f"Too many recipients: at most {settings.bulk_max_messages}", "too_many_rows", field="recipients"
+        )
+    data = _load(FastifyBulkSchema(), raw)
+    _require_supported(data)
+    rows = []
+    for index, recipient in enumerate(data["recipients"]):
+        row = {
+            "recipient_phone": recipient["phone"],
+            "external_id": f"fastify-{uuid.uuid4()}",
+            "variables": recipient.get("variables") or {},
+        }
+        try:
+            rows.append(prepare_row(row, data.get("message", ""), settings))
+        except InvalidInput as invalid:
+            raise ApiError(
+                400,
+                f"recipients[{index}]: {invalid}",
+                invalid.body["code"],
+                field=f"recipients/{index}/{invalid.body['field']}",
+            ) from None
+    batch_id, outcomes = services.messages.accept_batch(g.key_id, rows, {"sender": data["instanceName"]})
+    job_ids = [outcome.message_id for outcome in outcomes if not isinstance(outcome, IdempotencyConflict)]
+    return jsonify(
+        {"success": True, "message": f"{len(job_ids)} jobs adicionados à fila.", "jobIds": job_ids, "batchId": batch_id}
+    )
+
+
+@blueprint.get("/queue/status")
+@require_api_key
+def queue_status():
+    """Seed 000: the queue's counts, in BullMQ's words.
+    ---
+    summary: "Seed 000 compatibility: queue counts"
+    security: [{ApiKey: []}]
+    responses:
+      200:
+        description: >
+          `{"name", "counts": {"wait", "active", "completed", "failed", "delayed", "paused"}, "isPaused"}`
+    """
+    counts = queue_counts()
+    return jsonify(
+        {
+            "name": current_app.extensions["dispatcher"].settings.queue_name,
+            "counts": {
+                "wait": counts[statuses.QUEUED],
+                "active": counts[statuses.SENDING],
+                "completed": counts[statuses.SENT] + counts[statuses.DELIVERED] + counts[statuses.READ],
+                "failed": counts[statuses.FAILED] + counts[statuses.CANCELED],
+                "delayed": counts[statuses.RETRYING],
+                "paused": 0,
+            },
+            "isPaused": False,
+        }
+    )
+
+
+def _millis(stamp: str | None) -> int | None:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000) if stamp else None
+
+
+def _message_job(message) -> dict:
+    finished = message.status in JOB_STATES and JOB_STATES[message.status] in ("completed", "failed")
+    started = next((entry["at"] for entry in message.history if entry["status"] == statuses.SENDING), None)
+    return {
+        "id": message.message_id,
+        "name": "dispatch.send_message",
+        "data": {
+            "phone": mask_phone(message.recipient),
+            "externalId": message.external_id,
+            "batchId": message.batch_id,
+        },
+        "state": JOB_STATES.get(message.status, "unknown"),
+        "progress": 100 if finished else 0,
+        "failedReason": (message.last_error or {}).get("message")
+        if message.status == statuses.FAILED
+        else ("canceled" if message.status == statuses.CANCELED else None),
+        "returnValue": {"provider_message_id": message.provider_message_id} if message.provider_message_id else None,
+        "timestamp": _millis(message.created_at),
+        "processedOn": _millis(started),
+        "finishedOn": _millis(message.updated_at) if finished else None,
+        "attemptsMade": message.attempts,
+    }
+
+
+def _batch_job(batch_id: str, batch: dict) -> dict:
+    total, finished = int(batch.get("total", 0)), int(batch.get("finished", 0))
+    return {
+        "id": batch_id,
+        "name": "dispatch.batch",
+        "data": {"total": total},
+        "state": BATCH_JOB_STATES.get(batch["state"], "unknown"),
+        "progress": round(100 * finished / total) if total else 100,
+        "failedReason": "canceled" if batch["state"] == "canceled" else None,
+        "returnValue": None,
+        "timestamp": _millis(batch.get("created_at")),
+        "processedOn": _millis(batch.get("created_at")),
+        "finishedOn": _millis(batch.get("finished_at")),
+        "attemptsMade": 1,
+    }
+
+
+@blueprint.get("/queue/jobs/<job_id>/status")
+@require_api_key
+def job_status(job_id: str):
+    """Seed 000: a job's state (a message, or a batch).
+    ---
+    summary: "Seed 000 compatibility: a job's state"
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: job_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: >
+          `{"id", "name", "data", "state", "progress", "failedReason", "returnValue", "timestamp",
+          "processedOn", "finishedOn", "attemptsMade"}`
+      404: {description: '`{"success": false, "message": "Job não encontrado."}`'}
+    """
+    store = current_app.extensions["dispatcher"].store
+    if job_id.startswith("batch-"):
+        batch = store.batch(job_id)
+        if batch and batch.get("key_id") == g.key_id:
+            return jsonify(_batch_job(job_id, batch))
+    else:
+        message = store.get(job_id)
+        if message and message.key_id == g.key_id:
+            return jsonify(_message_job(message))
+    raise ApiError(404, "Job não encontrado.", "job_not_found", field="jobId")
+
+
+def not_found_answer():
+    """Seed 000's answer to an unknown route under /api/v1."""
+    url = request.full_path.rstrip("?")
+    return jsonify({"success": False, "message": f"Rota não encontrada: {request.method} {url}"}), 404

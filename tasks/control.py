@@ -1,0 +1,21 @@
+"""Asking the workers over the broker, for the API's queue status (the API never runs tasks itself)."""
+
+from __future__ import annotations
+
+import functools
+
+from celery import Celery
+
+
+@functools.cache
+def _control_app(broker_url: str) -> Celery:
+    return Celery("dispatcher-control", broker=broker_url)
+
+
+def workers_online(broker_url: str, timeout: float = 0.5) -> list[str]:
+    """The names of the workers that answer a ping within `timeout` seconds (none when the broker is down)."""
+    try:
+        replies = _control_app(broker_url).control.ping(timeout=timeout) or []
+    except OSError:
+        return []
+    return sorted(name for reply in replies for name in reply)
