@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import batches, docs, fastify_routes, health, messages, queue
+from dispatcher.api import batches, cli, docs, fastify_routes, health, messages, queue
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (health, messages, batches, queue, fastify_routes, docs):
         app.register_blueprint(module.blueprint)
     services.openapi = docs.build_spec(app)
+    cli.register(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503
         warn_if_evicting(store.redis)
     return app
