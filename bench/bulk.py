@@ -15,6 +15,8 @@ import time
 import urllib.request
 
 from bench.common import API_KEY, private_redis, service_env, start, stop, wait_until
+from dispatcher.api.batches import prepare_row
+from dispatcher.settings import load_settings
 from scripts.embedded_redis import free_port
 from scripts.procfile import procfile_command
 
@@ -54,10 +56,22 @@ def campaign(rows: int, run: int) -> bytes:
     ).encode()
 
 
+def validation_cost(rows: int, redis_url: str) -> float:
+    """Microseconds per row to validate, template and normalise a bulk row (no Redis, no HTTP)."""
+    settings = load_settings(service_env(redis_url))
+    body = json.loads(campaign(rows, 0))
+    began = time.perf_counter()
+    for row in body["messages"]:
+        prepare_row(row, body["template"], settings)
+    return (time.perf_counter() - began) / rows * 1e6
+
+
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     with private_redis() as redis_url:
+        cost = validation_cost(rows, redis_url)
+        print(f"bulk row validation (schema, template, phone, fingerprint): {cost:.1f} µs/row")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = service_env(redis_url, PORT=str(port), HOST="127.0.0.1", MOCK_LATENCY_MS="0")
