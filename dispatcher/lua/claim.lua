@@ -14,7 +14,13 @@ end
 local state = batch_state(key)
 if state == 'paused' then return {'paused', 0} end
 if state == 'canceled' then
-  if status ~= 'sending' then
+  if status == 'sending' then
+    -- Its worker died mid-send and the batch is canceled since: nothing more is sent, and whether
+    -- that last attempt went out is unknown.
+    redis.call('HSET', key, 'last_error', cjson.encode({kind = 'ambiguous', code = 'lease_expired',
+                                                        message = 'worker died mid-send; batch canceled'}))
+    move(key, id, status, 'failed', now, now_iso, cjson.encode({status = 'failed', at = now_iso}), false)
+  else
     move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso}), false)
   end
   return {'canceled', 0}
