@@ -16,6 +16,7 @@ import urllib.request
 
 from bench.common import API_KEY, private_redis, service_env, start, stop, wait_until
 from dispatcher.api.batches import prepare_row
+from dispatcher.messages import Route
 from dispatcher.settings import load_settings
 from scripts.embedded_redis import free_port
 from scripts.procfile import procfile_command
@@ -60,9 +61,10 @@ def validation_cost(rows: int, redis_url: str) -> float:
     """Microseconds per row to validate, template and normalise a bulk row (no Redis, no HTTP)."""
     settings = load_settings(service_env(redis_url))
     body = json.loads(campaign(rows, 0))
+    route = Route("mock")
     began = time.perf_counter()
     for row in body["messages"]:
-        prepare_row(row, body["template"], settings)
+        prepare_row(row, body["template"], settings, route)
     return (time.perf_counter() - began) / rows * 1e6
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench.common import pending, private_redis, service_env, start, stop, wait_until
-from dispatcher.messages import MessageService, key_id
+from dispatcher.messages import MessageService, Route, key_id
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore
 from tasks.envelope import chunk_task_for, send_task_for
@@ -22,14 +22,14 @@ def preload(redis_url: str, count: int) -> None:
     settings = load_settings(service_env(redis_url))
     service = MessageService(
         MessageStore.from_settings(settings),
-        "mock",
         send_task_for(settings.queue_name),
         chunk_task_for(settings.queue_name),
         settings.bulk_chunk_size,
     )
     caller = key_id("bench")
+    route = Route("mock")
     for index in range(count):
-        service.accept(caller, "+5564999998888", "bench", f"bench-{index}")
+        service.accept(caller, "+5564999998888", "bench", f"bench-{index}", route)
 
 
 def measure(count: int, latency_ms: int, concurrency: int, pool: str) -> float:

@@ -18,7 +18,10 @@ class InvalidInput(ValueError):
         self.body = {"error": error, "code": code, "field": field}
 
 
-def checked_body(body: str, max_chars: int) -> str:
+def checked_body(body: str, max_chars: int, optional: bool = False) -> str:
+    """The message text; it may be empty only when `optional` (a file or a provider template carries the message)."""
+    if optional and body == "":
+        return body
     if not body.strip():
         raise InvalidInput("message_body must not be empty", "invalid_field", "message_body")
     if len(body) > max_chars:

@@ -8,6 +8,7 @@ recipient or text is a conflict, because the caller almost certainly reused an i
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -48,12 +49,38 @@ def key_id(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
-def fingerprint(recipient: str, body: str) -> str:
-    return hashlib.sha256(f"{recipient}\x00{body}".encode()).hexdigest()
+@dataclass(frozen=True)
+class Route:
+    """How a message goes out: the provider, the sender, and any media or provider template."""
+
+    provider: str
+    sender: str = ""
+    media: dict | None = None
+    template: dict | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The record's fields for this route (empty ones left out)."""
+        values = {
+            "provider": self.provider,
+            "sender": self.sender,
+            "media": json.dumps(self.media, ensure_ascii=False) if self.media else "",
+            "template": json.dumps(self.template, ensure_ascii=False) if self.template else "",
+        }
+        return {name: value for name, value in values.items() if value}
+
+    @property
+    def content(self) -> str:
+        """What the route adds to a message's content, for its fingerprint."""
+        return json.dumps([self.media, self.template], sort_keys=True) if self.media or self.template else ""
 
 
-def new_message(external_id: str, recipient: str, body: str) -> NewMessage:
-    return NewMessage(f"msg-{uuid.uuid4()}", external_id, recipient, body, fingerprint(recipient, body))
+def fingerprint(recipient: str, body: str, content: str = "") -> str:
+    return hashlib.sha256(f"{recipient}\x00{body}\x00{content}".encode()).hexdigest()
+
+
+def new_message(external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:
+    content = route.content if route else ""
+    return NewMessage(f"msg-{uuid.uuid4()}", external_id, recipient, body, fingerprint(recipient, body, content))
 
 
 class MessageService:
@@ -63,25 +90,17 @@ class MessageService:
     same atomic step as the records, so every accepted message has a task.
     """
 
-    def __init__(
-        self,
-        store: MessageStore,
-        provider: str,
-        task_for: MessageTaskFor,
-        chunk_task_for: ChunkTaskFor,
-        chunk_size: int,
-    ):
+    def __init__(self, store: MessageStore, task_for: MessageTaskFor, chunk_task_for: ChunkTaskFor, chunk_size: int):
         self.store = store
-        self.provider = provider
         self.task_for = task_for
         self.chunk_task_for = chunk_task_for
         self.chunk_size = chunk_size
 
-    def accept(self, api_key_id: str, recipient: str, body: str, external_id: str, sender: str = "") -> Accepted:
-        new = new_message(external_id, recipient, body)
+    def accept(self, api_key_id: str, recipient: str, body: str, external_id: str, route: Route) -> Accepted:
+        new = new_message(external_id, recipient, body, route)
         now = time.time()
         queue, payload = self.task_for(new.message_id)
-        created, stored_id = self.store.create(new, api_key_id, self.provider, now, queue, payload, {"sender": sender})
+        created, stored_id = self.store.create(new, api_key_id, now, queue, payload, route.fields())
         if created:
             return Accepted(new.message_id, statuses.QUEUED, iso(now), replayed=False)
         existing = self.store.get(stored_id)
@@ -90,7 +109,7 @@ class MessageService:
         return Accepted(existing.message_id, existing.status, existing.created_at, replayed=True)
 
     def accept_batch(
-        self, api_key_id: str, rows: list[NewMessage], shared: dict[str, str]
+        self, api_key_id: str, rows: list[NewMessage], route: Route, callback_url: str = ""
     ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict]]:
         """Accept validated rows as one batch; returns the batch id and, per row, its message or a conflict.
 
@@ -99,9 +118,8 @@ class MessageService:
         message (a replayed request), no batch is kept and the batch id is None.
         """
         batch_id = f"batch-{uuid.uuid4()}"
-        outcomes = self.store.create_batch(
-            batch_id, api_key_id, rows, time.time(), {"provider": self.provider, **shared}
-        )
+        shared = {**route.fields(), "callback_url": callback_url}
+        outcomes = self.store.create_batch(batch_id, api_key_id, rows, time.time(), shared)
         results: list[RowAccepted | IdempotencyConflict] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.created:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from dotenv import load_dotenv
 
-PROVIDER_NAMES = ("mock",)
+PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 LEASE_EXPIRED_ACTIONS = ("resend", "fail")
 
@@ -56,10 +56,23 @@ class Settings:
     reconcile_interval_seconds: int
     mock_latency_ms: int
     mock_failure_rate: float
+    whatsapp_providers: tuple[str, ...] = ()
+    provider_connect_timeout: float = 3.05
+    provider_read_timeout: float = 30.0
+    public_base_url: str = ""
+    evolution: EvolutionSettings | None = None
 
     @property
     def message_retention_seconds(self) -> int:
         return self.message_retention_days * 86400
+
+
+@dataclass(frozen=True)
+class EvolutionSettings:
+    api_url: str
+    api_key: str
+    instances: tuple[str, ...]
+    typing_delay_ms: int
 
 
 class _Reader:
@@ -101,6 +114,40 @@ class _Reader:
         if not 0 <= number <= 1:
             raise SettingsError(f"{name} must be between 0 and 1, got {number}")
         return number
+
+    def seconds(self, name: str, default: float, minimum: float = 0.1) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
+        if number < minimum:
+            raise SettingsError(f"{name} must be at least {minimum} seconds, got {number}")
+        return number
+
+    def url(self, name: str, required: bool, why: str = "") -> str:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                raise SettingsError(f"{name} must be set{why}")
+            return ""
+        if not value.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    def required(self, name: str, why: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            raise SettingsError(f"{name} must be set{why}")
+        return value
+
+    def names(self, name: str, why: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in self.required(name, why).split(",") if part.strip())
+        if not names:
+            raise SettingsError(f"{name} must name at least one{why}")
+        return names
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.text(name, default).lower()
@@ -158,6 +205,26 @@ def _worker_rate_limit(read: _Reader) -> str | None:
     return value
 
 
+def _providers(read: _Reader, default: str) -> tuple[str, ...]:
+    """WHATSAPP_PROVIDERS: every provider a request may choose; WHATSAPP_PROVIDER is always one of them."""
+    listed = read.raw("WHATSAPP_PROVIDERS")
+    names = tuple(part.strip().lower() for part in listed.split(",") if part.strip()) if listed else ()
+    for name in names:
+        if name not in PROVIDER_NAMES:
+            raise SettingsError(f"WHATSAPP_PROVIDERS must list names from {', '.join(PROVIDER_NAMES)}; got {name!r}")
+    return (default, *(name for name in names if name != default))
+
+
+def _evolution(read: _Reader) -> EvolutionSettings:
+    why = " when the evolution provider is enabled"
+    return EvolutionSettings(
+        api_url=read.url("EVOLUTION_API_URL", required=True, why=why),
+        api_key=read.required("EVOLUTION_API_KEY", why),
+        instances=read.names("EVOLUTION_INSTANCE", " instance" + why),
+        typing_delay_ms=read.integer("EVOLUTION_TYPING_DELAY_MS", 0, maximum=60_000),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -167,13 +234,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     region = read.text("DEFAULT_REGION", "BR").upper()
     if len(region) != 2 or not region.isalpha():
         raise SettingsError(f"DEFAULT_REGION must be a two-letter country code such as BR; got {region!r}")
+    provider = read.choice("WHATSAPP_PROVIDER", "mock", PROVIDER_NAMES)
+    providers = _providers(read, provider)
+    read_timeout = read.seconds("PROVIDER_READ_TIMEOUT", 30.0)
+    connect_timeout = read.seconds("PROVIDER_CONNECT_TIMEOUT", 3.05)
+    lease = read.integer("SEND_LEASE_SECONDS", 60, minimum=1)
+    if lease <= read_timeout + connect_timeout:
+        raise SettingsError(
+            f"SEND_LEASE_SECONDS ({lease}) must exceed PROVIDER_CONNECT_TIMEOUT + PROVIDER_READ_TIMEOUT "
+            f"({connect_timeout + read_timeout:g}), or a slow send could be taken over and sent twice"
+        )
     return Settings(
         environment=read.choice("APP_ENV", read.text("NODE_ENV", "production"), ("development", "production", "test")),
         host=read.text("HOST", "0.0.0.0"),
         port=read.integer("PORT", 3001, minimum=1, maximum=65535),
         log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
         api_keys=_api_keys(read),
-        whatsapp_provider=read.choice("WHATSAPP_PROVIDER", "mock", PROVIDER_NAMES),
+        whatsapp_provider=provider,
         redis_url=_redis_url(read),
         queue_name=read.text("QUEUE_NAME", "message-dispatch-queue"),
         job_attempts=read.integer("JOB_ATTEMPTS", 3, minimum=1, maximum=100),
@@ -191,10 +268,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bulk_max_messages=read.integer("BULK_MAX_MESSAGES", 10_000, minimum=1, maximum=100_000),
         bulk_chunk_size=read.integer("BULK_CHUNK_SIZE", 500, minimum=1, maximum=10_000),
         bulk_max_bytes=read.integer("BULK_MAX_BYTES", 32 * 1024 * 1024, minimum=1024),
-        send_lease_seconds=read.integer("SEND_LEASE_SECONDS", 60, minimum=1),
+        send_lease_seconds=lease,
         lease_expired_action=read.choice("LEASE_EXPIRED_ACTION", "resend", LEASE_EXPIRED_ACTIONS),
         queued_republish_after_seconds=read.integer("QUEUED_REPUBLISH_AFTER", 300, minimum=1),
         reconcile_interval_seconds=read.integer("RECONCILE_INTERVAL", 15, minimum=1),
         mock_latency_ms=read.integer("MOCK_LATENCY_MS", 100),
         mock_failure_rate=read.fraction("MOCK_FAILURE_RATE", 0.0),
+        whatsapp_providers=providers,
+        provider_connect_timeout=connect_timeout,
+        provider_read_timeout=read_timeout,
+        public_base_url=read.url("PUBLIC_BASE_URL", required=False),
+        evolution=_evolution(read) if "evolution" in providers else None,
     )

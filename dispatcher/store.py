@@ -98,6 +98,10 @@ class Claim:
     recipient: str = ""
     body: str = ""
     external_id: str = ""
+    provider: str = ""
+    sender: str | None = None
+    media: str | None = None  # JSON, as stored
+    template: str | None = None  # JSON, as stored
 
     @property
     def claimed(self) -> bool:
@@ -158,7 +162,6 @@ class MessageStore:
         self,
         new: NewMessage,
         key_id: str,
-        provider: str,
         created_at: float,
         queue_key: str,
         task_payload: str,
@@ -168,7 +171,7 @@ class MessageStore:
 
         Returns (created, message_id): the new id, or the id that the external_id already maps to.
         The record and the task are written together, so an accepted message always has a task,
-        and a failed write leaves nothing behind. `extra` adds fields (sender, callback_url) when not empty.
+        and a failed write leaves nothing behind. `extra` adds fields (provider, sender, media, ...) when not empty.
         """
         stamp = iso(created_at)
         fields = {
@@ -179,7 +182,6 @@ class MessageStore:
             "body": new.body,
             "fingerprint": new.fingerprint,
             "status": statuses.QUEUED,
-            "provider": provider,
             "attempts": 0,
             "created_at": stamp,
             "updated_at": stamp,

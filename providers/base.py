@@ -11,23 +11,62 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+TEXT, MEDIA, TEMPLATE = "text", "media", "template"
+MEDIA_KINDS = ("image", "document", "video", "audio")
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file sent by URL. `kind` is one of MEDIA_KINDS."""
+
+    url: str
+    kind: str
+    caption: str = ""
+    mimetype: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class Template:
+    """A message template approved at the provider.
+
+    Meta: `name`, `language` (pt_BR) and `components` as its API takes them.
+    Twilio: `name` is the ContentSid (HX...), `variables` its ContentVariables.
+    """
+
+    name: str
+    language: str = ""
+    components: list = field(default_factory=list)
+    variables: dict = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """What to send: `recipient` is E.164 (`+5564999998888`)."""
+    """What to send: `recipient` is E.164 (`+5564999998888`); `sender` is the provider's own name for
+    the sending number (an Evolution instance, a Twilio From, a Meta phone-number id)."""
 
     message_id: str
     recipient: str
-    text: str
+    text: str = ""
     external_id: str = ""
+    sender: str = ""
+    media: Media | None = None
+    template: Template | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.template is not None:
+            return TEMPLATE
+        return MEDIA if self.media is not None else TEXT
 
 
 @dataclass(frozen=True)
 class SendResult:
-    """The provider accepted the message: its own id for it, and its raw answer for the record."""
+    """The provider accepted the message: its own id for it, the status it gave, and its raw answer."""
 
     provider_message_id: str
-    raw: dict[str, Any] = field(default_factory=dict)
+    provider_status: str = ""
+    raw: Any = field(default_factory=dict)
 
 
 class ProviderError(Exception):
@@ -56,12 +95,22 @@ class ProviderConfigurationError(ProviderError):
 
 
 class Provider:
-    """A WhatsApp provider. Subclasses set `name` and implement `send`."""
+    """A WhatsApp provider. Subclasses set `name` and `kinds`, and implement `send`.
+
+    `senders` lists the sending numbers this service may use with it (the first is the default);
+    an empty tuple means any sender is fine (the mock).
+    """
 
     name = "base"
+    kinds: frozenset[str] = frozenset({TEXT})
+    senders: tuple[str, ...] = ()
 
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError
+
+    @property
+    def default_sender(self) -> str:
+        return self.senders[0] if self.senders else ""
 
 
 def mask_phone(phone: str) -> str:

@@ -13,13 +13,23 @@ import random
 import time
 import uuid
 
-from providers.base import OutboundMessage, Provider, SendResult, TransientProviderError, mask_phone
+from providers.base import (
+    MEDIA,
+    TEMPLATE,
+    TEXT,
+    OutboundMessage,
+    Provider,
+    SendResult,
+    TransientProviderError,
+    mask_phone,
+)
 
 log = logging.getLogger(__name__)
 
 
 class MockProvider(Provider):
     name = "mock"
+    kinds = frozenset({TEXT, MEDIA, TEMPLATE})
 
     def __init__(self, latency_ms: int = 100, failure_rate: float = 0.0):
         self.latency_seconds = latency_ms / 1000
@@ -33,4 +43,4 @@ class MockProvider(Provider):
         if self.failure_rate and random.random() < self.failure_rate:
             raise TransientProviderError("mock provider failed on purpose (MOCK_FAILURE_RATE)", code="mock_failure")
         mock_id = f"mock-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
-        return SendResult(provider_message_id=mock_id, raw={"mock_id": mock_id, "provider": self.name})
+        return SendResult(mock_id, "accepted", {"mock_id": mock_id, "provider": self.name})

@@ -17,6 +17,7 @@ import redis
 from dispatcher import statuses
 from dispatcher.store import Claim, MessageStore
 from providers import OutboundMessage, PermanentProviderError, ProviderConfigurationError, TransientProviderError
+from providers.base import Media, Template
 from tasks import runtime
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,28 @@ def _error(error: Exception, kind: str) -> str:
     return json.dumps({"kind": kind, "code": getattr(error, "code", "") or type(error).__name__, "message": str(error)})
 
 
+def outbound(claim: Claim) -> OutboundMessage:
+    """The claimed message as the provider contract takes it."""
+    media = json.loads(claim.media) if claim.media else None
+    template = json.loads(claim.template) if claim.template else None
+    return OutboundMessage(
+        message_id=claim.message_id,
+        recipient=claim.recipient,
+        text=claim.body or "",
+        external_id=claim.external_id,
+        sender=claim.sender or "",
+        media=Media(**media) if media else None,
+        template=Template(**template) if template else None,
+    )
+
+
 def deliver(claim: Claim) -> Outcome:
     """Send one claimed message through the configured provider and sort the answer."""
     settings = runtime.settings()
     context = {"message_id": claim.message_id, "attempt": claim.attempt}
     try:
-        result = runtime.provider().send(
-            OutboundMessage(claim.message_id, claim.recipient, claim.body, claim.external_id)
-        )
+        catalog = runtime.catalog()
+        result = catalog.get(claim.provider or catalog.default).send(outbound(claim))
     except (PermanentProviderError, ProviderConfigurationError) as error:
         kind = "permanent" if isinstance(error, PermanentProviderError) else "configuration"
         level = logging.WARNING if kind == "permanent" else logging.ERROR

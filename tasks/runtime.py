@@ -1,4 +1,4 @@
-"""What a worker process shares between its tasks: settings, the message store, the provider.
+"""What a worker process shares between its tasks: settings, the message store, the providers.
 
 Built once per process on first use (after a prefork child is forked), so connection pools
 are never shared across processes.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 
+from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.settings import Settings, load_settings
 from dispatcher.store import MessageStore
-from providers import MockProvider, Provider
 
 
 @functools.cache
@@ -24,6 +24,5 @@ def store() -> MessageStore:
 
 
 @functools.cache
-def provider() -> Provider:
-    config = settings()
-    return MockProvider(latency_ms=config.mock_latency_ms, failure_rate=config.mock_failure_rate)
+def catalog() -> ProviderCatalog:
+    return ProviderCatalog(settings())

@@ -70,6 +70,8 @@ def base_env(redis_url, redis_client) -> dict[str, str]:
         "JOB_BACKOFF_DELAY": "100",
         "RECONCILE_INTERVAL": "1",
         "WORKER_CONCURRENCY": "4",
+        "PROVIDER_CONNECT_TIMEOUT": "0.5",
+        "PROVIDER_READ_TIMEOUT": "1",
     }
 
 

@@ -6,8 +6,10 @@ import time
 import pytest
 
 from dispatcher import statuses
-from dispatcher.messages import IdempotencyConflict, MessageService, key_id
+from dispatcher.messages import IdempotencyConflict, MessageService, Route, key_id
 from dispatcher.store import MessageStore, connect
+
+MOCK = Route("mock")
 
 
 @pytest.fixture
@@ -19,7 +21,6 @@ def store(redis_url, redis_client):
 def service(store):
     return MessageService(
         store,
-        "mock",
         lambda message_id: ("test-queue", f"task:{message_id}"),
         lambda batch_id, start, stop: ("test-queue", f"chunk:{batch_id}:{start}:{stop}"),
         chunk_size=2,
@@ -27,24 +28,24 @@ def service(store):
 
 
 def test_a_replay_returns_the_first_message_and_creates_nothing(service, redis_client):
-    first = service.accept("k", "+5564999998888", "hi", "ext-1")
-    again = service.accept("k", "+5564999998888", "hi", "ext-1")
+    first = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK)
+    again = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK)
     assert again.replayed and not first.replayed
     assert again.message_id == first.message_id
     assert redis_client.lrange("test-queue", 0, -1) == [f"task:{first.message_id}"]
 
 
 def test_same_external_id_with_another_payload_is_a_conflict(service):
-    service.accept("k", "+5564999998888", "hi", "ext-1")
+    service.accept("k", "+5564999998888", "hi", "ext-1", MOCK)
     with pytest.raises(IdempotencyConflict):
-        service.accept("k", "+5564999998888", "bye", "ext-1")
+        service.accept("k", "+5564999998888", "bye", "ext-1", MOCK)
     with pytest.raises(IdempotencyConflict):
-        service.accept("k", "+5511999999999", "hi", "ext-1")
+        service.accept("k", "+5511999999999", "hi", "ext-1", MOCK)
 
 
 def test_external_ids_are_scoped_per_api_key(service):
-    first = service.accept(key_id("a"), "+5564999998888", "hi", "ext-1")
-    second = service.accept(key_id("b"), "+5564999998888", "hi", "ext-1")
+    first = service.accept(key_id("a"), "+5564999998888", "hi", "ext-1", MOCK)
+    second = service.accept(key_id("b"), "+5564999998888", "hi", "ext-1", MOCK)
     assert first.message_id != second.message_id
 
 
@@ -53,7 +54,7 @@ def test_concurrent_requests_with_one_external_id_create_one_message(service, re
 
     def accept():
         barrier.wait()
-        results.append(service.accept("k", "+5564999998888", "hi", "same"))
+        results.append(service.accept("k", "+5564999998888", "hi", "same", MOCK))
 
     threads = [threading.Thread(target=accept) for _ in range(16)]
     for thread in threads:
@@ -67,20 +68,20 @@ def test_concurrent_requests_with_one_external_id_create_one_message(service, re
 
 
 def test_records_expire_after_the_retention(service, store, redis_client):
-    accepted = service.accept("k", "+5564999998888", "hi", "ext-1")
+    accepted = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK)
     for key in (store.message_key(accepted.message_id), store.external_key("k", "ext-1")):
         assert 3590 < redis_client.ttl(key) <= 3600
 
 
 def test_a_message_is_claimed_once(service, store):
-    message_id = service.accept("k", "+5564999998888", "hi", "ext-1").message_id
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK).message_id
     assert store.claim(message_id, take_over_expired=True).claimed
     second = store.claim(message_id, take_over_expired=True)
     assert not second.claimed and second.outcome == "busy"
 
 
 def test_an_expired_lease_is_taken_over_or_reported(service, store):
-    message_id = service.accept("k", "+5564999998888", "hi", "ext-1").message_id
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK).message_id
     assert store.claim(message_id, take_over_expired=True).attempt == 1
     time.sleep(2.1)  # the lease is 2 s: this test is about time passing
     assert store.claim(message_id, take_over_expired=False).outcome == "lease_expired"
@@ -89,14 +90,14 @@ def test_an_expired_lease_is_taken_over_or_reported(service, store):
 
 
 def test_finished_messages_are_not_claimed_again(service, store):
-    message_id = service.accept("k", "+5564999998888", "hi", "ext-1").message_id
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK).message_id
     store.claim(message_id, take_over_expired=True)
     assert store.advance(message_id, statuses.SENT, (statuses.SENDING,), provider_message_id="p1") == "ok"
     assert store.claim(message_id, take_over_expired=True).outcome == statuses.SENT
 
 
 def test_status_never_moves_backwards(service, store):
-    message_id = service.accept("k", "+5564999998888", "hi", "ext-1").message_id
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK).message_id
     store.claim(message_id, take_over_expired=True)
     store.advance(message_id, statuses.SENT, (statuses.SENDING,))
     assert store.advance(message_id, statuses.RETRYING, (statuses.SENDING,)) == statuses.SENT
@@ -107,7 +108,7 @@ def test_status_never_moves_backwards(service, store):
 
 
 def test_unfinished_messages_are_watched_until_they_finish(service, store, redis_client):
-    message_id = service.accept("k", "+5564999998888", "hi", "ext-1").message_id
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK).message_id
     assert redis_client.zscore("dispatch:pending", message_id) is not None
     store.claim(message_id, take_over_expired=True)
     store.advance(message_id, statuses.SENT, (statuses.SENDING,))

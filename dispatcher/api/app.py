@@ -17,6 +17,7 @@ from dispatcher.api import batches, cli, docs, fastify_routes, health, messages,
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
+from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.redis_checks import warn_if_evicting
 from dispatcher.settings import Settings, load_settings
 from dispatcher.store import MessageStore
@@ -34,6 +35,7 @@ class Services:
     settings: Settings
     store: MessageStore
     messages: MessageService
+    catalog: ProviderCatalog
     openapi: dict = field(default_factory=dict)
 
 
@@ -47,13 +49,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     store = MessageStore.from_settings(settings)
     service = MessageService(
-        store,
-        settings.whatsapp_provider,
-        send_task_for(settings.queue_name),
-        chunk_task_for(settings.queue_name),
-        settings.bulk_chunk_size,
+        store, send_task_for(settings.queue_name), chunk_task_for(settings.queue_name), settings.bulk_chunk_size
     )
-    services = Services(settings, store, service)
+    services = Services(settings, store, service, ProviderCatalog(settings))
     app.extensions["dispatcher"] = services
 
     @app.before_request

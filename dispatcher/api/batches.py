@@ -10,11 +10,11 @@ from marshmallow import ValidationError
 from dispatcher import statuses
 from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
-from dispatcher.api.messages import message_view
+from dispatcher.api.messages import message_view, route_for
 from dispatcher.api.schemas import EXTERNAL_ID_MAX, PHONE_MAX, BulkRequestSchema, BulkRowSchema
 from dispatcher.api.validation import field_error, json_object, load
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient, rendered
-from dispatcher.messages import IdempotencyConflict, new_message
+from dispatcher.messages import IdempotencyConflict, Route, new_message
 from dispatcher.store import NewMessage
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def load_row(raw: dict) -> dict:
     return _row_schema.load(raw)
 
 
-def prepare_row(raw: object, template: str | None, settings) -> NewMessage:
+def prepare_row(raw: object, template: str | None, settings, route: Route) -> NewMessage:
     """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it."""
     if not isinstance(raw, dict):
         raise InvalidInput("Each row must be a JSON object", "invalid_row", "messages")
@@ -68,11 +68,13 @@ def prepare_row(raw: object, template: str | None, settings) -> NewMessage:
         text = row["message_body"]
     elif template is not None:
         text = rendered(template, row.get("variables") or {})
+    elif route.media:
+        text = ""
     else:
         raise InvalidInput("Missing required fields: message_body (or a template)", "missing_fields", "message_body")
-    body = checked_body(text, settings.message_body_max_chars)
+    body = checked_body(text, settings.message_body_max_chars, optional=bool(route.media))
     recipient = checked_recipient(row["recipient_phone"], settings.default_region)
-    return new_message(row["external_id"], recipient, body)
+    return new_message(row["external_id"], recipient, body, route)
 
 
 @blueprint.post("/v1/messages/bulk")
@@ -122,6 +124,10 @@ def send_bulk():
         )
     envelope = load(_envelope_schema, data)
     template = envelope.get("template")
+    try:
+        route = route_for(envelope, services.catalog)
+    except InvalidInput as invalid:
+        raise ApiError(400, **invalid.body) from None
 
     results: list[dict] = []
     valid: list[tuple[dict, NewMessage]] = []
@@ -130,7 +136,7 @@ def send_bulk():
         result = {"index": index, "external_id": raw.get("external_id") if isinstance(raw, dict) else None}
         results.append(result)
         try:
-            message = prepare_row(raw, template, settings)
+            message = prepare_row(raw, template, settings, route)
             if message.external_id in seen:
                 raise InvalidInput("Duplicate external_id in this request", "duplicate_external_id", "external_id")
         except InvalidInput as invalid:
@@ -141,8 +147,9 @@ def send_bulk():
 
     batch_id = None
     if valid:
-        shared = {"callback_url": envelope.get("callback_url", ""), "sender": envelope.get("sender", "")}
-        batch_id, outcomes = services.messages.accept_batch(g.key_id, [m for _, m in valid], shared)
+        batch_id, outcomes = services.messages.accept_batch(
+            g.key_id, [m for _, m in valid], route, envelope.get("callback_url", "")
+        )
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, IdempotencyConflict):
                 result.update(

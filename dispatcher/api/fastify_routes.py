@@ -21,9 +21,9 @@ from dispatcher.api.errors import ApiError
 from dispatcher.api.queue import queue_counts
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
-from dispatcher.messages import IdempotencyConflict
+from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.store import iso
-from providers.base import mask_phone
+from providers.base import TEXT, mask_phone
 
 blueprint = Blueprint("fastify", __name__, url_prefix="/api/v1")
 
@@ -131,6 +131,12 @@ def _require_supported(data: dict) -> None:
         )
 
 
+def _route(services, instance_name: str) -> Route:
+    """Seed 000 named the Evolution instance in every request: it is the message's sender."""
+    provider, sender = services.catalog.resolve(None, instance_name, TEXT)
+    return Route(provider, sender)
+
+
 @blueprint.get("/health")
 def health():
     return jsonify({"status": "ok", "timestamp": iso(time.time())})
@@ -160,11 +166,10 @@ def dispatch_single():
     try:
         body = checked_body(data.get("message", ""), settings.message_body_max_chars)
         recipient = checked_recipient(data["phone"], settings.default_region)
+        route = _route(services, data["instanceName"])
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
-    accepted = services.messages.accept(
-        g.key_id, recipient, body, f"fastify-{uuid.uuid4()}", sender=data["instanceName"]
-    )
+    accepted = services.messages.accept(g.key_id, recipient, body, f"fastify-{uuid.uuid4()}", route)
     return jsonify({"success": True, "message": "Job único adicionado à fila.", "jobId": accepted.message_id})
 
 
@@ -196,6 +201,10 @@ def dispatch_bulk():
         )
     data = _load(FastifyBulkSchema(), raw)
     _require_supported(data)
+    try:
+        route = _route(services, data["instanceName"])
+    except InvalidInput as invalid:
+        raise ApiError(400, **invalid.body) from None
     rows = []
     for index, recipient in enumerate(data["recipients"]):
         row = {
@@ -204,7 +213,7 @@ def dispatch_bulk():
             "variables": recipient.get("variables") or {},
         }
         try:
-            rows.append(prepare_row(row, data.get("message", ""), settings))
+            rows.append(prepare_row(row, data.get("message", ""), settings, route))
         except InvalidInput as invalid:
             raise ApiError(
                 400,
@@ -212,7 +221,7 @@ def dispatch_bulk():
                 invalid.body["code"],
                 field=f"recipients/{index}/{invalid.body['field']}",
             ) from None
-    batch_id, outcomes = services.messages.accept_batch(g.key_id, rows, {"sender": data["instanceName"]})
+    batch_id, outcomes = services.messages.accept_batch(g.key_id, rows, route)
     job_ids = [outcome.message_id for outcome in outcomes if not isinstance(outcome, IdempotencyConflict)]
     return jsonify(
         {"success": True, "message": f"{len(job_ids)} jobs adicionados à fila.", "jobIds": job_ids, "batchId": batch_id}

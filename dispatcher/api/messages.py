@@ -11,9 +11,10 @@ from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import json_object, load
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
-from dispatcher.messages import IdempotencyConflict
+from dispatcher.messages import IdempotencyConflict, Route
+from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.store import Message
-from providers.base import mask_phone
+from providers.base import MEDIA, TEMPLATE, TEXT, mask_phone
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("messages", __name__)
@@ -22,6 +23,21 @@ _send_schema = SendMessageSchema()
 
 def _services():
     return current_app.extensions["dispatcher"]
+
+
+def route_for(data: dict, catalog: ProviderCatalog, template: dict | None = None) -> Route:
+    """The provider, sender, media and provider `template` a request asks for, checked against what the
+    chosen provider can do: an impossible request is refused here, not in a worker."""
+    media = data.get("media")
+    kind = TEMPLATE if template else MEDIA if media else TEXT
+    provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
+    if media:
+        media = {
+            "url": media["url"],
+            "kind": media["type"],
+            **{name: media[name] for name in ("caption", "mimetype", "filename") if media.get(name)},
+        }
+    return Route(provider, sender, media or None, template or None)
 
 
 def message_view(message: Message) -> dict:
@@ -76,14 +92,20 @@ def send_message():
     """
     services = _services()
     settings = services.settings
-    data = load(_send_schema, json_object())
+    raw = json_object()
+    if (raw.get("media") is not None or raw.get("template") is not None) and raw.get("message_body") is None:
+        raw = {**raw, "message_body": ""}  # a file or a provider template needs no text
+    data = load(_send_schema, raw)
     try:
-        body = checked_body(data["message_body"], settings.message_body_max_chars)
+        route = route_for(data, services.catalog, data.get("template"))
+        body = checked_body(
+            data["message_body"], settings.message_body_max_chars, optional=bool(route.media or route.template)
+        )
         recipient = checked_recipient(data["recipient_phone"], settings.default_region)
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
     try:
-        accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"])
+        accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"], route)
     except IdempotencyConflict as conflict:
         raise ApiError(
             409,
@@ -102,7 +124,7 @@ def send_message():
         {
             "status": accepted.status,
             "message_id": accepted.message_id,
-            "provider_details": {"provider": settings.whatsapp_provider, "queued_at": accepted.queued_at},
+            "provider_details": {"provider": route.provider, "queued_at": accepted.queued_at},
             "replayed": accepted.replayed,
         }
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
+from providers.base import MEDIA_KINDS
 
 # marshmallow's text for an absent required field; null counts as absent, as it did in the seed service.
 MISSING = "Missing data for required field."
@@ -24,7 +25,66 @@ def _text(name: str, maximum: int, **kwargs) -> fields.String:
     )
 
 
-class SendMessageSchema(Schema):
+class MediaSchema(Schema):
+    """A file sent by URL: an image, a document, a video or an audio."""
+
+    class Meta:
+        ordered = True
+
+    url = fields.Url(
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        error_messages={"invalid": "media.url must be an http(s) URL", "required": MISSING},
+        metadata={"example": "https://example.com/menu.pdf"},
+    )
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(MEDIA_KINDS, error="media.type must be one of {choices}"),
+        metadata={"example": "document"},
+    )
+    caption = fields.String(validate=validate.Length(max=1024, error="media.caption must be at most 1024 characters"))
+    mimetype = fields.String(validate=validate.Length(max=127))
+    filename = fields.String(validate=validate.Length(max=255), metadata={"example": "menu.pdf"})
+
+
+class ProviderTemplateSchema(Schema):
+    """A template approved at the provider: Meta's name, language and components; Twilio's ContentSid and
+    ContentVariables (as `name` and `variables`)."""
+
+    class Meta:
+        ordered = True
+
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=512), metadata={"example": "appointment_reminder"}
+    )
+    language = fields.String(validate=validate.Length(max=16), metadata={"example": "pt_BR"})
+    components = fields.List(
+        fields.Dict(), metadata={"description": "Meta's template components, as its API takes them"}
+    )
+    variables = fields.Dict(keys=fields.String(), metadata={"description": "Twilio ContentVariables"})
+
+
+class RouteSchema(Schema):
+    """How a message goes out; shared by the single and the bulk bodies."""
+
+    provider = fields.String(
+        validate=validate.Length(min=1, max=32, error="provider must be 1 to 32 characters"),
+        error_messages={"invalid": "provider must be a string"},
+        metadata={"description": "One of WHATSAPP_PROVIDERS; default WHATSAPP_PROVIDER."},
+    )
+    sender = fields.String(
+        validate=validate.Length(min=1, max=64, error="sender must be 1 to 64 characters"),
+        error_messages={"invalid": "sender must be a string"},
+        metadata={
+            "description": "The sending number or instance (an Evolution instance, a Twilio From or "
+            "Messaging Service SID, a Meta phone-number id); default: the provider's first."
+        },
+    )
+    media = fields.Nested(MediaSchema, metadata={"description": "Send a file; the message text becomes its caption."})
+
+
+class SendMessageSchema(RouteSchema):
     """POST /v1/messages/send. Unknown keys are ignored, as the seed service ignored them."""
 
     class Meta:
@@ -55,6 +115,9 @@ class SendMessageSchema(Schema):
             "description": "Your id for this message, unique per API key: a replay returns the first message.",
             "example": "campaign_123_contact_456",
         },
+    )
+    template = fields.Nested(
+        ProviderTemplateSchema, metadata={"description": "Send a provider template (Meta, Twilio) instead of text."}
     )
 
 
@@ -147,7 +210,7 @@ class BulkRowSchema(Schema):
     )
 
 
-class BulkRequestSchema(Schema):
+class BulkRequestSchema(RouteSchema):
     """POST /v1/messages/bulk. Rows are validated one by one: a bad row is reported, not fatal."""
 
     class Meta:
@@ -174,11 +237,6 @@ class BulkRequestSchema(Schema):
         validate=validate.Length(max=2048, error="callback_url must be at most 2048 characters"),
         error_messages={"invalid": "callback_url must be an http(s) URL"},
         metadata={"description": "Where status events for these messages are posted."},
-    )
-    sender = fields.String(
-        validate=validate.Length(min=1, max=64, error="sender must be 1 to 64 characters"),
-        error_messages={"invalid": "sender must be a string"},
-        metadata={"description": "The sending number or instance, when the provider has several."},
     )
 
 

@@ -1,5 +1,5 @@
 -- A task claims its message before calling the provider. Returns {'claimed', attempt, recipient,
--- body, external_id}, or {why, 0}: busy (another holds the lease), lease_expired (its holder died and
+-- body, external_id, provider, sender, media, template}, or {why, 0}: busy (another holds the lease), lease_expired (its holder died and
 -- take-over is off), paused or canceled (its batch), missing, or the status it is already in.
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO).
 local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
@@ -26,5 +26,5 @@ if state == 'canceled' then
   return {'canceled', 0}
 end
 local attempt = claim(key, id, status, now, lease_until, now_iso)
-local fields = redis.call('HMGET', key, 'recipient', 'body', 'external_id')
-return {'claimed', attempt, fields[1], fields[2], fields[3]}
+local f = redis.call('HMGET', key, 'recipient', 'body', 'external_id', 'provider', 'sender', 'media', 'template')
+return {'claimed', attempt, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}

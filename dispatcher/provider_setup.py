@@ -1,0 +1,59 @@
+"""The providers this service may send through, built from the settings: the one place that knows
+which environment variables configure which provider.
+
+The API asks the catalog whether a message can be sent as asked (provider, sender, kind), so an
+impossible request is a 400 naming the field, never a failure inside a worker; the workers ask it
+for the provider that sends.
+"""
+
+from __future__ import annotations
+
+from dispatcher.checks import InvalidInput
+from dispatcher.settings import Settings
+from providers import MockProvider, Provider
+from providers.evolution import EvolutionProvider
+
+
+def build_provider(name: str, settings: Settings) -> Provider:
+    http = {
+        "connect_timeout": settings.provider_connect_timeout,
+        "read_timeout": settings.provider_read_timeout,
+        "pool_size": max(10, settings.worker_concurrency),
+    }
+    if name == "mock":
+        return MockProvider(latency_ms=settings.mock_latency_ms, failure_rate=settings.mock_failure_rate)
+    if name == "evolution":
+        evolution = settings.evolution
+        return EvolutionProvider(
+            evolution.api_url, evolution.api_key, evolution.instances, typing_delay_ms=evolution.typing_delay_ms, **http
+        )
+    raise ValueError(f"provider {name} is not available yet")
+
+
+class ProviderCatalog:
+    """Every enabled provider, by name; the first is the default (WHATSAPP_PROVIDER)."""
+
+    def __init__(self, settings: Settings):
+        self.default = settings.whatsapp_provider
+        self.providers = {name: build_provider(name, settings) for name in settings.whatsapp_providers}
+
+    def get(self, name: str) -> Provider:
+        return self.providers[name]
+
+    def resolve(self, name: str | None, sender: str | None, kind: str) -> tuple[str, str]:
+        """The provider and sender a message will use, or InvalidInput naming the field that cannot be."""
+        name = name or self.default
+        provider = self.providers.get(name)
+        if provider is None:
+            raise InvalidInput(
+                f"provider must be one of {', '.join(self.providers)}; got {name!r}", "unknown_provider", "provider"
+            )
+        if kind not in provider.kinds:
+            raise InvalidInput(f"the {name} provider cannot send {kind} messages", "unsupported_kind", kind)
+        if sender and provider.senders and sender not in provider.senders:
+            raise InvalidInput(
+                f"sender must be one of {', '.join(provider.senders)} for {name}; got {sender!r}",
+                "unknown_sender",
+                "sender",
+            )
+        return name, sender or provider.default_sender

@@ -1,0 +1,100 @@
+"""Evolution API v2 (a WhatsApp gateway built on Baileys; also reaches WhatsApp Business).
+
+Sends with `POST /message/sendText/{instance}` and `POST /message/sendMedia/{instance}`, the
+`apikey` header, and `delay`: milliseconds of "typing..." shown before the message (the call
+blocks that long). The instance is the sender. Error bodies look like
+`{"status": 400, "error": "Bad Request", "response": {"message": [...]}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from providers.base import (
+    MEDIA,
+    TEXT,
+    OutboundMessage,
+    PermanentProviderError,
+    ProviderConfigurationError,
+    SendResult,
+    TransientProviderError,
+    mask_phone,
+)
+from providers.http import HttpProvider, retry_after
+
+log = logging.getLogger(__name__)
+
+
+class EvolutionProvider(HttpProvider):
+    name = "evolution"
+    kinds = frozenset({TEXT, MEDIA})
+
+    def __init__(self, base_url: str, api_key: str, instances: tuple[str, ...], typing_delay_ms: int = 0, **http):
+        super().__init__(base_url, **http)
+        self.senders = instances
+        self.typing_delay_ms = typing_delay_ms
+        self.session.headers["apikey"] = api_key
+
+    def payload(self, message: OutboundMessage) -> tuple[str, dict]:
+        """The endpoint and body for `message`, as Evolution API v2 takes them."""
+        body: dict[str, Any] = {"number": message.recipient.lstrip("+")}
+        if self.typing_delay_ms:
+            body["delay"] = self.typing_delay_ms
+        if message.media is None:
+            return "sendText", {**body, "text": message.text}
+        media = message.media
+        body.update(mediatype=media.kind, media=media.url)
+        if media.caption or message.text:
+            body["caption"] = media.caption or message.text
+        if media.mimetype:
+            body["mimetype"] = media.mimetype
+        if media.filename:
+            body["fileName"] = media.filename
+        return "sendMedia", body
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        endpoint, body = self.payload(message)
+        instance = message.sender or self.default_sender
+        masked = {**body, "number": mask_phone(message.recipient)}
+        log.debug(
+            "[EVOLUTION_API_REQUEST] %s %s %s",
+            endpoint,
+            instance,
+            json.dumps(masked, ensure_ascii=False),
+            extra={"message_id": message.message_id},
+        )
+        response = self.request("POST", f"/message/{endpoint}/{instance}", json=body)
+        answer = self.json_or_transient(response)
+        if response.status_code in (200, 201) and isinstance(answer, dict) and answer.get("key", {}).get("id"):
+            return SendResult(answer["key"]["id"], str(answer.get("status", "")), answer)
+        log.error(
+            "[EVOLUTION_API_ERROR] HTTP %s from %s: %s",
+            response.status_code,
+            endpoint,
+            json.dumps(answer, ensure_ascii=False)[:1000],
+            extra={"message_id": message.message_id},
+        )
+        raise self.error(response.status_code, answer, retry_after(response))
+
+    def error(self, status: int, answer: Any, wait: float | None) -> Exception:
+        """Sort an Evolution error answer into the taxonomy."""
+        details = answer.get("response", {}).get("message") if isinstance(answer, dict) else None
+        text = json.dumps(details if details is not None else answer, ensure_ascii=False)[:300]
+        code = f"http_{status}"
+        if status == 429 or status >= 500:
+            return TransientProviderError(f"Evolution API busy or failing (HTTP {status}): {text}", code, answer, wait)
+        if status in (401, 403):
+            return ProviderConfigurationError(
+                f"Evolution API refused the API key (HTTP {status}): {text}", code, answer
+            )
+        if status == 404:
+            return ProviderConfigurationError(f"Evolution API instance not found: {text}", code, answer)
+        if isinstance(details, list) and any(isinstance(d, dict) and d.get("exists") is False for d in details):
+            return PermanentProviderError("the number is not on WhatsApp", "not_on_whatsapp", answer)
+        if status == 200 or status == 201:
+            return TransientProviderError(
+                f"Evolution API answered without a message id: {text}", "no_message_id", answer
+            )
+        return PermanentProviderError(f"Evolution API refused the message (HTTP {status}): {text}", code, answer)
