@@ -27,7 +27,24 @@ def build_provider(name: str, settings: Settings) -> Provider:
         return EvolutionProvider(
             evolution.api_url, evolution.api_key, evolution.instances, typing_delay_ms=evolution.typing_delay_ms, **http
         )
-    raise ValueError(f"provider {name} is not available yet")
+    if name == "twilio":
+        from providers.twilio import TwilioProvider
+
+        twilio = settings.twilio
+        return TwilioProvider(
+            twilio.api_base_url,
+            twilio.account_sid,
+            (twilio.username, twilio.password),
+            twilio.senders,
+            status_callback=twilio.status_callback_url,
+            **http,
+        )
+    if name == "meta":
+        from providers.meta import MetaProvider
+
+        meta = settings.meta
+        return MetaProvider(meta.api_base_url, meta.api_version, meta.access_token, meta.phone_number_ids, **http)
+    raise ValueError(f"unknown provider {name}")
 
 
 class ProviderCatalog:

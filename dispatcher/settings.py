@@ -8,6 +8,7 @@ first message. Names that come from the seed systems keep their meaning and defa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -61,6 +62,8 @@ class Settings:
     provider_read_timeout: float = 30.0
     public_base_url: str = ""
     evolution: EvolutionSettings | None = None
+    twilio: TwilioSettings | None = None
+    meta: MetaSettings | None = None
 
     @property
     def message_retention_seconds(self) -> int:
@@ -73,6 +76,24 @@ class EvolutionSettings:
     api_key: str
     instances: tuple[str, ...]
     typing_delay_ms: int
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    api_base_url: str
+    account_sid: str
+    username: str  # the Account SID, or an API key SID
+    password: str  # the Auth Token, or the API key's secret
+    senders: tuple[str, ...]  # whatsapp From numbers (+E.164) and/or a Messaging Service SID (MG...)
+    status_callback_url: str  # empty unless PUBLIC_BASE_URL is set
+
+
+@dataclass(frozen=True)
+class MetaSettings:
+    api_base_url: str
+    api_version: str
+    access_token: str
+    phone_number_ids: tuple[str, ...]
 
 
 class _Reader:
@@ -225,6 +246,55 @@ def _evolution(read: _Reader) -> EvolutionSettings:
     )
 
 
+def _twilio(read: _Reader, public_base_url: str) -> TwilioSettings:
+    why = " when the twilio provider is enabled"
+    account_sid = read.required("TWILIO_ACCOUNT_SID", why)
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", account_sid):
+        raise SettingsError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
+    key_sid, key_secret = read.raw("TWILIO_API_KEY_SID"), read.raw("TWILIO_API_KEY_SECRET")
+    if key_sid or key_secret:
+        if not (key_sid and key_secret):
+            raise SettingsError("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET must be set together")
+        username, password = key_sid, key_secret
+    else:
+        username, password = account_sid, read.required("TWILIO_AUTH_TOKEN", " (or TWILIO_API_KEY_SID/SECRET)" + why)
+    numbers = tuple(n.strip() for n in (read.raw("TWILIO_WHATSAPP_FROM") or "").split(",") if n.strip())
+    for number in numbers:
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", number.removeprefix("whatsapp:")):
+            raise SettingsError(f"TWILIO_WHATSAPP_FROM must hold E.164 numbers such as +14155238886; got {number!r}")
+    service = read.raw("TWILIO_MESSAGING_SERVICE_SID")
+    if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
+        raise SettingsError("TWILIO_MESSAGING_SERVICE_SID must look like MG followed by 32 hex digits")
+    senders = tuple(n.removeprefix("whatsapp:") for n in numbers) + ((service,) if service else ())
+    if not senders:
+        raise SettingsError("TWILIO_WHATSAPP_FROM or TWILIO_MESSAGING_SERVICE_SID must be set" + why)
+    return TwilioSettings(
+        api_base_url=read.url("TWILIO_API_BASE_URL", required=False) or "https://api.twilio.com",
+        account_sid=account_sid,
+        username=username,
+        password=password,
+        senders=senders,
+        status_callback_url=f"{public_base_url}/v1/webhooks/twilio" if public_base_url else "",
+    )
+
+
+def _meta(read: _Reader) -> MetaSettings:
+    why = " when the meta provider is enabled"
+    version = read.text("META_API_VERSION", "v23.0")
+    if not re.fullmatch(r"v\d+\.\d+", version):
+        raise SettingsError(f"META_API_VERSION must look like v23.0; got {version!r}")
+    ids = read.names("META_PHONE_NUMBER_ID", " phone-number id" + why)
+    for phone_number_id in ids:
+        if not phone_number_id.isdigit():
+            raise SettingsError(f"META_PHONE_NUMBER_ID must hold numeric ids; got {phone_number_id!r}")
+    return MetaSettings(
+        api_base_url=read.url("META_API_BASE_URL", required=False) or "https://graph.facebook.com",
+        api_version=version,
+        access_token=read.required("META_ACCESS_TOKEN", why),
+        phone_number_ids=ids,
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -235,6 +305,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if len(region) != 2 or not region.isalpha():
         raise SettingsError(f"DEFAULT_REGION must be a two-letter country code such as BR; got {region!r}")
     provider = read.choice("WHATSAPP_PROVIDER", "mock", PROVIDER_NAMES)
+    public_base_url = read.url("PUBLIC_BASE_URL", required=False)
     providers = _providers(read, provider)
     read_timeout = read.seconds("PROVIDER_READ_TIMEOUT", 30.0)
     connect_timeout = read.seconds("PROVIDER_CONNECT_TIMEOUT", 3.05)
@@ -277,6 +348,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         whatsapp_providers=providers,
         provider_connect_timeout=connect_timeout,
         provider_read_timeout=read_timeout,
-        public_base_url=read.url("PUBLIC_BASE_URL", required=False),
+        public_base_url=public_base_url,
         evolution=_evolution(read) if "evolution" in providers else None,
+        twilio=_twilio(read, public_base_url) if "twilio" in providers else None,
+        meta=_meta(read) if "meta" in providers else None,
     )

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import mimetypes
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from providers.base import (
     MEDIA,
@@ -45,13 +48,15 @@ class EvolutionProvider(HttpProvider):
         if message.media is None:
             return "sendText", {**body, "text": message.text}
         media = message.media
-        body.update(mediatype=media.kind, media=media.url)
-        if media.caption or message.text:
-            body["caption"] = media.caption or message.text
-        if media.mimetype:
-            body["mimetype"] = media.mimetype
-        if media.filename:
-            body["fileName"] = media.filename
+        filename = media.filename or PurePosixPath(urlsplit(media.url).path).name or media.kind
+        body.update(
+            mediatype=media.kind,
+            media=media.url,
+            # The docs' spec requires all three; the server accepts them empty.
+            caption=media.caption or message.text,
+            mimetype=media.mimetype or mimetypes.guess_type(filename)[0] or "application/octet-stream",
+            fileName=filename,
+        )
         return "sendMedia", body
 
     def send(self, message: OutboundMessage) -> SendResult:

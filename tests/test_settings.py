@@ -86,3 +86,53 @@ def test_a_wrong_value_stops_the_worker_with_the_variable_named():
     )
     assert result.returncode != 0
     assert "JOB_ATTEMPTS" in result.stderr
+
+
+EVOLUTION = {"EVOLUTION_API_URL": "http://evolution:8080", "EVOLUTION_API_KEY": "k", "EVOLUTION_INSTANCE": "a, b"}
+TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t", "TWILIO_WHATSAPP_FROM": "+14155238886"}
+META = {"META_ACCESS_TOKEN": "t", "META_PHONE_NUMBER_ID": "106540352242922"}
+
+
+def test_every_enabled_provider_is_configured_at_start():
+    settings = load_settings(
+        {
+            **MINIMAL,
+            "WHATSAPP_PROVIDER": "evolution",
+            "WHATSAPP_PROVIDERS": "twilio,meta,mock",
+            **EVOLUTION,
+            **TWILIO,
+            **META,
+            "PUBLIC_BASE_URL": "https://dispatch.example.com",
+        }
+    )
+    assert settings.whatsapp_providers == ("evolution", "twilio", "meta", "mock")
+    assert settings.evolution.instances == ("a", "b")
+    assert settings.twilio.senders == ("+14155238886",)
+    assert settings.twilio.status_callback_url == "https://dispatch.example.com/v1/webhooks/twilio"
+    assert settings.meta.api_base_url == "https://graph.facebook.com" and settings.meta.api_version == "v23.0"
+
+
+@pytest.mark.parametrize(
+    ("provider", "env", "missing"),
+    [
+        ("evolution", {**EVOLUTION, "EVOLUTION_API_URL": ""}, "EVOLUTION_API_URL"),
+        ("evolution", {**EVOLUTION, "EVOLUTION_INSTANCE": ""}, "EVOLUTION_INSTANCE"),
+        ("twilio", {**TWILIO, "TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
+        ("twilio", {**TWILIO, "TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_ACCOUNT_SID"),
+        ("twilio", {**TWILIO, "TWILIO_WHATSAPP_FROM": ""}, "TWILIO_WHATSAPP_FROM"),
+        ("meta", {**META, "META_ACCESS_TOKEN": ""}, "META_ACCESS_TOKEN"),
+        ("meta", {**META, "META_API_VERSION": "23"}, "META_API_VERSION"),
+    ],
+)
+def test_an_enabled_provider_with_a_missing_setting_stops_the_start(provider, env, missing):
+    with pytest.raises(SettingsError, match=missing):
+        load_settings({**MINIMAL, "WHATSAPP_PROVIDER": provider, **env})
+
+
+def test_a_disabled_provider_needs_no_settings():
+    assert load_settings(MINIMAL).evolution is None
+
+
+def test_the_lease_must_outlast_a_provider_call():
+    with pytest.raises(SettingsError, match="SEND_LEASE_SECONDS"):
+        load_settings({**MINIMAL, "SEND_LEASE_SECONDS": "20", "PROVIDER_READ_TIMEOUT": "30"})

@@ -1,0 +1,118 @@
+"""A fake Evolution API v2 server: sendText and sendMedia as the docs and source answer them.
+
+Bodies are checked against the official docs' OpenAPI (`evolution_api_v2_openapi.json` in
+PROVIDER_SPECS_DIR) when it is there: a body the spec refuses gets the 400 the real API would give,
+and is recorded as a spec error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import uuid
+
+import jsonschema
+from flask import Flask, jsonify, request
+
+from tests.fakes.server import FakeServer, Scripted, specs_dir
+from tests.provider_cases import ProviderCase
+
+API_KEY = "evolution-test-key"
+INSTANCE = "loja-1"
+
+
+@functools.cache
+def _body_schemas() -> dict[str, dict] | None:
+    folder = specs_dir()
+    if folder is None:
+        return None
+    spec = json.loads((folder / "evolution_api_v2_openapi.json").read_text())
+    return {
+        endpoint: spec["paths"][f"/message/{endpoint}/{{instance}}"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["schema"]
+        for endpoint in ("sendText", "sendMedia")
+    }
+
+
+def spec_available() -> bool:
+    return _body_schemas() is not None
+
+
+def _error(status: int, error: str, message) -> tuple:
+    return jsonify({"status": status, "error": error, "response": {"message": message}}), status
+
+
+class FakeEvolution(FakeServer):
+    """State: the instances that exist, and the numbers that are not on WhatsApp."""
+
+    def __init__(self):
+        self.instances = {INSTANCE}
+        self.not_on_whatsapp: set[str] = set()
+        app = Flask("fake-evolution")
+        app.add_url_rule("/message/<endpoint>/<instance>", view_func=self._send, methods=["POST"])
+        super().__init__(app)
+
+    def _send(self, endpoint: str, instance: str):
+        body = request.get_json(silent=True)
+        errors = []
+        schemas = _body_schemas()
+        if schemas and endpoint in schemas:
+            errors = [e.message for e in jsonschema.Draft4Validator(schemas[endpoint]).iter_errors(body)]
+        self.record(errors)
+        if (scripted := self.scripted_answer()) is not None:
+            return scripted
+        if request.headers.get("apikey") != API_KEY:
+            return _error(401, "Unauthorized", "Unauthorized")
+        if instance not in self.instances:
+            return _error(404, "Not Found", [f'The "{instance}" instance does not exist'])
+        if errors or endpoint not in ("sendText", "sendMedia"):
+            return _error(400, "Bad Request", errors or [f"unknown endpoint {endpoint}"])
+        number = body["number"]
+        if number in self.not_on_whatsapp:
+            return _error(400, "Bad Request", [{"jid": f"{number}@s.whatsapp.net", "exists": False, "number": number}])
+        message = (
+            {"conversation": body["text"]}
+            if endpoint == "sendText"
+            else {
+                "documentMessage" if body["mediatype"] == "document" else f"{body['mediatype']}Message": {
+                    "url": body["media"],
+                    "caption": body.get("caption", ""),
+                }
+            }
+        )
+        return jsonify(
+            {
+                "key": {"remoteJid": f"{number}@s.whatsapp.net", "fromMe": True, "id": uuid.uuid4().hex[:16].upper()},
+                "pushName": "",
+                "status": "PENDING",
+                "message": message,
+                "messageType": "conversation" if endpoint == "sendText" else "mediaMessage",
+                "messageTimestamp": int(time.time()),
+                "instanceId": str(uuid.uuid4()),
+                "source": "unknown",
+            }
+        ), 201
+
+
+def _error_answer(status: int, error: str, message) -> Scripted:
+    return Scripted(status, {"status": status, "error": error, "response": {"message": message}})
+
+
+CASE = ProviderCase(
+    name="evolution",
+    start_fake=lambda: FakeEvolution().start(),
+    env=lambda fake: {
+        "WHATSAPP_PROVIDER": "evolution",
+        "EVOLUTION_API_URL": fake.url,
+        "EVOLUTION_API_KEY": API_KEY,
+        "EVOLUTION_INSTANCE": INSTANCE,
+    },
+    transient=_error_answer(500, "Internal Server Error", ["Connection Closed"]),
+    permanent=_error_answer(
+        400, "Bad Request", [{"jid": "5564999998888@s.whatsapp.net", "exists": False, "number": "5564999998888"}]
+    ),
+    configuration=_error_answer(401, "Unauthorized", "Unauthorized"),
+    spec_available=spec_available,
+)
