@@ -103,3 +103,54 @@ class EvolutionProvider(HttpProvider):
                 f"Evolution API answered without a message id: {text}", "no_message_id", answer
             )
         return PermanentProviderError(f"Evolution API refused the message (HTTP {status}): {text}", code, answer)
+
+
+class EvolutionInstances:
+    """Evolution API's instance management (seed 000's /instances routes): thin calls that hand back
+    Evolution's own status and answer, so the API can relay them. Transport failures raise
+    TransientProviderError, as for sends."""
+
+    INTEGRATIONS = ("WHATSAPP-BAILEYS", "WHATSAPP-BUSINESS", "EVOLUTION")
+
+    def __init__(self, provider: EvolutionProvider):
+        self.provider = provider
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        response = self.provider.request(method, path, **kwargs)
+        answer = self.provider.json_or_transient(response)
+        if response.status_code >= 400:
+            log.error(
+                "[EVOLUTION_API_ERROR] HTTP %s from %s %s: %s",
+                response.status_code,
+                method,
+                path,
+                json.dumps(answer, ensure_ascii=False)[:1000],
+            )
+        return response.status_code, answer
+
+    def list(self) -> tuple[int, Any]:
+        return self._call("GET", "/instance/fetchInstances")
+
+    def create(self, name: str, integration: str, token: str = "", qrcode: bool = True, number: str = ""):
+        """Evolution v2 requires `integration` (seed 000 never sent it, so creation failed against v2)."""
+        body: dict[str, Any] = {"instanceName": name, "integration": integration}
+        if integration == "WHATSAPP-BAILEYS":
+            body["qrcode"] = qrcode
+        if token:
+            body["token"] = token
+        if number:
+            body["number"] = number
+        return self._call("POST", "/instance/create", json=body)
+
+    def connect(self, name: str, number: str = "") -> tuple[int, Any]:
+        """A QR code (base64 PNG) to scan, and a pairing code when `number` is given."""
+        return self._call("GET", f"/instance/connect/{name}", params={"number": number} if number else None)
+
+    def state(self, name: str) -> tuple[int, Any]:
+        return self._call("GET", f"/instance/connectionState/{name}")
+
+    def logout(self, name: str) -> tuple[int, Any]:
+        return self._call("DELETE", f"/instance/logout/{name}")
+
+    def delete(self, name: str) -> tuple[int, Any]:
+        return self._call("DELETE", f"/instance/delete/{name}")

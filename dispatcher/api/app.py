@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import batches, cli, docs, fastify_routes, health, messages, queue
+from dispatcher.api import batches, cli, docs, fastify_routes, health, instances, messages, queue
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
@@ -71,8 +71,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, batches, queue, fastify_routes, docs):
+    for module in (health, messages, batches, queue, fastify_routes, instances, docs):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(instances.seed_blueprint)
     services.openapi = docs.build_spec(app)
     cli.register(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503

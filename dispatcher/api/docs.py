@@ -11,7 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
-from dispatcher.api import fastify_routes, schemas
+from dispatcher.api import fastify_routes, instances, schemas
 
 blueprint = Blueprint("docs", __name__)
 
@@ -31,6 +31,7 @@ _SCHEMAS = (
     schemas.QueueStatusSchema,
     fastify_routes.FastifySingleSchema,
     fastify_routes.FastifyBulkSchema,
+    instances.CreateInstanceSchema,
 )
 
 

@@ -93,7 +93,7 @@ class FastifyBulkSchema(Schema):
 
 
 @blueprint.errorhandler(ApiError)
-def _seed_error(error: ApiError):
+def seed_error(error: ApiError):
     """Seed 000's error shape, keeping our machine-readable keys beside it."""
     body = {key: value for key, value in error.body.items() if key != "error"}
     return jsonify({"success": False, "message": error.body["error"], **body}), error.status

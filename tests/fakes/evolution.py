@@ -19,6 +19,10 @@ from tests.fakes.server import FakeServer, Scripted, specs_dir
 from tests.provider_cases import ProviderCase
 
 API_KEY = "evolution-test-key"
+QR_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAcCBlCw"
+    "AAAABJRU5ErkJggg=="
+)
 INSTANCE = "loja-1"
 
 
@@ -48,11 +52,105 @@ class FakeEvolution(FakeServer):
     """State: the instances that exist, and the numbers that are not on WhatsApp."""
 
     def __init__(self):
-        self.instances = {INSTANCE}
+        self.instances = {INSTANCE: "open"}  # name → connection state
         self.not_on_whatsapp: set[str] = set()
         app = Flask("fake-evolution")
         app.add_url_rule("/message/<endpoint>/<instance>", view_func=self._send, methods=["POST"])
+        app.add_url_rule("/instance/fetchInstances", view_func=self._list, methods=["GET"])
+        app.add_url_rule("/instance/create", view_func=self._create, methods=["POST"])
+        app.add_url_rule("/instance/connect/<instance>", view_func=self._connect, methods=["GET"])
+        app.add_url_rule("/instance/connectionState/<instance>", view_func=self._state, methods=["GET"])
+        app.add_url_rule("/instance/logout/<instance>", view_func=self._logout, methods=["DELETE"])
+        app.add_url_rule("/instance/delete/<instance>", view_func=self._delete, methods=["DELETE"])
+        app.before_request(self._authenticate)
         super().__init__(app)
+
+    def _authenticate(self):
+        if request.path.startswith("/instance") and request.headers.get("apikey") != API_KEY:
+            self.record()
+            return _error(401, "Unauthorized", "Unauthorized")
+        return None
+
+    def _missing(self, instance: str):
+        return _error(404, "Not Found", [f'The "{instance}" instance does not exist'])
+
+    def _list(self):
+        self.record()
+        return jsonify(
+            [
+                {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+                    "name": name,
+                    "connectionStatus": state,
+                    "integration": "WHATSAPP-BAILEYS",
+                    "number": None,
+                    "token": "t",
+                }
+                for name, state in sorted(self.instances.items())
+            ]
+        )
+
+    def _create(self):
+        body = request.get_json(silent=True) or {}
+        self.record()
+        if body.get("integration") not in ("WHATSAPP-BAILEYS", "WHATSAPP-BUSINESS", "EVOLUTION"):
+            return _error(400, "Bad Request", ["Invalid integration"])
+        name = body.get("instanceName", "")
+        if name in self.instances:
+            return _error(403, "Forbidden", [f'This name "{name}" is already in use.'])
+        self.instances[name] = "connecting"
+        return jsonify(
+            {
+                "instance": {
+                    "instanceName": name,
+                    "instanceId": str(uuid.uuid4()),
+                    "integration": body["integration"],
+                    "status": "connecting",
+                },
+                "hash": body.get("token") or uuid.uuid4().hex,
+                "settings": {},
+                "qrcode": self._qrcode() if body.get("qrcode") else {},
+            }
+        ), 201
+
+    @staticmethod
+    def _qrcode(number: str = "") -> dict:
+        return {
+            "pairingCode": "WZYEH1YY" if number else None,
+            "code": "2@" + uuid.uuid4().hex,
+            "base64": QR_PNG,
+            "count": 1,
+        }
+
+    def _connect(self, instance: str):
+        self.record()
+        if instance not in self.instances:
+            return self._missing(instance)
+        if self.instances[instance] == "open":
+            return jsonify({"instance": {"instanceName": instance, "state": "open"}})
+        return jsonify(self._qrcode(request.args.get("number", "")))
+
+    def _state(self, instance: str):
+        self.record()
+        if instance not in self.instances:
+            return self._missing(instance)
+        return jsonify({"instance": {"instanceName": instance, "state": self.instances[instance]}})
+
+    def _logout(self, instance: str):
+        self.record()
+        if instance not in self.instances:
+            return self._missing(instance)
+        if self.instances[instance] != "open":
+            return _error(400, "Bad Request", [f'The "{instance}" instance is not connected'])
+        self.instances[instance] = "close"
+        return jsonify({"status": "SUCCESS", "error": False, "response": {"message": "Instance logged out"}})
+
+    def _delete(self, instance: str):
+        self.record()
+        if instance not in self.instances:
+            return self._missing(instance)
+        del self.instances[instance]
+        return jsonify({"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}})
 
     def _send(self, endpoint: str, instance: str):
         body = request.get_json(silent=True)

@@ -1,0 +1,245 @@
+"""Evolution API instances (the WhatsApp numbers it connects): list, create, connect by QR code or
+pairing code, connection status, logout, delete.
+
+Two faces over the same calls: `/v1/instances` in our style, and seed 000's `/api/v1/instances` with
+its bodies and error shape. Both relay Evolution's own answers; both need the API key and the
+evolution provider enabled. An instance created here sends once it is listed in EVOLUTION_INSTANCE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.errors import ApiError
+from dispatcher.api.fastify_routes import seed_error
+from dispatcher.api.validation import json_object, load
+from providers import TransientProviderError
+from providers.evolution import EvolutionInstances, EvolutionProvider
+
+blueprint = Blueprint("instances", __name__)
+seed_blueprint = Blueprint("fastify_instances", __name__, url_prefix="/api/v1/instances")
+seed_blueprint.register_error_handler(ApiError, seed_error)
+
+_NAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{1,64}$", error="instance name: 1 to 64 letters, digits, _ . or -")
+
+
+class CreateInstanceSchema(Schema):
+    """POST /v1/instances."""
+
+    class Meta:
+        unknown = EXCLUDE
+        ordered = True
+
+    instance_name = fields.String(required=True, validate=_NAME, metadata={"example": "loja-1"})
+    integration = fields.String(
+        load_default="WHATSAPP-BAILEYS", validate=validate.OneOf(EvolutionInstances.INTEGRATIONS)
+    )
+    token = fields.String(metadata={"description": "The instance's own API key; Evolution makes one if absent."})
+    qrcode = fields.Boolean(load_default=True, metadata={"description": "Answer with a QR code to scan (Baileys)."})
+    number = fields.String(metadata={"description": "The owner's number, digits with country code."})
+
+
+class _SeedCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    instanceName = fields.String(required=True, validate=_NAME)
+    token = fields.String()
+    qrcode = fields.Boolean(load_default=True)
+
+
+def _instances() -> EvolutionInstances:
+    provider = current_app.extensions["dispatcher"].catalog.providers.get("evolution")
+    if not isinstance(provider, EvolutionProvider):
+        raise ApiError(
+            400,
+            "The evolution provider is not enabled (WHATSAPP_PROVIDER / WHATSAPP_PROVIDERS)",
+            "provider_not_enabled",
+            field="provider",
+        )
+    return EvolutionInstances(provider)
+
+
+def _relay(call, *args: Any, success: int | None = None):
+    """Evolution's answer as ours: its body and status on success, an error naming its status otherwise."""
+    try:
+        status, answer = call(*args)
+    except TransientProviderError as error:
+        raise ApiError(502, f"Evolution API unreachable: {error}", "evolution_unreachable") from None
+    if status >= 400:
+        details = answer.get("response", {}).get("message") if isinstance(answer, dict) else answer
+        text = "; ".join(map(str, details)) if isinstance(details, list) else str(details)
+        raise ApiError(
+            status if status < 500 else 502, f"Evolution API: {text}", f"evolution_{status}", evolution=answer
+        )
+    return jsonify(answer), success or status
+
+
+# --- /v1/instances ---
+
+
+@blueprint.get("/v1/instances")
+@require_api_key
+def list_instances():
+    """Evolution instances.
+    ---
+    summary: List Evolution API instances (Evolution's fetchInstances answer)
+    security: [{ApiKey: []}]
+    responses:
+      200: {description: The instances}
+      400: {description: The evolution provider is not enabled}
+      502: {description: Evolution API unreachable}
+    """
+    return _relay(_instances().list)
+
+
+@blueprint.post("/v1/instances")
+@require_api_key
+def create_instance():
+    """Create an Evolution instance.
+    ---
+    summary: Create an Evolution API instance (answers with its QR code)
+    security: [{ApiKey: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: CreateInstanceSchema}}
+    responses:
+      201: {description: "Created: Evolution's answer, with `qrcode.base64` (a PNG data URL) to scan"}
+      400: {description: A bad body}
+      403: {description: The name is taken}
+    """
+    data = load(CreateInstanceSchema(), json_object())
+    return _relay(
+        _instances().create,
+        data["instance_name"],
+        data["integration"],
+        data.get("token", ""),
+        data["qrcode"],
+        data.get("number", ""),
+    )
+
+
+@blueprint.get("/v1/instances/<name>/connect")
+@require_api_key
+def connect_instance(name: str):
+    """Connect an Evolution instance.
+    ---
+    summary: A QR code (base64 PNG) to scan, or a pairing code with ?number=
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: name, in: path, required: true, schema: {type: string}}
+      - {name: number, in: query, schema: {type: string}, description: "digits with country code, for a pairing code"}
+    responses:
+      200: {description: "`{pairingCode, code, base64, count}`, or the instance's state when already open"}
+      404: {description: No such instance}
+    """
+    return _relay(_instances().connect, name, request.args.get("number", ""))
+
+
+@blueprint.get("/v1/instances/<name>/status")
+@require_api_key
+def instance_status(name: str):
+    """An Evolution instance's connection state.
+    ---
+    summary: "Connection state: open, connecting or close"
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: name, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: "`{instance: {instanceName, state}}`"}
+      404: {description: No such instance}
+    """
+    return _relay(_instances().state, name)
+
+
+@blueprint.delete("/v1/instances/<name>/logout")
+@require_api_key
+def logout_instance(name: str):
+    """Log an Evolution instance out.
+    ---
+    summary: Log out (the number must be connected again with a new QR code)
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: name, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Logged out}
+      400: {description: Not connected}
+      404: {description: No such instance}
+    """
+    return _relay(_instances().logout, name)
+
+
+@blueprint.delete("/v1/instances/<name>")
+@require_api_key
+def delete_instance(name: str):
+    """Delete an Evolution instance.
+    ---
+    summary: Delete an instance
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: name, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: Deleted}
+      404: {description: No such instance}
+    """
+    return _relay(_instances().delete, name)
+
+
+# --- seed 000's /api/v1/instances ---
+
+
+@seed_blueprint.get("/")
+@require_api_key
+def seed_list():
+    return _relay(_instances().list)
+
+
+@seed_blueprint.post("/")
+@require_api_key
+def seed_create():
+    raw = json_object()
+    try:
+        data = _SeedCreateSchema().load(raw)
+    except ValidationError as error:
+        field, problem = next(iter(error.normalized_messages().items()))
+        raise ApiError(400, f"body/{field} {problem[0]}", "invalid_field", field=field) from None
+    return _relay(
+        _instances().create,
+        data["instanceName"],
+        "WHATSAPP-BAILEYS",
+        data.get("token", ""),
+        data["qrcode"],
+        "",
+        success=201,
+    )
+
+
+@seed_blueprint.get("/<name>/connect")
+@require_api_key
+def seed_connect(name: str):
+    return _relay(_instances().connect, name)
+
+
+@seed_blueprint.get("/<name>/status")
+@require_api_key
+def seed_status(name: str):
+    status, answer = _instances().state(name)
+    if status == 404:
+        return jsonify({"state": "NOT_FOUND"})
+    return _relay(lambda: (status, answer))
+
+
+@seed_blueprint.delete("/<name>/logout")
+@require_api_key
+def seed_logout(name: str):
+    return _relay(_instances().logout, name)
+
+
+@seed_blueprint.delete("/<name>")
+@require_api_key
+def seed_delete(name: str):
+    return _relay(_instances().delete, name)
