@@ -12,6 +12,7 @@ from dispatcher.checks import InvalidInput
 from dispatcher.settings import Settings
 from providers import MockProvider, Provider
 from providers.evolution import EvolutionProvider
+from providers.webhook import WebhookProvider
 
 
 def build_provider(name: str, settings: Settings) -> Provider:
@@ -44,6 +45,9 @@ def build_provider(name: str, settings: Settings) -> Provider:
 
         meta = settings.meta
         return MetaProvider(meta.api_base_url, meta.api_version, meta.access_token, meta.phone_number_ids, **http)
+    if name == "webhook":
+        webhook = settings.webhook
+        return WebhookProvider(webhook.url, webhook.secret, webhook.secret_header, **http)
     raise ValueError(f"unknown provider {name}")
 
 

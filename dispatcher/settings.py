@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from dotenv import load_dotenv
 
-PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta")
+PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta", "webhook")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 LEASE_EXPIRED_ACTIONS = ("resend", "fail")
 
@@ -64,6 +64,7 @@ class Settings:
     evolution: EvolutionSettings | None = None
     twilio: TwilioSettings | None = None
     meta: MetaSettings | None = None
+    webhook: WebhookSettings | None = None
 
     @property
     def message_retention_seconds(self) -> int:
@@ -94,6 +95,13 @@ class MetaSettings:
     api_version: str
     access_token: str
     phone_number_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    secret: str
+    secret_header: str
 
 
 class _Reader:
@@ -295,6 +303,15 @@ def _meta(read: _Reader) -> MetaSettings:
     )
 
 
+def _webhook(read: _Reader) -> WebhookSettings:
+    why = " when the webhook provider is enabled"
+    return WebhookSettings(
+        url=read.url("WEBHOOK_PROVIDER_URL", required=True, why=why),
+        secret=read.required("WEBHOOK_PROVIDER_SECRET", why),
+        secret_header=read.text("WEBHOOK_PROVIDER_SECRET_HEADER", "X-Dispatcher-Secret"),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -352,4 +369,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         evolution=_evolution(read) if "evolution" in providers else None,
         twilio=_twilio(read, public_base_url) if "twilio" in providers else None,
         meta=_meta(read) if "meta" in providers else None,
+        webhook=_webhook(read) if "webhook" in providers else None,
     )

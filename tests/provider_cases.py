@@ -20,7 +20,7 @@ class ProviderCase:
     transient: Scripted
     permanent: Scripted
     configuration: Scripted
-    spec_available: Callable[[], bool]
+    spec_available: Callable[[], bool] | None  # None: the provider has no official spec to check against
 
 
 def all_cases() -> dict[str, ProviderCase]:

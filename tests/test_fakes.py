@@ -42,3 +42,30 @@ def test_evolution_fake_checks_the_key_and_the_instance(fake_evolution):
     )
     assert missing.status_code == 404
     assert missing.json()["response"]["message"] == ['The "nope" instance does not exist']
+
+
+def test_the_webhook_provider_posts_reach_towns_fields_with_the_secret():
+    from dispatcher.provider_setup import build_provider
+    from dispatcher.settings import load_settings
+    from providers.base import OutboundMessage
+    from tests.fakes import webhook
+
+    fake = webhook.FakeBridge().start()
+    try:
+        settings = load_settings({"API_KEY": "k", **webhook.CASE.env(fake)})
+        result = build_provider("webhook", settings).send(
+            OutboundMessage("msg-1", "+5564999998888", "Olá", "campaign_1_contact_1", sender="loja-1")
+        )
+        assert result.provider_message_id.startswith("n8n-")
+        sent = fake.received[0]
+        assert sent.headers["X-Dispatcher-Secret"] == webhook.SECRET
+        assert {k: sent.json[k] for k in ("phone", "message", "external_id", "message_id", "sender")} == {
+            "phone": "+5564999998888",
+            "message": "Olá",
+            "external_id": "campaign_1_contact_1",
+            "message_id": "msg-1",
+            "sender": "loja-1",
+        }
+        assert sent.json["timestamp"].endswith("Z")
+    finally:
+        fake.stop()

@@ -70,6 +70,8 @@ def test_a_document_is_sent(case, fake):
 
 
 def test_requests_meet_the_official_spec(case, fake):
+    if case.spec_available is None:
+        pytest.skip(f"{case.name} has no official spec")
     if not case.spec_available():
         pytest.skip("the provider specs are not in PROVIDER_SPECS_DIR (default ../shared/providers)")
     provider = provider_for(case, fake)
@@ -118,7 +120,7 @@ def test_a_proxy_html_page_is_transient(case, fake):
 
 def test_a_refused_connection_is_transient(case, fake):
     closed = f"http://127.0.0.1:{free_port()}"
-    env = {key: closed if value == fake.url else value for key, value in case.env(fake).items()}
+    env = {key: value.replace(fake.url, closed) for key, value in case.env(fake).items()}
     settings = load_settings({"API_KEY": "k", **env})
     with pytest.raises(TransientProviderError) as raised:
         build_provider(settings.whatsapp_provider, settings).send(TEXT)

@@ -122,6 +122,8 @@ def test_every_enabled_provider_is_configured_at_start():
         ("twilio", {**TWILIO, "TWILIO_WHATSAPP_FROM": ""}, "TWILIO_WHATSAPP_FROM"),
         ("meta", {**META, "META_ACCESS_TOKEN": ""}, "META_ACCESS_TOKEN"),
         ("meta", {**META, "META_API_VERSION": "23"}, "META_API_VERSION"),
+        ("webhook", {"WEBHOOK_PROVIDER_SECRET": "s"}, "WEBHOOK_PROVIDER_URL"),
+        ("webhook", {"WEBHOOK_PROVIDER_URL": "https://n8n.example/hook"}, "WEBHOOK_PROVIDER_SECRET"),
     ],
 )
 def test_an_enabled_provider_with_a_missing_setting_stops_the_start(provider, env, missing):
