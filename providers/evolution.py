@@ -74,14 +74,19 @@ class EvolutionProvider(HttpProvider):
         answer = self.json_or_transient(response)
         if response.status_code in (200, 201) and isinstance(answer, dict) and answer.get("key", {}).get("id"):
             return SendResult(answer["key"]["id"], str(answer.get("status", "")), answer)
+        # Evolution's errors quote the number (as a jid): mask it in the log and the stored error.
+        digits = message.recipient.lstrip("+")
+        shown = json.dumps(answer, ensure_ascii=False)[:1000].replace(digits, mask_phone(digits))
         log.error(
             "[EVOLUTION_API_ERROR] HTTP %s from %s: %s",
             response.status_code,
             endpoint,
-            json.dumps(answer, ensure_ascii=False)[:1000],
+            shown,
             extra={"message_id": message.message_id},
         )
-        raise self.error(response.status_code, answer, retry_after(response))
+        error = self.error(response.status_code, answer, retry_after(response))
+        error.args = (str(error).replace(digits, mask_phone(digits)),)
+        raise error
 
     def error(self, status: int, answer: Any, wait: float | None) -> Exception:
         """Sort an Evolution error answer into the taxonomy."""

@@ -58,7 +58,8 @@ class FakeServer:
         self.scripted: deque[Scripted] = deque()
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval makes stop() quick (the default 0.5 s adds up over a suite).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def start(self) -> FakeServer:
         self._thread.start()
