@@ -25,6 +25,10 @@ def main() -> None:
     rows = [
         ("python -m bench.send_api 20 32", run([sys.executable, "-m", "bench.send_api", "20", "32"])),
         *(("python -m bench.bulk 10000 5", line) for line in run([sys.executable, "-m", "bench.bulk"]).splitlines()),
+        *(
+            ("python -m bench.provider_overhead 2000", line)
+            for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
+        ),
     ]
     for count, latency, concurrency, pool in (
         (10000, 0, 50, "threads"),

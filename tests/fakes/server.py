@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.conftest import ROOT
 
@@ -51,12 +51,16 @@ class Scripted:
     html: bool = False
 
 
+class _NoDelayHandler(WSGIRequestHandler):
+    disable_nagle_algorithm = True  # else each answer can wait ~40 ms for the client's delayed ACK
+
+
 class FakeServer:
     def __init__(self, app: Flask):
         self.app = app
         self.received: list[Received] = []
         self.scripted: deque[Scripted] = deque()
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_NoDelayHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         # A short poll interval makes stop() quick (the default 0.5 s adds up over a suite).
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
