@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from dotenv import load_dotenv
@@ -65,6 +65,8 @@ class Settings:
     twilio: TwilioSettings | None = None
     meta: MetaSettings | None = None
     webhook: WebhookSettings | None = None
+    # provider → (messages per second, burst); a rate of 0 means not paced.
+    sender_limits: dict = field(default_factory=dict)
 
     @property
     def message_retention_seconds(self) -> int:
@@ -312,6 +314,30 @@ def _webhook(read: _Reader) -> WebhookSettings:
     )
 
 
+def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, int]]:
+    """Each provider's default pace per sender: SENDER_RATE_<PROVIDER> (messages/s) and SENDER_BURST_<PROVIDER>.
+
+    Meta allows 80/s per number, Twilio queues above ~10/s per sender, and an Evolution (Baileys)
+    number sends one message per WORKER_API_CALL_DELAY, without bursts; the mock and bridges are not paced.
+    """
+    evolution_rate = 1000 / call_delay_ms if call_delay_ms else 0.0
+    defaults = {
+        "meta": (80.0, 80),
+        "twilio": (10.0, 10),
+        "evolution": (evolution_rate, 1),
+        "mock": (0.0, 1),
+        "webhook": (0.0, 1),
+    }
+    limits = {}
+    for provider, (rate, burst) in defaults.items():
+        name = provider.upper()
+        limits[provider] = (
+            read.seconds(f"SENDER_RATE_{name}", rate, minimum=0.0),
+            read.integer(f"SENDER_BURST_{name}", burst, minimum=1, maximum=10_000),
+        )
+    return limits
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -370,4 +396,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         twilio=_twilio(read, public_base_url) if "twilio" in providers else None,
         meta=_meta(read) if "meta" in providers else None,
         webhook=_webhook(read) if "webhook" in providers else None,
+        sender_limits=_sender_limits(read, read.integer("WORKER_API_CALL_DELAY", 1000)),
     )

@@ -15,6 +15,8 @@ Keys (all under `dispatch:`):
   batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
   batch:<id>:messages         list: the batch's message ids, in row order
   batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
+  pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker
+  due                         sorted set: messages held for their sender's slot, by slot time
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dispatcher.settings import Settings
 PREFIX = "dispatch:"
 PENDING_KEY = PREFIX + "pending"
 COUNTS_KEY = PREFIX + "counts"
+DUE_KEY = PREFIX + "due"
 _LUA = Path(__file__).with_name("lua")
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
 ROWS_PER_SCRIPT = 1000
@@ -122,8 +125,18 @@ def chunk_member(batch_id: str, start: int, stop: int) -> str:
 
 
 class MessageStore:
-    def __init__(self, client: redis.Redis, retention_seconds: int, queued_grace_seconds: int, lease_seconds: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        retention_seconds: int,
+        queued_grace_seconds: int,
+        lease_seconds: int,
+        sender_limits: dict[str, tuple[float, int]] | None = None,
+    ):
         self.redis = client
+        self.limits = json.dumps(
+            {provider: {"rate": rate, "burst": burst} for provider, (rate, burst) in (sender_limits or {}).items()}
+        )
         self.retention_seconds = retention_seconds
         self.queued_grace_seconds = queued_grace_seconds
         self.lease_seconds = lease_seconds
@@ -134,6 +147,7 @@ class MessageStore:
         self._advance = _script(client, "advance")
         self._cancel_batch = _script(client, "cancel_batch")
         self._set_batch_state = _script(client, "set_batch_state")
+        self._pop_due = _script(client, "pop_due")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageStore:
@@ -142,6 +156,7 @@ class MessageStore:
             retention_seconds=settings.message_retention_seconds,
             queued_grace_seconds=settings.queued_republish_after_seconds,
             lease_seconds=settings.send_lease_seconds,
+            sender_limits=settings.sender_limits,
         )
 
     @staticmethod
@@ -333,7 +348,7 @@ class MessageStore:
         now = time.time()
         outcome, attempt, *fields = self._claim(
             keys=[self.message_key(message_id)],
-            args=[message_id, now, now + self.lease_seconds, "1" if take_over_expired else "0", iso(now)],
+            args=[message_id, now, now + self.lease_seconds, "1" if take_over_expired else "0", iso(now), self.limits],
         )
         return Claim(message_id, outcome, int(attempt), *fields)
 
@@ -342,7 +357,7 @@ class MessageStore:
         (none unless the state is `running`)."""
         now = time.time()
         state, *claimed = self._claim_group(
-            keys=[self.batch_key(batch_id)], args=[now, now + self.lease_seconds, iso(now), *message_ids]
+            keys=[self.batch_key(batch_id)], args=[now, now + self.lease_seconds, iso(now), self.limits, *message_ids]
         )
         return state, [Claim(message_id, "claimed", int(attempt), *rest) for message_id, attempt, *rest in claimed]
 
@@ -390,6 +405,16 @@ class MessageStore:
         key = self.batch_key(batch_id)
         outcome, *canceled = self._cancel_batch(keys=[key, key + ":messages"], args=[now, iso(now)])
         return outcome, int(canceled[0]) if canceled else 0
+
+    # --- pacing ---
+
+    def pop_due(self, limit: int = 1000) -> list[str]:
+        """Messages whose pacing slot has come, taken off the due index for the caller to publish."""
+        return self._pop_due(args=[time.time(), limit])
+
+    def held(self) -> int:
+        """Messages waiting for their pacing slot."""
+        return self.redis.zcard(DUE_KEY)
 
     # --- reconciling ---
 

@@ -39,7 +39,9 @@ def send_message(self, message_id: str) -> str:
     if not claim.claimed:
         if claim.outcome == "missing":
             store.forget_pending(message_id)
-        log.info("task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
+        # A paced message waits in the due index for its sender's slot; that is routine, not news.
+        level = logging.DEBUG if claim.outcome == "paced" else logging.INFO
+        log.log(level, "task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
         return claim.outcome
     outcome = deliver(claim)
     record(store, message_id, outcome)

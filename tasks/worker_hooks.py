@@ -1,7 +1,9 @@
-"""Worker start-up: JSON logs, the Redis eviction check, and the reconciler's timer.
+"""Worker start-up: JSON logs, the Redis eviction check, the reconciler's timer, and the release of
+messages held for their sender's pacing slot.
 
 The reconciler runs inside every worker, but a Redis lock lets only one of them act per period, so
-no separate beat process has to be remembered in the Procfile.
+no separate beat process has to be remembered in the Procfile. Held messages are released by every
+worker (taking them off the due index is atomic, so each is released once), a few times a second.
 """
 
 from __future__ import annotations
@@ -39,7 +41,24 @@ def _reconcile_forever(hostname: str) -> None:
             log.exception("reconciler pass failed")
 
 
+RELEASE_INTERVAL = 0.2
+
+
+def _release_due_forever() -> None:
+    from tasks.send import send_message
+
+    store = runtime.store()
+    while True:
+        time.sleep(RELEASE_INTERVAL)
+        try:
+            for message_id in store.pop_due():
+                send_message.apply_async((message_id,))
+        except Exception:  # a Redis outage must not kill the loop; the reconciler covers what was taken
+            log.exception("releasing paced messages failed")
+
+
 @worker_ready.connect
 def _start_reconciler(sender, **_):
     warn_if_evicting(runtime.store().redis)
+    threading.Thread(target=_release_due_forever, name="pacing-release", daemon=True).start()
     threading.Thread(target=_reconcile_forever, args=(sender.hostname,), name="reconciler", daemon=True).start()

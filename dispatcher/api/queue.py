@@ -43,6 +43,7 @@ def queue_status():
             "active": counts[statuses.SENDING],
             "retrying": counts[statuses.RETRYING],
             "failed": counts[statuses.FAILED],
+            "held_by_pacing": services.store.held(),
             "counts": counts,
             "workers": workers,
             "workers_online": len(workers),

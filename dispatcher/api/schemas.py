@@ -285,6 +285,7 @@ class QueueStatusSchema(Schema):
     active = fields.Integer(metadata={"description": "messages being sent"})
     retrying = fields.Integer(metadata={"description": "messages scheduled for another attempt"})
     failed = fields.Integer()
+    held_by_pacing = fields.Integer(metadata={"description": "messages waiting for their sender's pacing slot"})
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "messages by status"})
     workers = fields.List(fields.String(), metadata={"description": "workers that answered a ping"})
     workers_online = fields.Integer()

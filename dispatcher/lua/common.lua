@@ -55,3 +55,34 @@ local function claim(key, id, old, now, lease_until, now_iso)
        lease_until)
   return attempt
 end
+
+-- Pacing: one GCRA limiter per sender (provider + sender id), shared by every worker. `limits` maps
+-- a provider to {rate = messages per second, burst = messages}; a provider without a positive rate
+-- is not paced. A message that must wait reserves its slot instead of holding a worker: it is put in
+-- dispatch:due at its slot time, and when it comes back within SLOT_GRACE seconds of the slot it
+-- goes without asking again. Returns how long the message must wait (0: send now).
+local SLOT_GRACE = 2
+local function pace(key, id, provider, sender, limits, now)
+  local limit = limits[provider]
+  if not limit or tonumber(limit.rate) <= 0 then return 0 end
+  local slot = tonumber(redis.call('HGET', key, 'paced_until') or '0')
+  if slot > 0 and now < slot then return slot - now end
+  if slot > 0 and now < slot + SLOT_GRACE then
+    redis.call('HDEL', key, 'paced_until')
+    return 0
+  end
+  local interval = 1 / tonumber(limit.rate)
+  local tolerance = (math.max(1, tonumber(limit.burst)) - 1) * interval
+  local limiter = 'dispatch:pace:' .. provider .. ':' .. (sender or '')
+  local tat = math.max(tonumber(redis.call('GET', limiter) or '0'), now)
+  local at = math.max(tat - tolerance, now)
+  redis.call('SET', limiter, tat + interval, 'PX', math.ceil((tat + interval - now) * 1000) + 60000)
+  if at <= now then
+    redis.call('HDEL', key, 'paced_until')
+    return 0
+  end
+  redis.call('HSET', key, 'paced_until', at)
+  redis.call('ZADD', 'dispatch:due', at, id)
+  redis.call('ZADD', 'dispatch:pending', at + 60, id)
+  return at - now
+end
