@@ -29,6 +29,7 @@ def main() -> None:
             ("python -m bench.provider_overhead 2000", line)
             for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
         ),
+        ("python -m bench.pacing 10 60 10", run([sys.executable, "-m", "bench.pacing", "10", "60", "10"])),
     ]
     for count, latency, concurrency, pool in (
         (10000, 0, 50, "threads"),
