@@ -30,6 +30,10 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
         ),
         ("python -m bench.pacing 10 60 10", run([sys.executable, "-m", "bench.pacing", "10", "60", "10"])),
+        *(
+            ("python -m bench.pacing_senders 60 2000", line)
+            for line in run([sys.executable, "-m", "bench.pacing_senders", "60", "2000"]).splitlines()
+        ),
     ]
     for count, latency, concurrency, pool in (
         (10000, 0, 50, "threads"),

@@ -17,6 +17,7 @@ from celery.signals import setup_logging, worker_ready
 from dispatcher.logs import configure_logging
 from dispatcher.redis_checks import warn_if_evicting
 from tasks import runtime
+from tasks.envelope import send_task_for
 from tasks.reconcile import republish_overdue
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,18 @@ RELEASE_INTERVAL = 0.2
 
 
 def _release_due_forever() -> None:
-    from tasks.send import send_message
-
+    """Publish held messages whose slot has come: one round trip to take them, one to push all their tasks."""
     store = runtime.store()
+    task_for = send_task_for(runtime.settings().queue_name)
     while True:
         time.sleep(RELEASE_INTERVAL)
         try:
-            for message_id in store.pop_due():
-                send_message.apply_async((message_id,))
+            due = store.pop_due()
+            if due:
+                pipe = store.redis.pipeline(transaction=False)
+                for message_id in due:
+                    pipe.lpush(*task_for(message_id))
+                pipe.execute()
         except Exception:  # a Redis outage must not kill the loop; the reconciler covers what was taken
             log.exception("releasing paced messages failed")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import batches, cli, docs, fastify_routes, health, instances, messages, queue
+from dispatcher.api import batches, cli, docs, fastify_routes, health, instances, messages, queue, senders
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, batches, queue, fastify_routes, instances, docs):
+    for module in (health, messages, batches, queue, senders, fastify_routes, instances, docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(instances.seed_blueprint)
     services.openapi = docs.build_spec(app)

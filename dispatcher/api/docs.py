@@ -11,7 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
-from dispatcher.api import fastify_routes, instances, schemas
+from dispatcher.api import fastify_routes, instances, schemas, senders
 
 blueprint = Blueprint("docs", __name__)
 
@@ -32,6 +32,7 @@ _SCHEMAS = (
     fastify_routes.FastifySingleSchema,
     fastify_routes.FastifyBulkSchema,
     instances.CreateInstanceSchema,
+    senders.SenderPaceSchema,
 )
 
 

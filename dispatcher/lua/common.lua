@@ -57,22 +57,26 @@ local function claim(key, id, old, now, lease_until, now_iso)
 end
 
 -- Pacing: one GCRA limiter per sender (provider + sender id), shared by every worker. `limits` maps
--- a provider to {rate = messages per second, burst = messages}; a provider without a positive rate
--- is not paced. A message that must wait reserves its slot instead of holding a worker: it is put in
+-- a provider to its default {rate = messages per second, burst = messages}; a sender's own hash
+-- dispatch:sender:<provider>:<sender> overrides them; a rate of 0 means not paced. A message that
+-- must wait reserves its slot instead of holding a worker: it is put in
 -- dispatch:due at its slot time, and when it comes back within SLOT_GRACE seconds of the slot it
 -- goes without asking again. Returns how long the message must wait (0: send now).
 local SLOT_GRACE = 2
 local function pace(key, id, provider, sender, limits, now)
-  local limit = limits[provider]
-  if not limit or tonumber(limit.rate) <= 0 then return 0 end
+  local limit = limits[provider] or {rate = 0, burst = 1}
+  -- A sender's own settings (PUT /v1/senders/...) win over its provider's defaults.
+  local own = redis.call('HMGET', 'dispatch:sender:' .. provider .. ':' .. (sender or ''), 'rate', 'burst')
+  local rate, burst = tonumber(own[1] or limit.rate), tonumber(own[2] or limit.burst)
+  if rate <= 0 then return 0 end
   local slot = tonumber(redis.call('HGET', key, 'paced_until') or '0')
   if slot > 0 and now < slot then return slot - now end
   if slot > 0 and now < slot + SLOT_GRACE then
     redis.call('HDEL', key, 'paced_until')
     return 0
   end
-  local interval = 1 / tonumber(limit.rate)
-  local tolerance = (math.max(1, tonumber(limit.burst)) - 1) * interval
+  local interval = 1 / rate
+  local tolerance = (math.max(1, burst) - 1) * interval
   local limiter = 'dispatch:pace:' .. provider .. ':' .. (sender or '')
   local tat = math.max(tonumber(redis.call('GET', limiter) or '0'), now)
   local at = math.max(tat - tolerance, now)

@@ -1,0 +1,107 @@
+"""`/v1/senders`: each sender's pace (rate, burst, current wait), and changing one sender's pace."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, current_app, jsonify
+from marshmallow import Schema, fields, validate
+
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.errors import ApiError
+from dispatcher.api.validation import json_object, load
+from dispatcher.senders import SenderRegistry
+
+blueprint = Blueprint("senders", __name__)
+
+
+class SenderPaceSchema(Schema):
+    """PUT /v1/senders/<provider>/<sender>: this sender's own pace (both fields optional)."""
+
+    rate_per_second = fields.Float(
+        validate=validate.Range(min=0, max=10_000, error="rate_per_second must be between 0 (not paced) and 10000"),
+        metadata={"example": 5},
+    )
+    burst = fields.Integer(
+        validate=validate.Range(min=1, max=10_000, error="burst must be between 1 and 10000"), metadata={"example": 1}
+    )
+
+
+def _registry() -> SenderRegistry:
+    services = current_app.extensions["dispatcher"]
+    return SenderRegistry(services.store.redis, services.settings.sender_limits)
+
+
+def _checked(provider: str, sender: str) -> None:
+    catalog = current_app.extensions["dispatcher"].catalog
+    if provider not in catalog.providers:
+        raise ApiError(
+            404, f"provider must be one of {', '.join(catalog.providers)}", "unknown_provider", field="provider"
+        )
+    known = catalog.providers[provider].senders
+    if known and sender not in known:
+        raise ApiError(
+            404, f"sender must be one of {', '.join(known)} for {provider}", "unknown_sender", field="sender"
+        )
+
+
+@blueprint.get("/v1/senders")
+@require_api_key
+def list_senders():
+    """Every sender's pace.
+    ---
+    summary: Senders with their rate, burst and current wait
+    security: [{ApiKey: []}]
+    responses:
+      200: {description: "`{senders: [{provider, sender, rate_per_second, burst, own, current_wait_seconds}]}`"}
+    """
+    catalog = current_app.extensions["dispatcher"].catalog
+    registry = _registry()
+    configured = {name: provider.senders for name, provider in catalog.providers.items()}
+    return jsonify({"senders": [asdict(registry.get(*pair)) for pair in registry.known(configured)]})
+
+
+@blueprint.get("/v1/senders/<provider>/<sender>")
+@require_api_key
+def get_sender(provider: str, sender: str):
+    """One sender's pace.
+    ---
+    summary: A sender's rate, burst and current wait
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: provider, in: path, required: true, schema: {type: string}}
+      - {name: sender, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: "`{provider, sender, rate_per_second, burst, own, current_wait_seconds}`"}
+      404: {description: Unknown provider or sender}
+    """
+    _checked(provider, sender)
+    return jsonify(asdict(_registry().get(provider, sender)))
+
+
+@blueprint.put("/v1/senders/<provider>/<sender>")
+@require_api_key
+def set_sender(provider: str, sender: str):
+    """Set one sender's pace.
+    ---
+    summary: Set a sender's own rate and burst (every worker follows at once)
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: provider, in: path, required: true, schema: {type: string}}
+      - {name: sender, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: SenderPaceSchema}}
+    responses:
+      200: {description: The sender's pace now}
+      400: {description: A bad rate or burst}
+      404: {description: Unknown provider or sender}
+    """
+    _checked(provider, sender)
+    data = load(SenderPaceSchema(), json_object())
+    registry = _registry()
+    current = registry.get(provider, sender)
+    updated = registry.set(
+        provider, sender, data.get("rate_per_second", current.rate_per_second), data.get("burst", current.burst)
+    )
+    return jsonify(asdict(updated))
