@@ -148,6 +148,7 @@ class MessageStore:
         self._cancel_batch = _script(client, "cancel_batch")
         self._set_batch_state = _script(client, "set_batch_state")
         self._pop_due = _script(client, "pop_due")
+        self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageStore:
@@ -411,6 +412,11 @@ class MessageStore:
     def pop_due(self, limit: int = 1000) -> list[str]:
         """Messages whose pacing slot has come, taken off the due index for the caller to publish."""
         return self._pop_due(args=[time.time(), limit])
+
+    def hold_sender(self, provider: str, sender: str, seconds: float) -> None:
+        """Back-pressure: no message of this sender starts for `seconds`, on any worker."""
+        now = time.time()
+        self._hold_sender(keys=[f"{PREFIX}pace:{provider}:{sender or ''}"], args=[now + seconds, now])
 
     def held(self) -> int:
         """Messages waiting for their pacing slot."""

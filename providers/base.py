@@ -79,11 +79,18 @@ class ProviderError(Exception):
 
 
 class TransientProviderError(ProviderError):
-    """Worth trying again later: timeouts, 5xx, throttling. `retry_after` in seconds when the provider says."""
+    """Worth trying again later: timeouts, 5xx, throttling. `retry_after` in seconds when the provider says.
 
-    def __init__(self, message: str, code: str = "", raw: Any = None, retry_after: float | None = None):
+    `throttled` means the provider says this sender goes too fast (HTTP 429, Meta 130429, Twilio 63018):
+    every worker then holds the whole sender back, not just this message.
+    """
+
+    def __init__(
+        self, message: str, code: str = "", raw: Any = None, retry_after: float | None = None, throttled: bool = False
+    ):
         super().__init__(message, code, raw)
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class PermanentProviderError(ProviderError):

@@ -94,7 +94,9 @@ class EvolutionProvider(HttpProvider):
         text = json.dumps(details if details is not None else answer, ensure_ascii=False)[:300]
         code = f"http_{status}"
         if status == 429 or status >= 500:
-            return TransientProviderError(f"Evolution API busy or failing (HTTP {status}): {text}", code, answer, wait)
+            return TransientProviderError(
+                f"Evolution API busy or failing (HTTP {status}): {text}", code, answer, wait, throttled=status == 429
+            )
         if status in (401, 403):
             return ProviderConfigurationError(
                 f"Evolution API refused the API key (HTTP {status}): {text}", code, answer

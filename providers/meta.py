@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Throughput reached, app/account call limits, Meta's own failures: another attempt later may pass.
 TRANSIENT_CODES = frozenset({130429, 4, 80007, 131000, 131016, 2})
+# Of those, the ones saying this number (or app, or account) sends too fast: hold the whole sender back.
+THROTTLE_CODES = frozenset({130429, 4, 80007})
 # Too many messages to one user in a short time: only that recipient has to wait.
 PAIR_RATE_LIMIT = 131056
 # About the recipient (undeliverable, outside the 24-hour window, opted out, spam limit): never for this message.
@@ -126,7 +128,13 @@ class MetaProvider(HttpProvider):
                 wait,
             )
         if number in TRANSIENT_CODES:
-            return TransientProviderError(f"Meta is throttling or failing (#{number}): {text}", code, answer, wait)
+            return TransientProviderError(
+                f"Meta is throttling or failing (#{number}): {text}",
+                code,
+                answer,
+                wait,
+                throttled=number in THROTTLE_CODES,
+            )
         if number in PERMANENT_CODES:
             return PermanentProviderError(f"Meta cannot deliver this message (#{number}): {text}", code, answer)
         if number in TEMPLATE_CODES:
@@ -136,7 +144,9 @@ class MetaProvider(HttpProvider):
                 f"Meta refused the token, account or request (#{number}): {text}", code, answer
             )
         if status == 429 or status >= 500:
-            return TransientProviderError(f"Meta is busy or failing (HTTP {status}): {text}", code, answer, wait)
+            return TransientProviderError(
+                f"Meta is busy or failing (HTTP {status}): {text}", code, answer, wait, throttled=status == 429
+            )
         if status >= 400:
             return PermanentProviderError(f"Meta refused the message (HTTP {status}): {text}", code, answer)
         return TransientProviderError(f"Meta answered without a message id: {text}", "no_message_id", answer)

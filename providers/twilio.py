@@ -122,7 +122,8 @@ class TwilioProvider(HttpProvider):
         text = f"Twilio error {code} (HTTP {status}): {text.replace(recipient, mask_phone(recipient))}"
         error_class = ERROR_CLASSES.get(code)
         if status == 429 or status >= 500 or error_class is TransientProviderError:
-            return TransientProviderError(text, code, answer, wait)
+            throttled = status == 429 or code in ("20429", "63017", "63018")
+            return TransientProviderError(text, code, answer, wait, throttled=throttled)
         if error_class is not None:
             return error_class(text, code, answer)
         if status == 401:

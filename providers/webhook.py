@@ -60,7 +60,9 @@ class WebhookProvider(HttpProvider):
         text = f"webhook answered HTTP {response.status_code}: {str(answer)[:300]}"
         code = f"http_{response.status_code}"
         if response.status_code == 429 or response.status_code >= 500:
-            raise TransientProviderError(text, code, answer, retry_after(response))
+            raise TransientProviderError(
+                text, code, answer, retry_after(response), throttled=response.status_code == 429
+            )
         if response.status_code in (401, 403):
             raise ProviderConfigurationError(text, code, answer)
         raise PermanentProviderError(text, code, answer)

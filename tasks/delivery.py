@@ -82,6 +82,15 @@ def deliver(claim: Claim) -> Outcome:
             return Outcome(statuses.FAILED, error=_error(error, "transient"))
         retry_after = getattr(error, "retry_after", None)
         delay = backoff_seconds(claim.attempt, settings.job_backoff_delay_ms, settings.job_backoff_max_ms, retry_after)
+        if getattr(error, "throttled", False):
+            runtime.store().hold_sender(claim.provider, claim.sender or "", delay)
+            log.warning(
+                "the provider throttles sender %s/%s: every worker holds it back for %.1fs",
+                claim.provider,
+                claim.sender or "-",
+                delay,
+                extra=context,
+            )
         log.info("retrying in %.1fs: %s", delay, error, extra=context)
         return Outcome(statuses.RETRYING, error=_error(error, "transient"), retry_in=delay)
     log.info("message sent", extra={**context, "status": statuses.SENT})

@@ -97,11 +97,12 @@ def test_each_error_class(case, fake, error_class, expected):
     assert raised.value.raw is not None  # the provider's answer is kept
 
 
-def test_retry_after_is_read(case, fake):
+def test_a_429_is_throttling_with_its_retry_after(case, fake):
     fake.script(Scripted(429, case.transient.body, {"Retry-After": "7"}))
     with pytest.raises(TransientProviderError) as raised:
         provider_for(case, fake).send(TEXT)
     assert raised.value.retry_after == 7
+    assert raised.value.throttled  # a 429 holds the whole sender back, not just this message
 
 
 def test_a_provider_that_hangs_times_out(case, fake):

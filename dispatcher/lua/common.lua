@@ -68,19 +68,24 @@ local function pace(key, id, provider, sender, limits, now)
   -- A sender's own settings (PUT /v1/senders/...) win over its provider's defaults.
   local own = redis.call('HMGET', 'dispatch:sender:' .. provider .. ':' .. (sender or ''), 'rate', 'burst')
   local rate, burst = tonumber(own[1] or limit.rate), tonumber(own[2] or limit.burst)
-  if rate <= 0 then return 0 end
   local slot = tonumber(redis.call('HGET', key, 'paced_until') or '0')
   if slot > 0 and now < slot then return slot - now end
   if slot > 0 and now < slot + SLOT_GRACE then
     redis.call('HDEL', key, 'paced_until')
     return 0
   end
-  local interval = 1 / rate
-  local tolerance = (math.max(1, burst) - 1) * interval
   local limiter = 'dispatch:pace:' .. provider .. ':' .. (sender or '')
   local tat = math.max(tonumber(redis.call('GET', limiter) or '0'), now)
-  local at = math.max(tat - tolerance, now)
-  redis.call('SET', limiter, tat + interval, 'PX', math.ceil((tat + interval - now) * 1000) + 60000)
+  local at
+  if rate <= 0 then
+    -- Not paced, but the provider may have asked us to hold back (hold_sender.lua) until `tat`.
+    if tat <= now then return 0 end
+    at = tat
+  else
+    local interval = 1 / rate
+    at = math.max(tat - (math.max(1, burst) - 1) * interval, now)
+    redis.call('SET', limiter, tat + interval, 'PX', math.ceil((tat + interval - now) * 1000) + 60000)
+  end
   if at <= now then
     redis.call('HDEL', key, 'paced_until')
     return 0
