@@ -96,20 +96,36 @@ class MessageService:
         self.chunk_task_for = chunk_task_for
         self.chunk_size = chunk_size
 
-    def accept(self, api_key_id: str, recipient: str, body: str, external_id: str, route: Route) -> Accepted:
+    def accept(
+        self,
+        api_key_id: str,
+        recipient: str,
+        body: str,
+        external_id: str,
+        route: Route,
+        send_at: float | None = None,
+    ) -> Accepted:
+        """Accept one message; `send_at` (a timestamp) holds it until then."""
         new = new_message(external_id, recipient, body, route)
         now = time.time()
+        scheduled_for = send_at if send_at and send_at > now else None
         queue, payload = self.task_for(new.message_id)
-        created, stored_id = self.store.create(new, api_key_id, now, queue, payload, route.fields())
+        created, stored_id = self.store.create(new, api_key_id, now, queue, payload, route.fields(), scheduled_for)
         if created:
-            return Accepted(new.message_id, statuses.QUEUED, iso(now), replayed=False)
+            status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
+            return Accepted(new.message_id, status, iso(now), replayed=False)
         existing = self.store.get(stored_id)
         if existing is None or existing.fingerprint != new.fingerprint:
             raise IdempotencyConflict(stored_id)
         return Accepted(existing.message_id, existing.status, existing.created_at, replayed=True)
 
     def accept_batch(
-        self, api_key_id: str, rows: list[NewMessage], route: Route, callback_url: str = ""
+        self,
+        api_key_id: str,
+        rows: list[NewMessage],
+        route: Route,
+        callback_url: str = "",
+        send_at: float | None = None,
     ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict]]:
         """Accept validated rows as one batch; returns the batch id and, per row, its message or a conflict.
 
@@ -119,7 +135,9 @@ class MessageService:
         """
         batch_id = f"batch-{uuid.uuid4()}"
         shared = {**route.fields(), "callback_url": callback_url}
-        outcomes = self.store.create_batch(batch_id, api_key_id, rows, time.time(), shared)
+        now = time.time()
+        scheduled_for = send_at if send_at and send_at > now else None
+        outcomes = self.store.create_batch(batch_id, api_key_id, rows, now, shared, scheduled_for)
         results: list[RowAccepted | IdempotencyConflict] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.created:
@@ -129,13 +147,13 @@ class MessageService:
             else:
                 results.append(IdempotencyConflict(outcome.message_id))
         created = sum(isinstance(r, RowAccepted) and not r.replayed for r in results)
-        self.restart_batch(batch_id, created)
+        self.restart_batch(batch_id, created, scheduled_for)
         return (batch_id if created else None), results
 
-    def restart_batch(self, batch_id: str, total: int) -> None:
+    def restart_batch(self, batch_id: str, total: int, scheduled_for: float | None = None) -> None:
         """Publish a chunk task for every `chunk_size` rows of the batch (at its start, and on resume:
-        chunks skip the rows already sent)."""
+        chunks skip the rows already sent); a batch scheduled for later gets its chunks then."""
         chunks = [(start, min(start + self.chunk_size, total)) for start in range(0, total, self.chunk_size)]
         tasks = [self.chunk_task_for(batch_id, start, stop) for start, stop in chunks]
         queue = tasks[0][0] if tasks else ""
-        self.store.start_batch(batch_id, chunks, queue, [payload for _, payload in tasks])
+        self.store.start_batch(batch_id, chunks, queue, [payload for _, payload in tasks], scheduled_for)

@@ -1,6 +1,6 @@
 """The closed vocabulary of message statuses and the order they move in.
 
-    queued ──▶ sending ──▶ sent ──▶ delivered ──▶ read
+    (scheduled ──▶) queued ──▶ sending ──▶ sent ──▶ delivered ──▶ read
       │  ▲        │
       │  └─ retrying (transient error, attempts left)
       │           └──▶ failed (permanent error, or attempts exhausted)
@@ -10,6 +10,7 @@ Status only moves forward; the store's Lua scripts enforce it atomically in Redi
 only a queued or retrying message, and each later step names the statuses it may start from.
 """
 
+SCHEDULED = "scheduled"
 QUEUED = "queued"
 SENDING = "sending"
 RETRYING = "retrying"
@@ -19,4 +20,4 @@ READ = "read"
 FAILED = "failed"
 CANCELED = "canceled"
 
-ALL = (QUEUED, SENDING, RETRYING, SENT, DELIVERED, READ, FAILED, CANCELED)
+ALL = (SCHEDULED, QUEUED, SENDING, RETRYING, SENT, DELIVERED, READ, FAILED, CANCELED)

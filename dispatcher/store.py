@@ -16,7 +16,8 @@ Keys (all under `dispatch:`):
   batch:<id>:messages         list: the batch's message ids, in row order
   batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
   pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker
-  due                         sorted set: messages held for their sender's slot, by slot time
+  due                         sorted set: messages held for their sender's pacing slot, by slot time
+  scheduled                   sorted set: messages and batch chunks held until their send_at
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PREFIX = "dispatch:"
 PENDING_KEY = PREFIX + "pending"
 COUNTS_KEY = PREFIX + "counts"
 DUE_KEY = PREFIX + "due"
+SCHEDULED_KEY = PREFIX + "scheduled"
 _LUA = Path(__file__).with_name("lua")
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
 ROWS_PER_SCRIPT = 1000
@@ -182,12 +184,14 @@ class MessageStore:
         queue_key: str,
         task_payload: str,
         extra: dict[str, str] | None = None,
+        scheduled_for: float | None = None,
     ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
         Returns (created, message_id): the new id, or the id that the external_id already maps to.
         The record and the task are written together, so an accepted message always has a task,
         and a failed write leaves nothing behind. `extra` adds fields (provider, sender, media, ...) when not empty.
+        A message `scheduled_for` later gets no task now: it waits in the due index until then.
         """
         stamp = iso(created_at)
         fields = {
@@ -197,19 +201,21 @@ class MessageStore:
             "recipient": new.recipient,
             "body": new.body,
             "fingerprint": new.fingerprint,
-            "status": statuses.QUEUED,
+            "status": statuses.SCHEDULED if scheduled_for else statuses.QUEUED,
             "attempts": 0,
             "created_at": stamp,
             "updated_at": stamp,
             **{name: value for name, value in (extra or {}).items() if value},
+            **({"scheduled_for": scheduled_for} if scheduled_for else {}),
         }
         created, message_id = self._create(
             keys=[self.external_key(key_id, new.external_id), self.message_key(new.message_id), queue_key],
             args=[
                 new.message_id,
                 self.retention_seconds,
-                created_at + self.queued_grace_seconds,
-                created_at,
+                (scheduled_for or created_at) + self.queued_grace_seconds,
+                fields["status"],
+                scheduled_for or "",
                 task_payload,
                 *_flat(fields),
             ],
@@ -217,7 +223,13 @@ class MessageStore:
         return bool(created), message_id
 
     def create_batch(
-        self, batch_id: str, key_id: str, rows: list[NewMessage], created_at: float, shared: dict[str, str]
+        self,
+        batch_id: str,
+        key_id: str,
+        rows: list[NewMessage],
+        created_at: float,
+        shared: dict[str, str],
+        scheduled_for: float | None = None,
     ) -> list[RowOutcome]:
         """Record a batch and its rows in pipelined script calls (one round trip for all of them).
 
@@ -228,6 +240,8 @@ class MessageStore:
         stamp = iso(created_at)
         batch_key = self.batch_key(batch_id)
         present = {name: value for name, value in shared.items() if value}
+        if scheduled_for:
+            present["scheduled_for"] = scheduled_for
         common = {
             **present,
             "key_id": key_id,
@@ -257,7 +271,8 @@ class MessageStore:
                     for r in rows[start : start + ROWS_PER_SCRIPT]
                 ]
             )
-            args = [self.retention_seconds, f"{PREFIX}ext:{key_id}:", packed, *flat_common]
+            status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
+            args = [self.retention_seconds, f"{PREFIX}ext:{key_id}:", status, packed, *flat_common]
             self._create_rows(keys=[batch_key, batch_key + ":messages"], args=args, client=pipe)
         replies = pipe.execute()[2:]
         outcomes = []
@@ -268,17 +283,29 @@ class MessageStore:
                 outcomes.append(RowOutcome(False, reply[1], reply[2]))
         return outcomes
 
-    def start_batch(self, batch_id: str, chunks: list[tuple[int, int]], queue_key: str, payloads: list[str]) -> None:
-        """Publish a batch's chunk tasks and watch each chunk; the batch becomes `running`.
+    def start_batch(
+        self,
+        batch_id: str,
+        chunks: list[tuple[int, int]],
+        queue_key: str,
+        payloads: list[str],
+        scheduled_for: float | None = None,
+    ) -> None:
+        """Publish a batch's chunk tasks (or, for a batch scheduled for later, put its chunks in the due
+        index) and watch each chunk; the batch becomes `running`.
 
         A batch without chunks (every row was a replay or refused) is not kept."""
-        now = time.time()
+        start = scheduled_for or time.time()
         batch_key = self.batch_key(batch_id)
+        members = [chunk_member(batch_id, a, b) for a, b in chunks]
         pipe = self.redis.pipeline(transaction=True)
         if chunks:
             pipe.hset(batch_key, "state", "running")
-            pipe.zadd(PENDING_KEY, {chunk_member(batch_id, a, b): now + self.queued_grace_seconds for a, b in chunks})
-            pipe.lpush(queue_key, *payloads)
+            pipe.zadd(PENDING_KEY, {member: start + self.queued_grace_seconds for member in members})
+            if scheduled_for:
+                pipe.zadd(SCHEDULED_KEY, {member: scheduled_for for member in members})
+            else:
+                pipe.lpush(queue_key, *payloads)
         else:
             pipe.delete(batch_key)
         pipe.execute()
@@ -308,7 +335,7 @@ class MessageStore:
             created_at=record["created_at"],
             updated_at=record["updated_at"],
             batch_id=record.get("batch_id"),
-            history=[{"status": statuses.QUEUED, "at": record["created_at"]}, *map(json.loads, history)],
+            history=[_first_entry(record), *map(json.loads, history)],
         )
 
     def find_by_external_id(self, key_id: str, external_id: str) -> Message | None:
@@ -410,7 +437,8 @@ class MessageStore:
     # --- pacing ---
 
     def pop_due(self, limit: int = 1000) -> list[str]:
-        """Messages whose pacing slot has come, taken off the due index for the caller to publish."""
+        """Messages (and scheduled batch chunks) whose time has come, taken off the indexes for the caller
+        to publish."""
         return self._pop_due(args=[time.time(), limit])
 
     def hold_sender(self, provider: str, sender: str, seconds: float) -> None:
@@ -433,6 +461,13 @@ class MessageStore:
 
     def forget_pending(self, member: str) -> None:
         self.redis.zrem(PENDING_KEY, member)
+
+
+def _first_entry(record: dict) -> dict:
+    """The history's first entry, which creation does not write (it is the record's own creation)."""
+    if record.get("scheduled_for"):
+        return {"status": statuses.SCHEDULED, "at": record["created_at"], "until": iso(float(record["scheduled_for"]))}
+    return {"status": statuses.QUEUED, "at": record["created_at"]}
 
 
 def _flat(fields: dict) -> list:

@@ -17,7 +17,7 @@ from celery.signals import setup_logging, worker_ready
 from dispatcher.logs import configure_logging
 from dispatcher.redis_checks import warn_if_evicting
 from tasks import runtime
-from tasks.envelope import send_task_for
+from tasks.envelope import chunk_task_for, send_task_for
 from tasks.reconcile import republish_overdue
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,23 @@ RELEASE_INTERVAL = 0.2
 
 
 def _release_due_forever() -> None:
-    """Publish held messages whose slot has come: one round trip to take them, one to push all their tasks."""
+    """Publish held messages (and scheduled chunks) whose time has come: one round trip to take them,
+    one to push all their tasks."""
     store = runtime.store()
-    task_for = send_task_for(runtime.settings().queue_name)
+    queue = runtime.settings().queue_name
+    task_for, chunk_for = send_task_for(queue), chunk_task_for(queue)
     while True:
         time.sleep(RELEASE_INTERVAL)
         try:
             due = store.pop_due()
             if due:
                 pipe = store.redis.pipeline(transaction=False)
-                for message_id in due:
-                    pipe.lpush(*task_for(message_id))
+                for member in due:
+                    if member.startswith("chunk:"):  # a scheduled batch's chunk
+                        _, batch_id, start, stop = member.split(":")
+                        pipe.lpush(*chunk_for(batch_id, int(start), int(stop)))
+                    else:
+                        pipe.lpush(*task_for(member))
                 pipe.execute()
         except Exception:  # a Redis outage must not kill the loop; the reconciler covers what was taken
             log.exception("releasing paced messages failed")

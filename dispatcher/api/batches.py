@@ -147,8 +147,9 @@ def send_bulk():
 
     batch_id = None
     if valid:
+        send_at = envelope["send_at"].timestamp() if envelope.get("send_at") else None
         batch_id, outcomes = services.messages.accept_batch(
-            g.key_id, [m for _, m in valid], route, envelope.get("callback_url", "")
+            g.key_id, [m for _, m in valid], route, envelope.get("callback_url", ""), send_at
         )
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, IdempotencyConflict):

@@ -105,7 +105,8 @@ def send_message():
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
     try:
-        accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"], route)
+        send_at = data["send_at"].timestamp() if data.get("send_at") else None
+        accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"], route, send_at)
     except IdempotencyConflict as conflict:
         raise ApiError(
             409,

@@ -44,6 +44,7 @@ def queue_status():
             "retrying": counts[statuses.RETRYING],
             "failed": counts[statuses.FAILED],
             "held_by_pacing": services.store.held(),
+            "held_by_schedule": counts[statuses.SCHEDULED],
             "counts": counts,
             "workers": workers,
             "workers_online": len(workers),

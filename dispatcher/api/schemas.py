@@ -82,6 +82,17 @@ class RouteSchema(Schema):
         },
     )
     media = fields.Nested(MediaSchema, metadata={"description": "Send a file; the message text becomes its caption."})
+    send_at = fields.AwareDateTime(
+        format="iso",
+        error_messages={
+            "invalid": "send_at must be an ISO-8601 date and time",
+            "invalid_awareness": "send_at must include a time zone, e.g. 2026-12-01T09:00:00-03:00",
+        },
+        metadata={
+            "description": "Hold the message until then (status scheduled); past or absent: send now.",
+            "example": "2026-12-01T09:00:00-03:00",
+        },
+    )
 
 
 class SendMessageSchema(RouteSchema):
@@ -286,6 +297,7 @@ class QueueStatusSchema(Schema):
     retrying = fields.Integer(metadata={"description": "messages scheduled for another attempt"})
     failed = fields.Integer()
     held_by_pacing = fields.Integer(metadata={"description": "messages waiting for their sender's pacing slot"})
+    held_by_schedule = fields.Integer(metadata={"description": "messages scheduled for later (send_at)"})
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "messages by status"})
     workers = fields.List(fields.String(), metadata={"description": "workers that answered a ping"})
     workers_online = fields.Integer()

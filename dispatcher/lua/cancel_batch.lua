@@ -10,7 +10,7 @@ local canceled = 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   local key = 'dispatch:msg:' .. id
   local status = redis.call('HGET', key, 'status')
-  if status == 'queued' or status == 'retrying' then
+  if status == 'queued' or status == 'retrying' or status == 'scheduled' then
     move(key, id, status, 'canceled', now, now_iso, entry, false)
     canceled = canceled + 1
   end

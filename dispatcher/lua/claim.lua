@@ -10,6 +10,8 @@ if not status then return {'missing', 0} end
 if status == 'sending' then
   if tonumber(redis.call('HGET', key, 'lease_until') or '0') > now then return {'busy', 0} end
   if ARGV[4] ~= '1' then return {'lease_expired', 0} end
+elseif status == 'scheduled' then
+  if tonumber(redis.call('HGET', key, 'scheduled_for') or '0') > now then return {'scheduled', 0} end
 elseif status ~= 'queued' and status ~= 'retrying' then
   return {status, 0}
 end

@@ -11,8 +11,9 @@ for i = 5, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'body', 'external_id', 'provider',
-                      'sender', 'media', 'template')
+                      'sender', 'media', 'template', 'scheduled_for')
   local waiting = f[1] == 'queued' or (f[1] == 'retrying' and tonumber(f[2] or '0') <= now)
+                  or (f[1] == 'scheduled' and tonumber(f[10] or '0') <= now)
   if waiting and pace(key, id, f[6], f[7], limits, now) == 0 then
     local attempt = claim(key, id, f[1], now, lease_until, now_iso)
     out[#out + 1] = {id, attempt, f[3], f[4], f[5], f[6], f[7], f[8], f[9]}

@@ -1,11 +1,17 @@
--- Accept one message: the external_id mapping, the record and its task, all or nothing.
--- KEYS: ext key, message key, queue key.  ARGV: id, ttl, deadline, now, task payload, field/value pairs...
+-- Accept one message: the external_id mapping, the record and its task, all or nothing. A message
+-- scheduled for later gets no task now: it waits in dispatch:scheduled until its time.
+-- KEYS: ext key, message key, queue key.
+-- ARGV: id, ttl, deadline, status, due time ('' = now), task payload, field/value pairs...
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('ZADD', 'dispatch:pending', ARGV[3], ARGV[1])
-redis.call('HINCRBY', 'dispatch:counts', 'queued', 1)
-if ARGV[5] ~= '' then redis.call('LPUSH', KEYS[3], ARGV[5]) end
+redis.call('HINCRBY', 'dispatch:counts', ARGV[4], 1)
+if ARGV[5] ~= '' then
+  redis.call('ZADD', 'dispatch:scheduled', ARGV[5], ARGV[1])
+elseif ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[6])
+end
 return {1, ARGV[1]}
