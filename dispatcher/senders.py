@@ -1,16 +1,19 @@
-"""Senders (a provider's sending numbers or instances) and their pace: the provider's default, or the
-sender's own rate and burst, kept in Redis where the claim scripts read them (`pace` in common.lua).
+"""Senders (a provider's sending numbers or instances): their pace (the provider's default, or the
+sender's own rate, burst and daily cap), their state (active, or paused by an operator or by
+auto-pause), kept in Redis where the claim scripts read them (`pace` in common.lua).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
 SENDER_PREFIX = "dispatch:sender:"
 PACE_PREFIX = "dispatch:pace:"
+_RESUME = (Path(__file__).with_name("lua") / "resume_sender.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,11 @@ class SenderPace:
     sender: str
     rate_per_second: float
     burst: int
-    own: bool  # the sender's own settings, not its provider's defaults
+    daily_cap: int  # 0: none
+    sent_today: int  # UTC day
+    state: str  # active | paused
+    paused_reason: str | None
+    own: bool  # the sender has settings of its own, not only its provider's defaults
     current_wait_seconds: float  # how long a new message would wait for a slot now
 
 
@@ -27,24 +34,49 @@ class SenderRegistry:
     def __init__(self, client: redis.Redis, defaults: dict[str, tuple[float, int]]):
         self.redis = client
         self.defaults = defaults
+        self._resume = client.register_script(_RESUME)
 
     def get(self, provider: str, sender: str) -> SenderPace:
-        own, next_free = (
+        now = time.time()
+        own, next_free, sent_today = (
             self.redis.pipeline(transaction=False)
             .hgetall(f"{SENDER_PREFIX}{provider}:{sender}")
             .get(f"{PACE_PREFIX}{provider}:{sender}")
+            .get(f"dispatch:sent-today:{provider}:{sender}:{int(now // 86400)}")
             .execute()
         )
         rate, burst = self.defaults.get(provider, (0.0, 1))
         rate, burst = float(own.get("rate", rate)), int(own.get("burst", burst))
         wait = 0.0
-        if rate > 0 and next_free:
-            wait = max(0.0, float(next_free) - (burst - 1) / rate - time.time())
-        return SenderPace(provider, sender, rate, burst, bool(own), round(wait, 3))
+        if next_free:
+            wait = max(0.0, float(next_free) - ((burst - 1) / rate if rate > 0 else 0) - now)
+        return SenderPace(
+            provider,
+            sender,
+            rate,
+            burst,
+            int(own.get("daily_cap", 0)),
+            int(sent_today or 0),
+            own.get("state", "active"),
+            own.get("paused_reason"),
+            bool(own.keys() & {"rate", "burst", "daily_cap"}),
+            round(wait, 3),
+        )
 
-    def set(self, provider: str, sender: str, rate: float, burst: int) -> SenderPace:
-        self.redis.hset(f"{SENDER_PREFIX}{provider}:{sender}", mapping={"rate": rate, "burst": burst})
+    def set(self, provider: str, sender: str, rate: float, burst: int, daily_cap: int) -> SenderPace:
+        self.redis.hset(
+            f"{SENDER_PREFIX}{provider}:{sender}", mapping={"rate": rate, "burst": burst, "daily_cap": daily_cap}
+        )
         return self.get(provider, sender)
+
+    def pause(self, provider: str, sender: str, reason: str) -> SenderPace:
+        self.redis.hset(f"{SENDER_PREFIX}{provider}:{sender}", mapping={"state": "paused", "paused_reason": reason})
+        return self.get(provider, sender)
+
+    def resume(self, provider: str, sender: str) -> tuple[SenderPace, int]:
+        """Resume the sender; returns it and how many held messages were released."""
+        released = self._resume(keys=[f"{SENDER_PREFIX}{provider}:{sender}"], args=[time.time()])
+        return self.get(provider, sender), int(released)
 
     def known(self, configured: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
         """Every sender worth showing: the configured ones, those with their own settings, and those that
@@ -53,6 +85,6 @@ class SenderRegistry:
         for prefix in (SENDER_PREFIX, PACE_PREFIX):
             for key in self.redis.scan_iter(f"{prefix}*", count=500):
                 provider, _, sender = key[len(prefix) :].partition(":")
-                if provider in configured:
+                if provider in configured and not sender.endswith((":held", ":outcomes")):
                     found.add((provider, sender))
         return sorted(found)

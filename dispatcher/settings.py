@@ -67,6 +67,8 @@ class Settings:
     webhook: WebhookSettings | None = None
     # provider → (messages per second, burst); a rate of 0 means not paced.
     sender_limits: dict = field(default_factory=dict)
+    auto_pause_window: int = 50
+    auto_pause_ratio: float = 0.2
 
     @property
     def message_retention_seconds(self) -> int:
@@ -397,4 +399,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         meta=_meta(read) if "meta" in providers else None,
         webhook=_webhook(read) if "webhook" in providers else None,
         sender_limits=_sender_limits(read, read.integer("WORKER_API_CALL_DELAY", 1000)),
+        auto_pause_window=read.integer("SENDER_AUTO_PAUSE_WINDOW", 50, maximum=10_000),
+        auto_pause_ratio=read.fraction("SENDER_AUTO_PAUSE_RATIO", 0.2),
     )

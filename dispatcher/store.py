@@ -134,8 +134,10 @@ class MessageStore:
         queued_grace_seconds: int,
         lease_seconds: int,
         sender_limits: dict[str, tuple[float, int]] | None = None,
+        auto_pause: tuple[int, float] = (0, 1.0),
     ):
         self.redis = client
+        self.auto_pause_window, self.auto_pause_ratio = auto_pause
         self.limits = json.dumps(
             {provider: {"rate": rate, "burst": burst} for provider, (rate, burst) in (sender_limits or {}).items()}
         )
@@ -160,6 +162,7 @@ class MessageStore:
             queued_grace_seconds=settings.queued_republish_after_seconds,
             lease_seconds=settings.send_lease_seconds,
             sender_limits=settings.sender_limits,
+            auto_pause=(settings.auto_pause_window, settings.auto_pause_ratio),
         )
 
     @staticmethod
@@ -399,7 +402,8 @@ class MessageStore:
         client: redis.client.Pipeline | None = None,
         **fields: str | float,
     ) -> str:
-        """Move to `status` if the message is in one of `allowed_from`; returns 'ok' or the status that refused it.
+        """Move to `status` if the message is in one of `allowed_from`; returns 'ok' ('ok:paused' when this
+        outcome auto-paused the message's sender) or the status that refused it.
 
         `pending_deadline` keeps the message watched by the reconciler until then; None stops watching it.
         With a pipeline as `client`, the move is queued on it and the answer comes from its execute().
@@ -417,6 +421,8 @@ class MessageStore:
                 json.dumps(entry),
                 now,
                 stamp,
+                self.auto_pause_window,
+                self.auto_pause_ratio,
                 *_flat(fields),
             ],
             client=client,

@@ -16,7 +16,7 @@ from dispatcher import statuses
 from dispatcher.store import chunk_member
 from tasks import runtime
 from tasks.celery_app import SEND_BATCH_CHUNK, app
-from tasks.delivery import deliver, record
+from tasks.delivery import deliver, record, warn_if_paused
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
             record(store, claim.message_id, outcome, client=pipe)
         store.watch_until(member, time.time() + settings.queued_republish_after_seconds, client=pipe)
         pipe.expire(lock, settings.send_lease_seconds)
-        pipe.execute()
+        answers = pipe.execute()
+        for claim, answer in zip(claims, answers, strict=False):
+            warn_if_paused(answer, claim)
         for claim, outcome in zip(claims, outcomes, strict=True):
             if outcome.status == statuses.RETRYING:
                 send_message.apply_async((claim.message_id,), countdown=outcome.retry_in)

@@ -97,6 +97,20 @@ def deliver(claim: Claim) -> Outcome:
     return Outcome(statuses.SENT, provider_message_id=result.provider_message_id)
 
 
+def warn_if_paused(answer: str, claim: Claim) -> None:
+    """Say loudly that this outcome auto-paused its sender (`advance` answered 'ok:paused')."""
+    if answer == "ok:paused":
+        log.error(
+            "sender %s/%s auto-paused: too many of its recent sends failed; its messages are held "
+            "until POST /v1/senders/%s/%s/resume",
+            claim.provider,
+            claim.sender or "-",
+            claim.provider,
+            claim.sender or "-",
+            extra={"message_id": claim.message_id},
+        )
+
+
 def record(store: MessageStore, message_id: str, outcome: Outcome, client: redis.client.Pipeline | None = None):
     """Write the outcome onto the message (a move from `sending` only, so a late writer changes nothing)."""
     if outcome.status == statuses.SENT:

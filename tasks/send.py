@@ -13,7 +13,7 @@ import logging
 from dispatcher import statuses
 from tasks import runtime
 from tasks.celery_app import SEND_MESSAGE, app
-from tasks.delivery import deliver, record
+from tasks.delivery import deliver, record, warn_if_paused
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,11 @@ def send_message(self, message_id: str) -> str:
         if claim.outcome == "missing":
             store.forget_pending(message_id)
         # A paced message waits in the due index for its sender's slot; that is routine, not news.
-        level = logging.DEBUG if claim.outcome == "paced" else logging.INFO
+        level = logging.DEBUG if claim.outcome in ("paced", "sender_paused", "scheduled") else logging.INFO
         log.log(level, "task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
         return claim.outcome
     outcome = deliver(claim)
-    record(store, message_id, outcome)
+    warn_if_paused(record(store, message_id, outcome), claim)
     if outcome.status == statuses.RETRYING:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status

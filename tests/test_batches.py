@@ -102,7 +102,7 @@ def test_cancel_marks_unsent_rows_and_sends_nothing_more(make_app, start_worker)
 
 
 def test_failed_rows_do_not_stop_the_batch(client, start_worker):
-    start_worker(MOCK_FAILURE_RATE="0.3", JOB_ATTEMPTS="1")
+    start_worker(MOCK_FAILURE_RATE="0.3", JOB_ATTEMPTS="1", SENDER_AUTO_PAUSE_WINDOW="0")
     batch_id = start_batch(client, 200)
     done = wait_for_state(client, batch_id, "completed")
     assert done["counts"]["sent"] + done["counts"]["failed"] == 200

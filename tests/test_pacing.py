@@ -15,7 +15,7 @@ def sending_times(client, batch_id):
     )
 
 
-def bulk(client, rows, sender):
+def bulk(client, rows, sender, first=0):
     answer = client.post(
         "/v1/messages/bulk",
         headers=auth(),
@@ -23,7 +23,7 @@ def bulk(client, rows, sender):
             "sender": sender,
             "messages": [
                 {"recipient_phone": f"+55649{n:08d}", "external_id": f"{sender}-{n}", "message_body": "Olá"}
-                for n in range(rows)
+                for n in range(first, first + rows)
             ],
         },
     )

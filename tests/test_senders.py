@@ -11,6 +11,10 @@ def test_a_senders_own_pace_is_set_and_shown(make_app):
         "sender": "loja-1",
         "rate_per_second": 5.0,
         "burst": 1,
+        "daily_cap": 0,
+        "sent_today": 0,
+        "state": "active",
+        "paused_reason": None,
         "own": False,
         "current_wait_seconds": 0.0,
     }
@@ -53,3 +57,50 @@ def test_a_fast_sender_keeps_its_rate_beside_a_slow_one(make_app, start_worker):
         lambda: client.get(f"/v1/batches/{slow}", headers=auth()).json["counts"].get("sent", 0) >= 2,
         what="the slow sender to go on at its own pace",
     )
+
+
+def test_a_failing_sender_is_auto_paused_holds_its_messages_and_resumes(make_app, start_worker):
+    env = {"MOCK_FAILURE_RATE": "1", "JOB_ATTEMPTS": "1", "SENDER_AUTO_PAUSE_WINDOW": "10"}
+    client = make_app(**env)
+    worker = start_worker(**env)
+    bulk(client, 10, "broken")  # every send fails: the tenth outcome pauses the sender
+    wait_for(
+        lambda: client.get("/v1/senders/mock/broken", headers=auth()).json["state"] == "paused", what="the auto-pause"
+    )
+    paused = client.get("/v1/senders/mock/broken", headers=auth()).json
+    assert paused["paused_reason"] == "10 of the last 10 sends failed"
+    wait_for(
+        lambda: any("auto-paused" in line and '"level": "error"' in line for line in worker.lines),
+        what="a loud log line",
+    )
+    held_batch = bulk(client, 3, "broken", first=10)  # sent while paused: held, neither failed nor lost
+    wait_for(
+        lambda: (
+            len(client.application.extensions["dispatcher"].store.redis.smembers("dispatch:sender:mock:broken:held"))
+            == 3
+        ),
+        what="the messages to be held",
+    )
+    assert client.get(f"/v1/batches/{held_batch}", headers=auth()).json["counts"] == {"queued": 3}
+    worker.stop()
+    fixed = start_worker(SENDER_AUTO_PAUSE_WINDOW="10")  # the provider works again
+    resumed = client.post("/v1/senders/mock/broken/resume", headers=auth()).json
+    assert resumed["state"] == "active" and resumed["released"] == 3
+    completed(client, held_batch)
+    assert client.get(f"/v1/batches/{held_batch}", headers=auth()).json["counts"] == {"sent": 3}
+    assert fixed.popen.poll() is None
+
+
+def test_a_daily_cap_holds_the_rest_for_tomorrow(make_app, start_worker):
+    client = make_app()
+    client.put("/v1/senders/mock/capped", json={"daily_cap": 3}, headers=auth())
+    start_worker()
+    batch_id = bulk(client, 5, "capped")
+    wait_for(
+        lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["counts"].get("sent") == 3,
+        what="three sends",
+    )
+    sender = client.get("/v1/senders/mock/capped", headers=auth()).json
+    assert sender["sent_today"] == 3
+    assert sender["daily_cap"] == 3
+    assert client.get("/v1/queue/status", headers=auth()).json["held_by_pacing"] == 2

@@ -25,6 +25,10 @@ class SenderPaceSchema(Schema):
     burst = fields.Integer(
         validate=validate.Range(min=1, max=10_000, error="burst must be between 1 and 10000"), metadata={"example": 1}
     )
+    daily_cap = fields.Integer(
+        validate=validate.Range(min=0, error="daily_cap must be 0 (none) or more"),
+        metadata={"description": "Most messages per UTC day; the rest wait for the next day.", "example": 500},
+    )
 
 
 def _registry() -> SenderRegistry:
@@ -53,7 +57,10 @@ def list_senders():
     summary: Senders with their rate, burst and current wait
     security: [{ApiKey: []}]
     responses:
-      200: {description: "`{senders: [{provider, sender, rate_per_second, burst, own, current_wait_seconds}]}`"}
+      200:
+        description: >
+          `{senders: [{provider, sender, rate_per_second, burst, daily_cap, sent_today, state, paused_reason, own,
+          current_wait_seconds}]}`
     """
     catalog = current_app.extensions["dispatcher"].catalog
     registry = _registry()
@@ -72,7 +79,7 @@ def get_sender(provider: str, sender: str):
       - {name: provider, in: path, required: true, schema: {type: string}}
       - {name: sender, in: path, required: true, schema: {type: string}}
     responses:
-      200: {description: "`{provider, sender, rate_per_second, burst, own, current_wait_seconds}`"}
+      200: {description: "The sender's pace, daily cap, sends today and state"}
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
@@ -102,6 +109,47 @@ def set_sender(provider: str, sender: str):
     registry = _registry()
     current = registry.get(provider, sender)
     updated = registry.set(
-        provider, sender, data.get("rate_per_second", current.rate_per_second), data.get("burst", current.burst)
+        provider,
+        sender,
+        data.get("rate_per_second", current.rate_per_second),
+        data.get("burst", current.burst),
+        data.get("daily_cap", current.daily_cap),
     )
     return jsonify(asdict(updated))
+
+
+@blueprint.post("/v1/senders/<provider>/<sender>/pause")
+@require_api_key
+def pause_sender(provider: str, sender: str):
+    """Pause a sender.
+    ---
+    summary: Pause a sender; its messages are held (not failed) until it is resumed
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: provider, in: path, required: true, schema: {type: string}}
+      - {name: sender, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: The sender, paused}
+      404: {description: Unknown provider or sender}
+    """
+    _checked(provider, sender)
+    return jsonify(asdict(_registry().pause(provider, sender, "paused by an operator")))
+
+
+@blueprint.post("/v1/senders/<provider>/<sender>/resume")
+@require_api_key
+def resume_sender(provider: str, sender: str):
+    """Resume a sender.
+    ---
+    summary: Resume a paused sender (auto-paused or paused by hand); its held messages go on
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: provider, in: path, required: true, schema: {type: string}}
+      - {name: sender, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: "The sender, active, and `released`: how many held messages go on"}
+      404: {description: Unknown provider or sender}
+    """
+    _checked(provider, sender)
+    sender_now, released = _registry().resume(provider, sender)
+    return jsonify({**asdict(sender_now), "released": released})

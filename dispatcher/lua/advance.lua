@@ -1,13 +1,20 @@
--- Move a message to a new status if it is in one of the allowed ones; returns 'ok', or the status
--- that refused the move (statuses only move forward).
+-- Move a message to a new status if it is in one of the allowed ones; returns 'ok' (or 'ok:paused'
+-- when this outcome paused its sender, see note_outcome), or the status that refused the move
+-- (statuses only move forward).
 -- KEYS: message key.  ARGV: id, new status, allowed-from (comma-separated), deadline ('' to stop
--- watching), history entry (JSON), now, now (ISO), field/value pairs...
+-- watching), history entry (JSON), now, now (ISO), auto-pause window, auto-pause ratio, field/value pairs...
 local key, id, new = KEYS[1], ARGV[1], ARGV[2]
 local status = redis.call('HGET', key, 'status')
 if not status then return 'missing' end
 if not string.find(',' .. ARGV[3] .. ',', ',' .. status .. ',', 1, true) then return status end
-if #ARGV > 7 then redis.call('HSET', key, unpack(ARGV, 8)) end
+if #ARGV > 9 then redis.call('HSET', key, unpack(ARGV, 10)) end
 local deadline = false
 if ARGV[4] ~= '' then deadline = ARGV[4] end
 move(key, id, status, new, tonumber(ARGV[6]), ARGV[7], ARGV[5], deadline)
+if status == 'sending' then
+  local f = redis.call('HMGET', key, 'provider', 'sender')
+  if f[1] and note_outcome(f[1], f[2], new ~= 'sent', tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[7]) then
+    return 'ok:paused'
+  end
+end
 return 'ok'

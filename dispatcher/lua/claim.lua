@@ -1,6 +1,7 @@
 -- A task claims its message before calling the provider. Returns {'claimed', attempt, recipient,
 -- body, external_id, provider, sender, media, template}, or {why, 0}: busy (another holds the lease), lease_expired (its holder died and
--- take-over is off), paused or canceled (its batch), paced (held until its sender's slot), missing,
+-- take-over is off), paused or canceled (its batch), paced (held until its sender's slot),
+-- sender_paused (held until its sender is resumed), scheduled (not due yet), missing,
 -- or the status it is already in.
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO),
 -- pacing limits (JSON).
@@ -30,6 +31,8 @@ if state == 'canceled' then
   return {'canceled', 0}
 end
 local f = redis.call('HMGET', key, 'recipient', 'body', 'external_id', 'provider', 'sender', 'media', 'template')
-if pace(key, id, f[4], f[5], cjson.decode(ARGV[6]), now) > 0 then return {'paced', 0} end
+local wait = pace(key, id, f[4], f[5], cjson.decode(ARGV[6]), now)
+if wait < 0 then return {'sender_paused', 0} end
+if wait > 0 then return {'paced', 0} end
 local attempt = claim(key, id, status, now, lease_until, now_iso)
 return {'claimed', attempt, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}

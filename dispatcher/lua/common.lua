@@ -62,17 +62,44 @@ end
 -- must wait reserves its slot instead of holding a worker: it is put in
 -- dispatch:due at its slot time, and when it comes back within SLOT_GRACE seconds of the slot it
 -- goes without asking again. Returns how long the message must wait (0: send now).
+-- A paused sender (auto-pause, or an operator) holds its messages in dispatch:sender:...:held until
+-- it is resumed, and pace returns -1. A sender with a daily cap holds what is over it until the next
+-- UTC midnight.
 local SLOT_GRACE = 2
+
+local function hold_until(key, id, at)
+  redis.call('HSET', key, 'paced_until', at)
+  redis.call('ZADD', 'dispatch:due', at, id)
+  redis.call('ZADD', 'dispatch:pending', at + 60, id)
+end
+
 local function pace(key, id, provider, sender, limits, now)
   local limit = limits[provider] or {rate = 0, burst = 1}
+  local sender_key = 'dispatch:sender:' .. provider .. ':' .. (sender or '')
   -- A sender's own settings (PUT /v1/senders/...) win over its provider's defaults.
-  local own = redis.call('HMGET', 'dispatch:sender:' .. provider .. ':' .. (sender or ''), 'rate', 'burst')
+  local own = redis.call('HMGET', sender_key, 'rate', 'burst', 'state', 'daily_cap')
+  if own[3] == 'paused' then
+    redis.call('SADD', sender_key .. ':held', id)
+    redis.call('ZADD', 'dispatch:pending', now + 3600, id)
+    return -1
+  end
   local rate, burst = tonumber(own[1] or limit.rate), tonumber(own[2] or limit.burst)
   local slot = tonumber(redis.call('HGET', key, 'paced_until') or '0')
   if slot > 0 and now < slot then return slot - now end
   if slot > 0 and now < slot + SLOT_GRACE then
     redis.call('HDEL', key, 'paced_until')
     return 0
+  end
+  local cap = tonumber(own[4] or '0')
+  if cap > 0 then
+    local day = math.floor(now / 86400)
+    local counter = 'dispatch:sent-today:' .. provider .. ':' .. (sender or '') .. ':' .. day
+    if tonumber(redis.call('GET', counter) or '0') >= cap then
+      hold_until(key, id, (day + 1) * 86400)
+      return (day + 1) * 86400 - now
+    end
+    redis.call('INCR', counter)
+    redis.call('EXPIRE', counter, 172800)
   end
   local limiter = 'dispatch:pace:' .. provider .. ':' .. (sender or '')
   local tat = math.max(tonumber(redis.call('GET', limiter) or '0'), now)
@@ -90,8 +117,25 @@ local function pace(key, id, provider, sender, limits, now)
     redis.call('HDEL', key, 'paced_until')
     return 0
   end
-  redis.call('HSET', key, 'paced_until', at)
-  redis.call('ZADD', 'dispatch:due', at, id)
-  redis.call('ZADD', 'dispatch:pending', at + 60, id)
+  hold_until(key, id, at)
   return at - now
+end
+
+-- Auto-pause: keep each sender's last `window` outcomes (1 = the attempt failed); when `ratio` of
+-- them failed, pause the sender. Returns true when this outcome paused it.
+local function note_outcome(provider, sender, failed, window, ratio, now_iso)
+  if window <= 0 then return false end
+  local sender_key = 'dispatch:sender:' .. provider .. ':' .. (sender or '')
+  local outcomes = sender_key .. ':outcomes'
+  redis.call('LPUSH', outcomes, failed and 1 or 0)
+  redis.call('LTRIM', outcomes, 0, window - 1)
+  local recent = redis.call('LRANGE', outcomes, 0, -1)
+  if #recent < window or redis.call('HGET', sender_key, 'state') == 'paused' then return false end
+  local failures = 0
+  for _, outcome in ipairs(recent) do failures = failures + tonumber(outcome) end
+  if failures < ratio * window then return false end
+  redis.call('HSET', sender_key, 'state', 'paused', 'paused_at', now_iso,
+             'paused_reason', failures .. ' of the last ' .. window .. ' sends failed')
+  redis.call('HINCRBY', 'dispatch:metrics', 'sender_auto_pauses_total', 1)
+  return true
 end
