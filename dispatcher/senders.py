@@ -31,7 +31,7 @@ class SenderPace:
 
 
 class SenderRegistry:
-    def __init__(self, client: redis.Redis, defaults: dict[str, tuple[float, int]]):
+    def __init__(self, client: redis.Redis, defaults: dict[str, tuple[float, int, float]]):
         self.redis = client
         self.defaults = defaults
         self._resume = client.register_script(_RESUME)
@@ -45,7 +45,7 @@ class SenderRegistry:
             .get(f"dispatch:sent-today:{provider}:{sender}:{int(now // 86400)}")
             .execute()
         )
-        rate, burst = self.defaults.get(provider, (0.0, 1))
+        rate, burst, _ = self.defaults.get(provider, (0.0, 1, 0.0))
         rate, burst = float(own.get("rate", rate)), int(own.get("burst", burst))
         wait = 0.0
         if next_free:

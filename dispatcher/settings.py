@@ -65,7 +65,7 @@ class Settings:
     twilio: TwilioSettings | None = None
     meta: MetaSettings | None = None
     webhook: WebhookSettings | None = None
-    # provider → (messages per second, burst); a rate of 0 means not paced.
+    # provider → (messages per second, burst, jitter); a rate of 0 means not paced.
     sender_limits: dict = field(default_factory=dict)
     auto_pause_window: int = 50
     auto_pause_ratio: float = 0.2
@@ -316,26 +316,29 @@ def _webhook(read: _Reader) -> WebhookSettings:
     )
 
 
-def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, int]]:
-    """Each provider's default pace per sender: SENDER_RATE_<PROVIDER> (messages/s) and SENDER_BURST_<PROVIDER>.
+def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, int, float]]:
+    """Each provider's default pace per sender: SENDER_RATE_<PROVIDER> (messages/s), SENDER_BURST_<PROVIDER>,
+    and SENDER_JITTER_<PROVIDER> (each gap varies by up to ± that share of the interval).
 
     Meta allows 80/s per number, Twilio queues above ~10/s per sender, and an Evolution (Baileys)
-    number sends one message per WORKER_API_CALL_DELAY, without bursts; the mock and bridges are not paced.
+    number sends one message per WORKER_API_CALL_DELAY, without bursts and never at a constant
+    rhythm (±50 %); the mock and bridges are not paced.
     """
     evolution_rate = 1000 / call_delay_ms if call_delay_ms else 0.0
     defaults = {
-        "meta": (80.0, 80),
-        "twilio": (10.0, 10),
-        "evolution": (evolution_rate, 1),
-        "mock": (0.0, 1),
-        "webhook": (0.0, 1),
+        "meta": (80.0, 80, 0.0),
+        "twilio": (10.0, 10, 0.0),
+        "evolution": (evolution_rate, 1, 0.5),
+        "mock": (0.0, 1, 0.0),
+        "webhook": (0.0, 1, 0.0),
     }
     limits = {}
-    for provider, (rate, burst) in defaults.items():
+    for provider, (rate, burst, jitter) in defaults.items():
         name = provider.upper()
         limits[provider] = (
             read.seconds(f"SENDER_RATE_{name}", rate, minimum=0.0),
             read.integer(f"SENDER_BURST_{name}", burst, minimum=1, maximum=10_000),
+            read.fraction(f"SENDER_JITTER_{name}", jitter),
         )
     return limits
 

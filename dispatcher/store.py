@@ -133,14 +133,18 @@ class MessageStore:
         retention_seconds: int,
         queued_grace_seconds: int,
         lease_seconds: int,
-        sender_limits: dict[str, tuple[float, int]] | None = None,
+        sender_limits: dict[str, tuple[float, int, float]] | None = None,
         auto_pause: tuple[int, float] = (0, 1.0),
     ):
         self.redis = client
         self.auto_pause_window, self.auto_pause_ratio = auto_pause
         self.limits = json.dumps(
-            {provider: {"rate": rate, "burst": burst} for provider, (rate, burst) in (sender_limits or {}).items()}
+            {
+                provider: {"rate": rate, "burst": burst, "jitter": jitter}
+                for provider, (rate, burst, jitter) in (sender_limits or {}).items()
+            }
         )
+
         self.retention_seconds = retention_seconds
         self.queued_grace_seconds = queued_grace_seconds
         self.lease_seconds = lease_seconds

@@ -1,5 +1,6 @@
 """Pacing across real worker processes: one sender's rate holds globally, waiting holds no worker."""
 
+import itertools
 from datetime import datetime
 
 from tests.conftest import auth, wait_for
@@ -63,3 +64,17 @@ def test_a_slow_sender_does_not_hold_back_a_free_one(make_app, start_worker):
     assert client.get(f"/v1/batches/{slow}", headers=auth()).json["state"] == "running"
     held = client.get("/v1/queue/status", headers=auth()).json["held_by_pacing"]
     assert held > 0
+
+
+def test_jitter_makes_the_rhythm_irregular_but_keeps_the_rate(make_app, start_worker):
+    env = {"SENDER_RATE_MOCK": "2", "SENDER_BURST_MOCK": "1", "SENDER_JITTER_MOCK": "0.5"}
+    client = make_app(**env)
+    start_worker(**env)
+    bulk(client, 30, "human")
+    redis = client.application.extensions["dispatcher"].store.redis
+    wait_for(lambda: redis.zcard("dispatch:due") >= 25, what="the slots to be reserved")
+    slots = sorted(score for _, score in redis.zrange("dispatch:due", 0, -1, withscores=True))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
+    assert 0.4 <= sum(gaps) / len(gaps) <= 0.6  # 2/s on average
+    assert min(gaps) >= 0.25 and max(gaps) <= 0.75  # each gap within ±50 % of 0.5 s
+    assert max(gaps) - min(gaps) > 0.1  # and never a constant gap

@@ -142,8 +142,8 @@ def test_the_lease_must_outlast_a_provider_call():
 
 def test_pacing_defaults_per_provider():
     limits = load_settings({**MINIMAL, "WORKER_API_CALL_DELAY": "2000", "SENDER_RATE_MOCK": "10"}).sender_limits
-    assert limits["meta"] == (80.0, 80) and limits["twilio"] == (10.0, 10)
-    assert limits["evolution"] == (0.5, 1)  # one message per WORKER_API_CALL_DELAY, no burst
-    assert limits["mock"] == (10.0, 1)
+    assert limits["meta"] == (80.0, 80, 0.0) and limits["twilio"] == (10.0, 10, 0.0)
+    assert limits["evolution"] == (0.5, 1, 0.5)  # one message per WORKER_API_CALL_DELAY, no burst, never regular
+    assert limits["mock"] == (10.0, 1, 0.0)
     with pytest.raises(SettingsError, match="SENDER_BURST_META"):
         load_settings({**MINIMAL, "SENDER_BURST_META": "0"})

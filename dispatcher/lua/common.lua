@@ -67,6 +67,13 @@ end
 -- UTC midnight.
 local SLOT_GRACE = 2
 
+-- A number in [0, 1) drawn from the message id and the clock: scripts get no random source of their
+-- own that is safe to rely on across Redis versions, and a hash is enough for jitter.
+local function unit_random(id)
+  local seed = redis.sha1hex(id .. redis.call('TIME')[2])
+  return tonumber(string.sub(seed, 1, 8), 16) / 4294967296
+end
+
 local function hold_until(key, id, at)
   redis.call('HSET', key, 'paced_until', at)
   redis.call('ZADD', 'dispatch:due', at, id)
@@ -111,7 +118,11 @@ local function pace(key, id, provider, sender, limits, now)
   else
     local interval = 1 / rate
     at = math.max(tat - (math.max(1, burst) - 1) * interval, now)
-    redis.call('SET', limiter, tat + interval, 'PX', math.ceil((tat + interval - now) * 1000) + 60000)
+    -- Jitter (unofficial numbers): each gap varies by up to ±jitter of the interval, so the rhythm
+    -- is never constant; the average rate stays the same.
+    local jitter = tonumber(limit.jitter or 0)
+    local gap = interval * (1 + jitter * (2 * unit_random(id) - 1))
+    redis.call('SET', limiter, tat + gap, 'PX', math.ceil((tat + gap - now) * 1000) + 60000)
   end
   if at <= now then
     redis.call('HDEL', key, 'paced_until')
