@@ -132,19 +132,19 @@ local function pace(key, id, provider, sender, limits, now)
   return at - now
 end
 
--- Auto-pause: keep each sender's last `window` outcomes (1 = the attempt failed); when `ratio` of
--- them failed, pause the sender. Returns true when this outcome paused it.
+-- Auto-pause: keep each sender's last `window` outcomes (1 = the attempt failed) and a running count
+-- of the failures among them; when `ratio` of them failed, pause the sender. Returns true when this
+-- outcome paused it. O(1) per outcome: it runs for every message sent.
 local function note_outcome(provider, sender, failed, window, ratio, now_iso)
   if window <= 0 then return false end
   local sender_key = 'dispatch:sender:' .. provider .. ':' .. (sender or '')
   local outcomes = sender_key .. ':outcomes'
-  redis.call('LPUSH', outcomes, failed and 1 or 0)
-  redis.call('LTRIM', outcomes, 0, window - 1)
-  local recent = redis.call('LRANGE', outcomes, 0, -1)
-  if #recent < window or redis.call('HGET', sender_key, 'state') == 'paused' then return false end
-  local failures = 0
-  for _, outcome in ipairs(recent) do failures = failures + tonumber(outcome) end
-  if failures < ratio * window then return false end
+  local change = failed and 1 or 0
+  local length = redis.call('LPUSH', outcomes, change)
+  if length > window then change = change - tonumber(redis.call('RPOP', outcomes)) end
+  local failures = redis.call('HINCRBY', sender_key, 'window_failures', change)
+  if length < window or failures < ratio * window then return false end
+  if redis.call('HGET', sender_key, 'state') == 'paused' then return false end
   redis.call('HSET', sender_key, 'state', 'paused', 'paused_at', now_iso,
              'paused_reason', failures .. ' of the last ' .. window .. ' sends failed')
   redis.call('HINCRBY', 'dispatch:metrics', 'sender_auto_pauses_total', 1)

@@ -6,5 +6,5 @@ for _, id in ipairs(held) do
 end
 redis.call('DEL', KEYS[1] .. ':held', KEYS[1] .. ':outcomes')
 redis.call('HSET', KEYS[1], 'state', 'active')
-redis.call('HDEL', KEYS[1], 'paused_at', 'paused_reason')
+redis.call('HDEL', KEYS[1], 'paused_at', 'paused_reason', 'window_failures')
 return #held
