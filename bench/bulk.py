@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 
-from bench.common import API_KEY, private_redis, service_env, start, stop, wait_until
+from bench.common import API_KEY, private_redis, service_env, start, start_worker, stop, wait_until
 from dispatcher.api.batches import prepare_row
 from dispatcher.messages import Route
 from dispatcher.settings import load_settings
@@ -94,9 +94,7 @@ def main() -> None:
                 f"{rows / statistics.median(timings):.0f} rows/s"
             )
             batch_url = f"{base}/v1/batches/{answer['batch_id']}"
-            worker = start(
-                ["celery", "-A", "tasks", "worker", "--without-mingle", "--without-gossip", "--loglevel=WARNING"], env
-            )
+            worker = start_worker(env)
             try:
                 wait_until(lambda: _get(batch_url)["progress"] > 0, 60, "the first message")
                 began, first = time.perf_counter(), _get(batch_url)["progress"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import redis
@@ -71,3 +73,32 @@ def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:
 
 def pending(redis_url: str) -> int:
     return redis.Redis.from_url(redis_url).zcard("dispatch:pending")
+
+
+def start_worker(env: dict[str, str], name: str = "bench", pool: str | None = None) -> subprocess.Popen:
+    """One `celery -A tasks worker` process, quiet, without the start-up chatter between workers."""
+    args = [
+        "celery",
+        "-A",
+        "tasks",
+        "worker",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel=WARNING",
+        "-n",
+        f"{name}@%h",
+    ]
+    return start([*args, "-P", pool] if pool else args, env)
+
+
+def sending_times(store, batch_id: str, count: int) -> list[float]:
+    """When each of the batch's messages was claimed for sending (unix seconds, sorted)."""
+    pipe = store.redis.pipeline(transaction=False)
+    for message_id in store.batch_message_ids(batch_id, 0, count):
+        pipe.lrange(f"dispatch:msg:{message_id}:history", 0, -1)
+    return sorted(
+        datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
+        for history in pipe.execute()
+        for entry in map(json.loads, history)
+        if entry["status"] == "sending"
+    )

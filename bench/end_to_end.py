@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.common import pending, private_redis, service_env, start, stop, wait_until
+from bench.common import pending, private_redis, service_env, start_worker, stop, wait_until
 from dispatcher.messages import MessageService, Route, key_id
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore
@@ -36,22 +36,7 @@ def measure(count: int, latency_ms: int, concurrency: int, pool: str) -> float:
     with private_redis() as url:
         preload(url, count)
         env = service_env(url, MOCK_LATENCY_MS=str(latency_ms), WORKER_CONCURRENCY=str(concurrency), WORKER_POOL=pool)
-        worker = start(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tasks",
-                "worker",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel=WARNING",
-                "-P",
-                pool,
-            ],
-            env,
-        )
+        worker = start_worker(env, pool=pool)
         try:
             wait_until(lambda: pending(url) < count, 60, "the first message to finish")
             started, left = time.perf_counter(), pending(url)

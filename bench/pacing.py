@@ -8,11 +8,9 @@ achieved rate after the burst, and the busiest one-second window (at most RATE +
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import datetime
 
-from bench.common import API_KEY, private_redis, service_env, start, stop, wait_until
+from bench.common import API_KEY, private_redis, sending_times, service_env, start_worker, stop, wait_until
 from dispatcher.api import create_app
 from dispatcher.settings import load_settings
 
@@ -34,23 +32,7 @@ def main() -> None:
         batch_id = client.post("/v1/messages/bulk", json={"sender": "loja-1", "messages": rows}, headers=headers).json[
             "batch_id"
         ]
-        workers = [
-            start(
-                [
-                    "celery",
-                    "-A",
-                    "tasks",
-                    "worker",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "--loglevel=WARNING",
-                    "-n",
-                    f"pace{n}@%h",
-                ],
-                env,
-            )
-            for n in range(2)
-        ]
+        workers = [start_worker(env, f"pace{n}") for n in range(2)]
         try:
             wait_until(
                 lambda: client.get(f"/v1/batches/{batch_id}", headers=headers).json["state"] == "completed",
@@ -61,16 +43,7 @@ def main() -> None:
             for worker in workers:
                 stop(worker)
         store = client.application.extensions["dispatcher"].store
-        ids = store.batch_message_ids(batch_id, 0, count)
-        pipe = store.redis.pipeline(transaction=False)
-        for message_id in ids:
-            pipe.lrange(f"dispatch:msg:{message_id}:history", 0, -1)
-        times = sorted(
-            datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
-            for history in pipe.execute()
-            for entry in map(json.loads, history)
-            if entry["status"] == "sending"
-        )
+        times = sending_times(store, batch_id, count)
     paced = times[burst:]  # the burst goes at once; the rest at the rate
     achieved = (len(paced) - 1) / (paced[-1] - paced[0])
     busiest = max(sum(1 for t in times if begin <= t < begin + 1) for begin in times)

@@ -8,12 +8,10 @@ sender's achieved rate is read from when its messages were claimed for sending.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from datetime import datetime
 
-from bench.common import API_KEY, private_redis, service_env, start, stop
+from bench.common import API_KEY, private_redis, sending_times, service_env, start_worker, stop
 from dispatcher.api import create_app
 from dispatcher.settings import load_settings
 
@@ -37,37 +35,13 @@ def main() -> None:
             batches[sender] = client.post(
                 "/v1/messages/bulk", json={"sender": sender, "messages": rows}, headers=headers
             ).json["batch_id"]
-        workers = [
-            start(
-                [
-                    "celery",
-                    "-A",
-                    "tasks",
-                    "worker",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "--loglevel=WARNING",
-                    "-n",
-                    f"pace{n}@%h",
-                ],
-                env,
-            )
-            for n in range(2)
-        ]
+        workers = [start_worker(env, f"pace{n}") for n in range(2)]
         time.sleep(seconds)  # the measured run itself: the workers send for this long
         for worker in workers:
             stop(worker)
         store = client.application.extensions["dispatcher"].store
         for sender, batch_id in batches.items():
-            pipe = store.redis.pipeline(transaction=False)
-            for message_id in store.batch_message_ids(batch_id, 0, each):
-                pipe.lrange(f"dispatch:msg:{message_id}:history", 0, -1)
-            times = sorted(
-                datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
-                for history in pipe.execute()
-                for entry in map(json.loads, history)
-                if entry["status"] == "sending"
-            )
+            times = sending_times(store, batch_id, each)
             achieved = (len(times) - 1) / (times[-1] - times[0])
             rate = RATES[sender]
             print(
