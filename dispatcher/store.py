@@ -320,30 +320,17 @@ class MessageStore:
     # --- reading ---
 
     def get(self, message_id: str) -> Message | None:
-        key = self.message_key(message_id)
+        return self.get_many([message_id])[0]
+
+    def get_many(self, message_ids: list[str]) -> list[Message | None]:
+        """The messages (None where there is none), in one pipelined round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(key)
-        pipe.lrange(key + ":history", 0, -1)
-        record, history = pipe.execute()
-        if not record:
-            return None
-        return Message(
-            message_id=record["message_id"],
-            key_id=record["key_id"],
-            external_id=record["external_id"],
-            recipient=record["recipient"],
-            body=record["body"],
-            fingerprint=record["fingerprint"],
-            status=record["status"],
-            provider=record["provider"],
-            provider_message_id=record.get("provider_message_id"),
-            attempts=int(record.get("attempts", 0)),
-            last_error=json.loads(record["last_error"]) if record.get("last_error") else None,
-            created_at=record["created_at"],
-            updated_at=record["updated_at"],
-            batch_id=record.get("batch_id"),
-            history=[_first_entry(record), *map(json.loads, history)],
-        )
+        for message_id in message_ids:
+            key = self.message_key(message_id)
+            pipe.hgetall(key)
+            pipe.lrange(key + ":history", 0, -1)
+        replies = pipe.execute()
+        return [_message(record, history) for record, history in zip(replies[::2], replies[1::2], strict=True)]
 
     def find_by_external_id(self, key_id: str, external_id: str) -> Message | None:
         message_id = self.redis.get(self.external_key(key_id, external_id))
@@ -471,6 +458,28 @@ class MessageStore:
 
     def forget_pending(self, member: str) -> None:
         self.redis.zrem(PENDING_KEY, member)
+
+
+def _message(record: dict, history: list[str]) -> Message | None:
+    if not record:
+        return None
+    return Message(
+        message_id=record["message_id"],
+        key_id=record["key_id"],
+        external_id=record["external_id"],
+        recipient=record["recipient"],
+        body=record["body"],
+        fingerprint=record["fingerprint"],
+        status=record["status"],
+        provider=record["provider"],
+        provider_message_id=record.get("provider_message_id"),
+        attempts=int(record.get("attempts", 0)),
+        last_error=json.loads(record["last_error"]) if record.get("last_error") else None,
+        created_at=record["created_at"],
+        updated_at=record["updated_at"],
+        batch_id=record.get("batch_id"),
+        history=[_first_entry(record), *map(json.loads, history)],
+    )
 
 
 def _first_entry(record: dict) -> dict:

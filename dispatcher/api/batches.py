@@ -263,7 +263,7 @@ def batch_messages(batch_id: str):
             position += len(ids)
             if not ids:
                 break
-    messages = [message_view(m) for m in map(store.get, found) if m is not None]
+    messages = [message_view(m) for m in store.get_many(found) if m is not None]
     return jsonify({"messages": messages, "next_cursor": str(position) if position < total else None})
 
 
