@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from dotenv import load_dotenv
 
+from dispatcher.send_window import SendWindow
+
 PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta", "webhook")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 LEASE_EXPIRED_ACTIONS = ("resend", "fail")
@@ -69,6 +71,7 @@ class Settings:
     sender_limits: dict = field(default_factory=dict)
     auto_pause_window: int = 50
     auto_pause_ratio: float = 0.2
+    send_window: SendWindow | None = None
 
     @property
     def message_retention_seconds(self) -> int:
@@ -343,6 +346,20 @@ def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, 
     return limits
 
 
+def _send_window(read: _Reader) -> SendWindow | None:
+    text = read.raw("SEND_WINDOW")
+    if text is None:
+        return None
+    zone = read.text("SEND_TIMEZONE", "America/Sao_Paulo")
+    try:
+        return SendWindow.parse(text, zone)
+    except (ValueError, KeyError):
+        raise SettingsError(
+            f"SEND_WINDOW must look like 08:00-20:00 and SEND_TIMEZONE name a zone such as America/Sao_Paulo; "
+            f"got {text!r} in {zone!r}"
+        ) from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -404,4 +421,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sender_limits=_sender_limits(read, read.integer("WORKER_API_CALL_DELAY", 1000)),
         auto_pause_window=read.integer("SENDER_AUTO_PAUSE_WINDOW", 50, maximum=10_000),
         auto_pause_ratio=read.fraction("SENDER_AUTO_PAUSE_RATIO", 0.2),
+        send_window=_send_window(read),
     )

@@ -31,6 +31,7 @@ from pathlib import Path
 import redis
 
 from dispatcher import statuses
+from dispatcher.send_window import SendWindow
 from dispatcher.settings import Settings
 
 PREFIX = "dispatch:"
@@ -135,8 +136,10 @@ class MessageStore:
         lease_seconds: int,
         sender_limits: dict[str, tuple[float, int, float]] | None = None,
         auto_pause: tuple[int, float] = (0, 1.0),
+        send_window: SendWindow | None = None,
     ):
         self.redis = client
+        self.send_window = send_window
         self.auto_pause_window, self.auto_pause_ratio = auto_pause
         self.limits = json.dumps(
             {
@@ -167,6 +170,7 @@ class MessageStore:
             lease_seconds=settings.send_lease_seconds,
             sender_limits=settings.sender_limits,
             auto_pause=(settings.auto_pause_window, settings.auto_pause_ratio),
+            send_window=settings.send_window,
         )
 
     @staticmethod
@@ -213,7 +217,7 @@ class MessageStore:
             "created_at": stamp,
             "updated_at": stamp,
             **{name: value for name, value in (extra or {}).items() if value},
-            **({"scheduled_for": scheduled_for} if scheduled_for else {}),
+            **({"scheduled_for": scheduled_for, "send_at": scheduled_for} if scheduled_for else {}),
         }
         created, message_id = self._create(
             keys=[self.external_key(key_id, new.external_id), self.message_key(new.message_id), queue_key],
@@ -248,7 +252,7 @@ class MessageStore:
         batch_key = self.batch_key(batch_id)
         present = {name: value for name, value in shared.items() if value}
         if scheduled_for:
-            present["scheduled_for"] = scheduled_for
+            present.update(scheduled_for=scheduled_for, send_at=scheduled_for)
         common = {
             **present,
             "key_id": key_id,
@@ -370,7 +374,15 @@ class MessageStore:
         now = time.time()
         outcome, attempt, *fields = self._claim(
             keys=[self.message_key(message_id)],
-            args=[message_id, now, now + self.lease_seconds, "1" if take_over_expired else "0", iso(now), self.limits],
+            args=[
+                message_id,
+                now,
+                now + self.lease_seconds,
+                "1" if take_over_expired else "0",
+                iso(now),
+                self.limits,
+                self._window_opens(now),
+            ],
         )
         return Claim(message_id, outcome, int(attempt), *fields)
 
@@ -379,7 +391,8 @@ class MessageStore:
         (none unless the state is `running`)."""
         now = time.time()
         state, *claimed = self._claim_group(
-            keys=[self.batch_key(batch_id)], args=[now, now + self.lease_seconds, iso(now), self.limits, *message_ids]
+            keys=[self.batch_key(batch_id)],
+            args=[now, now + self.lease_seconds, iso(now), self.limits, self._window_opens(now), *message_ids],
         )
         return state, [Claim(message_id, "claimed", int(attempt), *rest) for message_id, attempt, *rest in claimed]
 
@@ -430,6 +443,9 @@ class MessageStore:
         key = self.batch_key(batch_id)
         outcome, *canceled = self._cancel_batch(keys=[key, key + ":messages"], args=[now, iso(now)])
         return outcome, int(canceled[0]) if canceled else 0
+
+    def _window_opens(self, now: float) -> float:
+        return self.send_window.opens_at(now) if self.send_window else 0.0
 
     # --- pacing ---
 
@@ -484,8 +500,8 @@ def _message(record: dict, history: list[str]) -> Message | None:
 
 def _first_entry(record: dict) -> dict:
     """The history's first entry, which creation does not write (it is the record's own creation)."""
-    if record.get("scheduled_for"):
-        return {"status": statuses.SCHEDULED, "at": record["created_at"], "until": iso(float(record["scheduled_for"]))}
+    if record.get("send_at"):  # created scheduled (a window hold sets only scheduled_for, later)
+        return {"status": statuses.SCHEDULED, "at": record["created_at"], "until": iso(float(record["send_at"]))}
     return {"status": statuses.QUEUED, "at": record["created_at"]}
 
 

@@ -147,3 +147,11 @@ def test_pacing_defaults_per_provider():
     assert limits["mock"] == (10.0, 1, 0.0)
     with pytest.raises(SettingsError, match="SENDER_BURST_META"):
         load_settings({**MINIMAL, "SENDER_BURST_META": "0"})
+
+
+def test_send_window_is_checked_at_start():
+    assert load_settings(MINIMAL).send_window is None
+    assert load_settings({**MINIMAL, "SEND_WINDOW": "08:00-20:00"}).send_window.zone.key == "America/Sao_Paulo"
+    for env in ({"SEND_WINDOW": "8h-20h"}, {"SEND_WINDOW": "08:00-20:00", "SEND_TIMEZONE": "Mars/Base"}):
+        with pytest.raises(SettingsError, match="SEND_WINDOW"):
+            load_settings({**MINIMAL, **env})

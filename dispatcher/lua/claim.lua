@@ -4,7 +4,7 @@
 -- sender_paused (held until its sender is resumed), scheduled (not due yet), missing,
 -- or the status it is already in.
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO),
--- pacing limits (JSON).
+-- pacing limits (JSON), when the send window next opens (0: it is open).
 local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 local status = redis.call('HGET', key, 'status')
 if not status then return {'missing', 0} end
@@ -29,6 +29,11 @@ if state == 'canceled' then
     move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso}), false)
   end
   return {'canceled', 0}
+end
+local opens = tonumber(ARGV[7])
+if opens > now and status ~= 'sending' then
+  hold_for_window(key, id, status, opens, now, now_iso)
+  return {'scheduled', 0}
 end
 local f = redis.call('HMGET', key, 'recipient', 'body', 'external_id', 'provider', 'sender', 'media', 'template')
 local wait = pace(key, id, f[4], f[5], cjson.decode(ARGV[6]), now)

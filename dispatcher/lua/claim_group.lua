@@ -2,19 +2,23 @@
 -- retrying later on their own task) are skipped. Returns {state} when the batch is not running,
 -- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template}...}.
 -- Rows whose sender has no slot now are held until their slot (see pace in common.lua) and go on
--- their own from there. KEYS: batch key.  ARGV: now, lease until, now (ISO), pacing limits (JSON), ids...
+-- their own from there; outside the send window they are held until it opens.
+-- KEYS: batch key.  ARGV: now, lease until, now (ISO), pacing limits (JSON), window opening (0: open), ids...
 local now, lease_until, now_iso, limits = tonumber(ARGV[1]), ARGV[2], ARGV[3], cjson.decode(ARGV[4])
+local opens = tonumber(ARGV[5])
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' then return {state or 'missing'} end
 local out = {'running'}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'body', 'external_id', 'provider',
                       'sender', 'media', 'template', 'scheduled_for')
   local waiting = f[1] == 'queued' or (f[1] == 'retrying' and tonumber(f[2] or '0') <= now)
                   or (f[1] == 'scheduled' and tonumber(f[10] or '0') <= now)
-  if waiting and pace(key, id, f[6], f[7], limits, now) == 0 then
+  if waiting and opens > now then
+    hold_for_window(key, id, f[1], opens, now, now_iso)
+  elseif waiting and pace(key, id, f[6], f[7], limits, now) == 0 then
     local attempt = claim(key, id, f[1], now, lease_until, now_iso)
     out[#out + 1] = {id, attempt, f[3], f[4], f[5], f[6], f[7], f[8], f[9]}
   end

@@ -150,3 +150,11 @@ local function note_outcome(provider, sender, failed, window, ratio, now_iso)
   redis.call('HINCRBY', 'dispatch:metrics', 'sender_auto_pauses_total', 1)
   return true
 end
+
+-- The daily send window is closed until `opens`: hold a waiting message as `scheduled` until then.
+local function hold_for_window(key, id, status, opens, now, now_iso)
+  redis.call('HSET', key, 'scheduled_for', opens)
+  redis.call('ZADD', 'dispatch:scheduled', opens, id)
+  move(key, id, status, 'scheduled', now, now_iso, cjson.encode({status = 'scheduled', at = now_iso,
+       reason = 'send window'}), opens + 60)
+end
