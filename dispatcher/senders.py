@@ -23,6 +23,8 @@ class SenderPace:
     rate_per_second: float
     burst: int
     daily_cap: int  # 0: none
+    warmup_start: int  # 0: no warm-up; else the first day's cap, growing by warmup_growth a day
+    warmup_growth: float
     sent_today: int  # UTC day
     state: str  # active | paused
     paused_reason: str | None
@@ -51,22 +53,24 @@ class SenderRegistry:
         if next_free:
             wait = max(0.0, float(next_free) - ((burst - 1) / rate if rate > 0 else 0) - now)
         return SenderPace(
-            provider,
-            sender,
-            rate,
-            burst,
-            int(own.get("daily_cap", 0)),
-            int(sent_today or 0),
-            own.get("state", "active"),
-            own.get("paused_reason"),
-            bool(own.keys() & {"rate", "burst", "daily_cap"}),
-            round(wait, 3),
+            provider=provider,
+            sender=sender,
+            rate_per_second=rate,
+            burst=burst,
+            daily_cap=int(own.get("daily_cap", 0)),
+            warmup_start=int(own.get("warmup_start", 0)),
+            warmup_growth=float(own.get("warmup_growth", 1.5)),
+            sent_today=int(sent_today or 0),
+            state=own.get("state", "active"),
+            paused_reason=own.get("paused_reason"),
+            own=bool(own.keys() & {"rate", "burst", "daily_cap", "warmup_start"}),
+            current_wait_seconds=round(wait, 3),
         )
 
-    def set(self, provider: str, sender: str, rate: float, burst: int, daily_cap: int) -> SenderPace:
-        self.redis.hset(
-            f"{SENDER_PREFIX}{provider}:{sender}", mapping={"rate": rate, "burst": burst, "daily_cap": daily_cap}
-        )
+    def set(self, provider: str, sender: str, **pace: float) -> SenderPace:
+        """Store the sender's own settings among rate, burst, daily_cap, warmup_start, warmup_growth."""
+        if pace:
+            self.redis.hset(f"{SENDER_PREFIX}{provider}:{sender}", mapping=pace)
         return self.get(provider, sender)
 
     def pause(self, provider: str, sender: str, reason: str) -> SenderPace:

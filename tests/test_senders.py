@@ -12,6 +12,8 @@ def test_a_senders_own_pace_is_set_and_shown(make_app):
         "rate_per_second": 5.0,
         "burst": 1,
         "daily_cap": 0,
+        "warmup_start": 0,
+        "warmup_growth": 1.5,
         "sent_today": 0,
         "state": "active",
         "paused_reason": None,
@@ -104,3 +106,23 @@ def test_a_daily_cap_holds_the_rest_for_tomorrow(make_app, start_worker):
     assert sender["sent_today"] == 3
     assert sender["daily_cap"] == 3
     assert client.get("/v1/queue/status", headers=auth()).json["held_by_pacing"] == 2
+
+
+def test_a_new_numbers_warm_up_caps_its_first_day(make_app, start_worker):
+    client = make_app()
+    client.put("/v1/senders/mock/new-number", json={"warmup_start": 2, "warmup_growth": 2}, headers=auth())
+    start_worker()
+    batch_id = bulk(client, 4, "new-number")
+    wait_for(
+        lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["counts"].get("sent") == 2,
+        what="the first day's two sends",
+    )
+    assert client.get("/v1/queue/status", headers=auth()).json["held_by_pacing"] == 2
+
+
+def test_state_can_be_set_with_put(make_app):
+    client = make_app()
+    paused = client.put("/v1/senders/mock/a", json={"state": "paused"}, headers=auth()).json
+    assert paused["state"] == "paused" and paused["paused_reason"] == "paused by an operator"
+    assert client.put("/v1/senders/mock/a", json={"state": "active"}, headers=auth()).json["state"] == "active"
+    assert client.put("/v1/senders/mock/a", json={"state": "off"}, headers=auth()).json["field"] == "state"

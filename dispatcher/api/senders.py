@@ -29,6 +29,18 @@ class SenderPaceSchema(Schema):
         validate=validate.Range(min=0, error="daily_cap must be 0 (none) or more"),
         metadata={"description": "Most messages per UTC day; the rest wait for the next day.", "example": 500},
     )
+    warmup_start = fields.Integer(
+        validate=validate.Range(min=0, error="warmup_start must be 0 (no warm-up) or more"),
+        metadata={
+            "description": "A new number's cap on its first day; it grows by warmup_growth a day.",
+            "example": 20,
+        },
+    )
+    warmup_growth = fields.Float(
+        validate=validate.Range(min=1, max=10, error="warmup_growth must be between 1 and 10"),
+        metadata={"example": 1.5},
+    )
+    state = fields.String(validate=validate.OneOf(("active", "paused"), error="state must be active or paused"))
 
 
 def _registry() -> SenderRegistry:
@@ -106,15 +118,18 @@ def set_sender(provider: str, sender: str):
     """
     _checked(provider, sender)
     data = load(SenderPaceSchema(), json_object())
-    registry = _registry()
-    current = registry.get(provider, sender)
-    updated = registry.set(
-        provider,
-        sender,
-        data.get("rate_per_second", current.rate_per_second),
-        data.get("burst", current.burst),
-        data.get("daily_cap", current.daily_cap),
-    )
+    names = {
+        "rate_per_second": "rate",
+        "burst": "burst",
+        "daily_cap": "daily_cap",
+        "warmup_start": "warmup_start",
+        "warmup_growth": "warmup_growth",
+    }
+    updated = _registry().set(provider, sender, **{names[key]: value for key, value in data.items() if key != "state"})
+    if data.get("state") == "paused":
+        updated = _registry().pause(provider, sender, "paused by an operator")
+    elif data.get("state") == "active":
+        updated, _ = _registry().resume(provider, sender)
     return jsonify(asdict(updated))
 
 

@@ -63,8 +63,8 @@ end
 -- dispatch:due at its slot time, and when it comes back within SLOT_GRACE seconds of the slot it
 -- goes without asking again. Returns how long the message must wait (0: send now).
 -- A paused sender (auto-pause, or an operator) holds its messages in dispatch:sender:...:held until
--- it is resumed, and pace returns -1. A sender with a daily cap holds what is over it until the next
--- UTC midnight.
+-- it is resumed, and pace returns -1. A sender with a daily cap (or a warm-up ramp, a cap that grows
+-- day by day) holds what is over it until the next UTC midnight.
 local SLOT_GRACE = 2
 
 -- A number in [0, 1) drawn from the message id and the clock: scripts get no random source of their
@@ -84,7 +84,8 @@ local function pace(key, id, provider, sender, limits, now)
   local limit = limits[provider] or {rate = 0, burst = 1}
   local sender_key = 'dispatch:sender:' .. provider .. ':' .. (sender or '')
   -- A sender's own settings (PUT /v1/senders/...) win over its provider's defaults.
-  local own = redis.call('HMGET', sender_key, 'rate', 'burst', 'state', 'daily_cap')
+  local own = redis.call('HMGET', sender_key, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
+                        'warmup_growth', 'first_day')
   if own[3] == 'paused' then
     redis.call('SADD', sender_key .. ':held', id)
     redis.call('ZADD', 'dispatch:pending', now + 3600, id)
@@ -98,8 +99,19 @@ local function pace(key, id, provider, sender, limits, now)
     return 0
   end
   local cap = tonumber(own[4] or '0')
+  local day = math.floor(now / 86400)
+  local warmup = tonumber(own[5] or '0')
+  if warmup > 0 then
+    -- Warm-up: a new number's cap starts at `warmup_start` and grows by `warmup_growth` a day.
+    local first_day = tonumber(own[7] or '-1')
+    if first_day < 0 then
+      first_day = day
+      redis.call('HSET', sender_key, 'first_day', day)
+    end
+    local ramp = math.floor(warmup * tonumber(own[6] or '1.5') ^ (day - first_day))
+    if cap <= 0 or ramp < cap then cap = ramp end
+  end
   if cap > 0 then
-    local day = math.floor(now / 86400)
     local counter = 'dispatch:sent-today:' .. provider .. ':' .. (sender or '') .. ':' .. day
     if tonumber(redis.call('GET', counter) or '0') >= cap then
       hold_until(key, id, (day + 1) * 86400)
