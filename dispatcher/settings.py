@@ -151,16 +151,17 @@ class _Reader:
             raise SettingsError(f"{name} must be between 0 and 1, got {number}")
         return number
 
-    def seconds(self, name: str, default: float, minimum: float = 0.1) -> float:
+    def number(self, name: str, default: float, minimum: float, unit: str) -> float:
+        """A decimal number of `unit` (seconds, messages/s), at least `minimum`."""
         value = self.raw(name)
         if value is None:
             return default
         try:
             number = float(value)
         except ValueError:
-            raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
+            raise SettingsError(f"{name} must be a number of {unit}, got {value!r}") from None
         if number < minimum:
-            raise SettingsError(f"{name} must be at least {minimum} seconds, got {number}")
+            raise SettingsError(f"{name} must be at least {minimum:g} {unit}, got {number:g}")
         return number
 
     def url(self, name: str, required: bool, why: str = "") -> str:
@@ -339,7 +340,7 @@ def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, 
     for provider, (rate, burst, jitter) in defaults.items():
         name = provider.upper()
         limits[provider] = (
-            read.seconds(f"SENDER_RATE_{name}", rate, minimum=0.0),
+            read.number(f"SENDER_RATE_{name}", rate, 0.0, "messages per second"),
             read.integer(f"SENDER_BURST_{name}", burst, minimum=1, maximum=10_000),
             read.fraction(f"SENDER_JITTER_{name}", jitter),
         )
@@ -372,8 +373,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     provider = read.choice("WHATSAPP_PROVIDER", "mock", PROVIDER_NAMES)
     public_base_url = read.url("PUBLIC_BASE_URL", required=False)
     providers = _providers(read, provider)
-    read_timeout = read.seconds("PROVIDER_READ_TIMEOUT", 30.0)
-    connect_timeout = read.seconds("PROVIDER_CONNECT_TIMEOUT", 3.05)
+    read_timeout = read.number("PROVIDER_READ_TIMEOUT", 30.0, 0.1, "seconds")
+    connect_timeout = read.number("PROVIDER_CONNECT_TIMEOUT", 3.05, 0.1, "seconds")
     lease = read.integer("SEND_LEASE_SECONDS", 60, minimum=1)
     if lease <= read_timeout + connect_timeout:
         raise SettingsError(

@@ -29,14 +29,7 @@ def send(client, external_id):
 def test_a_429_holds_the_sender_for_its_retry_after(make_app, start_worker):
     fake = evolution.FakeEvolution().start()
     try:
-        env = {
-            "WHATSAPP_PROVIDER": "evolution",
-            "EVOLUTION_API_URL": fake.url,
-            "EVOLUTION_API_KEY": evolution.API_KEY,
-            "EVOLUTION_INSTANCE": evolution.INSTANCE,
-            "SENDER_RATE_EVOLUTION": "0",
-            "JOB_BACKOFF_DELAY": "50",
-        }
+        env = {**evolution.CASE.env(fake), "SENDER_RATE_EVOLUTION": "0", "JOB_BACKOFF_DELAY": "50"}
         client = make_app(**env)
         start_worker(**env)
         start_worker(**env)

@@ -108,12 +108,7 @@ def test_seed_000_instance_name_must_be_a_configured_instance(evolution_client):
 def test_a_document_reaches_evolution_as_send_media(make_app, start_worker):
     fake = evolution.FakeEvolution().start()
     try:
-        env = {
-            "WHATSAPP_PROVIDER": "evolution",
-            "EVOLUTION_API_URL": fake.url,
-            "EVOLUTION_API_KEY": evolution.API_KEY,
-            "EVOLUTION_INSTANCE": evolution.INSTANCE,
-        }
+        env = evolution.CASE.env(fake)
         client = make_app(**env)
         start_worker(**env)
         answer = send(client, media=MEDIA, message_body="Nosso cardápio")
