@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dispatcher.callback_urls import UnsafeCallbackUrl, check_written
 from dispatcher.phones import InvalidPhoneNumber, to_e164
+from dispatcher.settings import CallbackSettings
 from dispatcher.templates import MissingVariable, render
 
 
@@ -16,6 +18,23 @@ class InvalidInput(ValueError):
     def __init__(self, error: str, code: str, field: str):
         super().__init__(error)
         self.body = {"error": error, "code": code, "field": field}
+
+
+def checked_callback_url(given: str | None, callbacks: CallbackSettings) -> str:
+    """A message's callback URL: the caller's own, checked, else STATUS_WEBHOOK_URL (maybe empty: no callbacks)."""
+    if not given:
+        return callbacks.status_webhook_url
+    if not callbacks.secret:
+        raise InvalidInput(
+            "callback_url needs WEBHOOK_SECRET to be set on the dispatcher: callbacks are always signed",
+            "callbacks_not_configured",
+            "callback_url",
+        )
+    try:
+        check_written(given, callbacks.allowlist)
+    except UnsafeCallbackUrl as unsafe:
+        raise InvalidInput(str(unsafe), "invalid_field", "callback_url") from None
+    return given
 
 
 def checked_body(body: str, max_chars: int, optional: bool = False) -> str:

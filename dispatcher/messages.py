@@ -57,12 +57,14 @@ class Route:
     sender: str = ""
     media: dict | None = None
     template: dict | None = None
+    callback_url: str = ""  # where status events go (see dispatcher/outbox.py)
 
     def fields(self) -> dict[str, str]:
         """The record's fields for this route (empty ones left out)."""
         values = {
             "provider": self.provider,
             "sender": self.sender,
+            "callback_url": self.callback_url,
             "media": json.dumps(self.media, ensure_ascii=False) if self.media else "",
             "template": json.dumps(self.template, ensure_ascii=False) if self.template else "",
         }
@@ -124,7 +126,6 @@ class MessageService:
         api_key_id: str,
         rows: list[NewMessage],
         route: Route,
-        callback_url: str = "",
         send_at: float | None = None,
     ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict]]:
         """Accept validated rows as one batch; returns the batch id and, per row, its message or a conflict.
@@ -134,10 +135,9 @@ class MessageService:
         message (a replayed request), no batch is kept and the batch id is None.
         """
         batch_id = f"batch-{uuid.uuid4()}"
-        shared = {**route.fields(), "callback_url": callback_url}
         now = time.time()
         scheduled_for = send_at if send_at and send_at > now else None
-        outcomes = self.store.create_batch(batch_id, api_key_id, rows, now, shared, scheduled_for)
+        outcomes = self.store.create_batch(batch_id, api_key_id, rows, now, route.fields(), scheduled_for)
         results: list[RowAccepted | IdempotencyConflict] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.created:

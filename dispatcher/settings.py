@@ -7,6 +7,7 @@ first message. Names that come from the seed systems keep their meaning and defa
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -72,10 +73,37 @@ class Settings:
     auto_pause_window: int = 50
     auto_pause_ratio: float = 0.2
     send_window: SendWindow | None = None
+    callbacks: CallbackSettings = field(default_factory=lambda: CallbackSettings())
+    inbound: InboundSettings = field(default_factory=lambda: InboundSettings())
 
     @property
     def message_retention_seconds(self) -> int:
         return self.message_retention_days * 86400
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """Status events we POST to the caller (reach-town): where by default, signed with what, for how long."""
+
+    status_webhook_url: str = ""  # for messages sent without a callback_url of their own
+    secret: str = ""  # WEBHOOK_SECRET: the HMAC key of X-Dispatcher-Signature
+    allowlist: tuple[str, ...] = ()  # host names and CIDR ranges allowed although private
+    timeout_seconds: float = 5.0
+    retry_for_seconds: int = 86400  # then the delivery is dead
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 3600.0
+    queue_name: str = "dispatch-callbacks"
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    """The secrets that prove a provider's webhook genuine; an empty one refuses that provider's webhooks."""
+
+    evolution_secret: str = ""
+    twilio_auth_token: str = ""
+    twilio_webhook_url: str = ""  # the URL Twilio signs: PUBLIC_BASE_URL/v1/webhooks/twilio
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -347,6 +375,43 @@ def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, 
     return limits
 
 
+def _callbacks(read: _Reader) -> CallbackSettings:
+    url = read.url("STATUS_WEBHOOK_URL", required=False)
+    secret = read.raw("WEBHOOK_SECRET") or ""
+    if url and not secret:
+        raise SettingsError("WEBHOOK_SECRET must be set when STATUS_WEBHOOK_URL is: every callback is signed")
+    if secret and len(secret) < 16:
+        raise SettingsError("WEBHOOK_SECRET must be at least 16 characters long")
+    listed = read.raw("CALLBACK_URL_ALLOWLIST") or ""
+    allowlist = tuple(part.strip().lower() for part in listed.split(",") if part.strip())
+    for entry in allowlist:
+        if "/" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(f"CALLBACK_URL_ALLOWLIST holds host names and CIDR ranges; got {entry!r}") from None
+    return CallbackSettings(
+        status_webhook_url=url,
+        secret=secret,
+        allowlist=allowlist,
+        timeout_seconds=read.number("CALLBACK_TIMEOUT", 5.0, 0.1, "seconds"),
+        retry_for_seconds=read.integer("CALLBACK_RETRY_FOR", 86400, minimum=1),
+        backoff_base_seconds=read.number("CALLBACK_BACKOFF_BASE", 1.0, 0.01, "seconds"),
+        backoff_max_seconds=read.number("CALLBACK_BACKOFF_MAX", 3600.0, 0.01, "seconds"),
+        queue_name=read.text("CALLBACK_QUEUE_NAME", "dispatch-callbacks"),
+    )
+
+
+def _inbound(read: _Reader, public_base_url: str) -> InboundSettings:
+    return InboundSettings(
+        evolution_secret=read.raw("EVOLUTION_WEBHOOK_SECRET") or "",
+        twilio_auth_token=read.raw("TWILIO_AUTH_TOKEN") or "",
+        twilio_webhook_url=f"{public_base_url}/v1/webhooks/twilio" if public_base_url else "",
+        meta_app_secret=read.raw("META_APP_SECRET") or "",
+        meta_verify_token=read.raw("META_WEBHOOK_VERIFY_TOKEN") or "",
+    )
+
+
 def _send_window(read: _Reader) -> SendWindow | None:
     text = read.raw("SEND_WINDOW")
     if text is None:
@@ -423,4 +488,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auto_pause_window=read.integer("SENDER_AUTO_PAUSE_WINDOW", 50, maximum=10_000),
         auto_pause_ratio=read.fraction("SENDER_AUTO_PAUSE_RATIO", 0.2),
         send_window=_send_window(read),
+        callbacks=_callbacks(read),
+        inbound=_inbound(read, public_base_url),
     )

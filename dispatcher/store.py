@@ -44,7 +44,7 @@ _LUA = Path(__file__).with_name("lua")
 ROWS_PER_SCRIPT = 1000
 
 
-def _script(client: redis.Redis, name: str):
+def lua_script(client: redis.Redis, name: str):
     return client.register_script((_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text())
 
 
@@ -151,14 +151,14 @@ class MessageStore:
         self.retention_seconds = retention_seconds
         self.queued_grace_seconds = queued_grace_seconds
         self.lease_seconds = lease_seconds
-        self._create = _script(client, "create")
-        self._create_rows = _script(client, "create_rows")
-        self._claim = _script(client, "claim")
-        self._claim_group = _script(client, "claim_group")
-        self._advance = _script(client, "advance")
-        self._cancel_batch = _script(client, "cancel_batch")
-        self._set_batch_state = _script(client, "set_batch_state")
-        self._pop_due = _script(client, "pop_due")
+        self._create = lua_script(client, "create")
+        self._create_rows = lua_script(client, "create_rows")
+        self._claim = lua_script(client, "claim")
+        self._claim_group = lua_script(client, "claim_group")
+        self._advance = lua_script(client, "advance")
+        self._cancel_batch = lua_script(client, "cancel_batch")
+        self._set_batch_state = lua_script(client, "set_batch_state")
+        self._pop_due = lua_script(client, "pop_due")
         self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
 
     @classmethod

@@ -5,6 +5,9 @@ from celery import Celery
 SEND_MESSAGE = "dispatch.send_message"
 SEND_BATCH_CHUNK = "dispatch.send_batch_chunk"
 RECONCILE = "dispatch.reconcile"
+DELIVER_CALLBACKS = "dispatch.deliver_callbacks"
 
-app = Celery("dispatcher", include=["tasks.send", "tasks.batch", "tasks.reconcile", "tasks.worker_hooks"])
+TASK_MODULES = ["tasks.send", "tasks.batch", "tasks.reconcile", "tasks.callbacks", "tasks.worker_hooks"]
+
+app = Celery("dispatcher", include=TASK_MODULES)
 app.config_from_object("celeryconfig")

@@ -81,3 +81,13 @@ def chunk_task_for(queue: str):
         return queue, task_envelope(SEND_BATCH_CHUNK, [batch_id, start, stop], queue)
 
     return task_for
+
+
+def callback_task_for(queue: str):
+    """A chain of status callbacks → (queue key, `dispatch.deliver_callbacks` task)."""
+    from tasks.celery_app import DELIVER_CALLBACKS
+
+    def task_for(chain: str) -> tuple[str, str]:
+        return queue, task_envelope(DELIVER_CALLBACKS, [chain], queue)
+
+    return task_for

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+from dispatcher.outbox import Outbox
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.settings import Settings, load_settings
 from dispatcher.store import MessageStore
@@ -26,3 +27,8 @@ def store() -> MessageStore:
 @functools.cache
 def catalog() -> ProviderCatalog:
     return ProviderCatalog(settings())
+
+
+@functools.cache
+def outbox() -> Outbox:
+    return Outbox(store().redis, settings().message_retention_seconds)

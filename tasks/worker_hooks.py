@@ -17,7 +17,8 @@ from celery.signals import setup_logging, worker_ready
 from dispatcher.logs import configure_logging
 from dispatcher.redis_checks import warn_if_evicting
 from tasks import runtime
-from tasks.envelope import chunk_task_for, send_task_for
+from tasks.callbacks import CHAIN_LEASE_SECONDS
+from tasks.envelope import callback_task_for, chunk_task_for, send_task_for
 from tasks.reconcile import republish_overdue
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,32 @@ def _release_due_forever() -> None:
             log.exception("releasing paced messages failed")
 
 
+def _release_callbacks_forever() -> None:
+    """Publish a task for every chain of status callbacks whose time has come (leased, so a lost task
+    is replaced after CHAIN_LEASE_SECONDS)."""
+    outbox = runtime.outbox()
+    task_for = callback_task_for(runtime.settings().callbacks.queue_name)
+    while True:
+        time.sleep(RELEASE_INTERVAL)
+        try:
+            chains = outbox.take_due(CHAIN_LEASE_SECONDS)
+            if chains:
+                pipe = outbox.redis.pipeline(transaction=False)
+                for chain in chains:
+                    pipe.lpush(*task_for(chain))
+                pipe.execute()
+        except Exception:  # a Redis outage must not kill the loop; leases bring back what was taken
+            log.exception("releasing status callbacks failed")
+
+
 @worker_ready.connect
 def _start_reconciler(sender, **_):
     warn_if_evicting(runtime.store().redis)
+    consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
+    if runtime.settings().callbacks.queue_name in consumed:
+        # Only a worker that runs callback tasks publishes them: without one, chains wait in Redis.
+        threading.Thread(target=_release_callbacks_forever, name="callbacks-release", daemon=True).start()
+    if runtime.settings().queue_name not in consumed:
+        return
     threading.Thread(target=_release_due_forever, name="pacing-release", daemon=True).start()
     threading.Thread(target=_reconcile_forever, args=(sender.hostname,), name="reconciler", daemon=True).start()

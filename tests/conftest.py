@@ -173,6 +173,23 @@ def start_worker(base_env):
 
 
 @pytest.fixture
+def start_callbacks_worker(base_env):
+    """Start the Procfile's `callbacks` line: the worker that delivers status callbacks."""
+    workers: list[Process] = []
+
+    def start(**overrides: str) -> Process:
+        env = {**base_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **overrides}
+        worker = Process(["bash", "-c", f"exec {procfile_command('callbacks')}"], env, "callbacks")
+        workers.append(worker)
+        worker.wait_for_line("ready.")
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
 def start_web(base_env):
     """Start the Procfile's `web` line (the real gunicorn) on a free port; returns its base URL."""
     processes: list[Process] = []

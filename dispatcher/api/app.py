@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import batches, cli, docs, fastify_routes, health, instances, messages, queue, senders
+from dispatcher.api import batches, cli, docs, fastify_routes, health, instances, messages, queue, senders, webhooks
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
+from dispatcher.outbox import Outbox
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.redis_checks import warn_if_evicting
 from dispatcher.settings import Settings, load_settings
+from dispatcher.status_reports import StatusReports
 from dispatcher.store import MessageStore
 from tasks.envelope import chunk_task_for, send_task_for
 
@@ -36,6 +38,8 @@ class Services:
     store: MessageStore
     messages: MessageService
     catalog: ProviderCatalog
+    outbox: Outbox
+    reports: StatusReports
     openapi: dict = field(default_factory=dict)
 
 
@@ -51,7 +55,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     service = MessageService(
         store, send_task_for(settings.queue_name), chunk_task_for(settings.queue_name), settings.bulk_chunk_size
     )
-    services = Services(settings, store, service, ProviderCatalog(settings))
+    outbox = Outbox(store.redis, settings.message_retention_seconds)
+    reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url)
+    services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports)
     app.extensions["dispatcher"] = services
 
     @app.before_request
@@ -71,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, batches, queue, senders, fastify_routes, instances, docs):
+    for module in (health, messages, batches, queue, senders, webhooks, fastify_routes, instances, docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(instances.seed_blueprint)
     services.openapi = docs.build_spec(app)

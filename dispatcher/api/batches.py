@@ -12,7 +12,7 @@ from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.messages import message_view, route_for
 from dispatcher.api.schemas import EXTERNAL_ID_MAX, PHONE_MAX, BulkRequestSchema, BulkRowSchema
-from dispatcher.api.validation import field_error, json_object, load
+from dispatcher.api.validation import field_error, int_arg, json_object, load
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient, rendered
 from dispatcher.messages import IdempotencyConflict, Route, new_message
 from dispatcher.store import NewMessage
@@ -125,7 +125,7 @@ def send_bulk():
     envelope = load(_envelope_schema, data)
     template = envelope.get("template")
     try:
-        route = route_for(envelope, services.catalog)
+        route = route_for(envelope, services)
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
 
@@ -148,9 +148,7 @@ def send_bulk():
     batch_id = None
     if valid:
         send_at = envelope["send_at"].timestamp() if envelope.get("send_at") else None
-        batch_id, outcomes = services.messages.accept_batch(
-            g.key_id, [m for _, m in valid], route, envelope.get("callback_url", ""), send_at
-        )
+        batch_id, outcomes = services.messages.accept_batch(g.key_id, [m for _, m in valid], route, send_at)
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, IdempotencyConflict):
                 result.update(
@@ -245,8 +243,8 @@ def batch_messages(batch_id: str):
     status = request.args.get("status")
     if status is not None and status not in statuses.ALL:
         raise ApiError(400, f"status must be one of {', '.join(statuses.ALL)}", "invalid_field", field="status")
-    limit = _int_arg("limit", 100, 1, PAGE_MAX)
-    position = _int_arg("cursor", 0, 0, None)
+    limit = int_arg("limit", 100, 1, PAGE_MAX)
+    position = int_arg("cursor", 0, 0, None)
     store = _services().store
     total = int(batch.get("total", 0))
     found: list[str] = []
@@ -265,16 +263,6 @@ def batch_messages(batch_id: str):
                 break
     messages = [message_view(m) for m in store.get_many(found) if m is not None]
     return jsonify({"messages": messages, "next_cursor": str(position) if position < total else None})
-
-
-def _int_arg(name: str, default: int, minimum: int, maximum: int | None) -> int:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) < minimum or (maximum is not None and int(value) > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ApiError(400, f"{name} must be a whole number, at least {minimum}{upper}", "invalid_field", field=name)
-    return int(value)
 
 
 _CONTROL_DOC = """{action} a batch.

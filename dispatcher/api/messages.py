@@ -10,7 +10,7 @@ from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import json_object, load
-from dispatcher.checks import InvalidInput, checked_body, checked_recipient
+from dispatcher.checks import InvalidInput, checked_body, checked_callback_url, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.store import Message
@@ -25,9 +25,10 @@ def _services():
     return current_app.extensions["dispatcher"]
 
 
-def route_for(data: dict, catalog: ProviderCatalog, template: dict | None = None) -> Route:
-    """The provider, sender, media and provider `template` a request asks for, checked against what the
-    chosen provider can do: an impossible request is refused here, not in a worker."""
+def route_for(data: dict, services, template: dict | None = None) -> Route:
+    """The provider, sender, media, provider `template` and callback URL a request asks for, checked against
+    what the chosen provider can do: an impossible request is refused here, not in a worker."""
+    catalog: ProviderCatalog = services.catalog
     media = data.get("media")
     kind = TEMPLATE if template else MEDIA if media else TEXT
     provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
@@ -37,7 +38,8 @@ def route_for(data: dict, catalog: ProviderCatalog, template: dict | None = None
             "kind": media["type"],
             **{name: media[name] for name in ("caption", "mimetype", "filename") if media.get(name)},
         }
-    return Route(provider, sender, media or None, template or None)
+    callback_url = checked_callback_url(data.get("callback_url"), services.settings.callbacks)
+    return Route(provider, sender, media or None, template or None, callback_url)
 
 
 def message_view(message: Message) -> dict:
@@ -97,7 +99,7 @@ def send_message():
         raw = {**raw, "message_body": ""}  # a file or a provider template needs no text
     data = load(_send_schema, raw)
     try:
-        route = route_for(data, services.catalog, data.get("template"))
+        route = route_for(data, services, data.get("template"))
         body = checked_body(
             data["message_body"], settings.message_body_max_chars, optional=bool(route.media or route.template)
         )

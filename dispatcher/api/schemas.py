@@ -93,6 +93,17 @@ class RouteSchema(Schema):
             "example": "2026-12-01T09:00:00-03:00",
         },
     )
+    callback_url = fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=2048, error="callback_url must be at most 2048 characters"),
+        error_messages={"invalid": "callback_url must be an http(s) URL"},
+        metadata={
+            "description": "Where this message's status events (and replies to it) are POSTed, signed; "
+            "default STATUS_WEBHOOK_URL. Private addresses are refused unless CALLBACK_URL_ALLOWLIST allows them.",
+            "example": "https://reach-town.example.com/hooks/whatsapp",
+        },
+    )
 
 
 class SendMessageSchema(RouteSchema):
@@ -241,13 +252,6 @@ class BulkRequestSchema(RouteSchema):
             "without their own message_body.",
             "example": "Olá {{name}}! {{city|}}",
         },
-    )
-    callback_url = fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=2048, error="callback_url must be at most 2048 characters"),
-        error_messages={"invalid": "callback_url must be an http(s) URL"},
-        metadata={"description": "Where status events for these messages are posted."},
     )
 
 

@@ -49,3 +49,14 @@ def field_error(schema: Schema, messages: dict) -> dict:
     problem = messages[name]
     text = problem[0] if isinstance(problem, list) else f"{name} is invalid"
     return {"error": text, "code": "invalid_field", "field": name}
+
+
+def int_arg(name: str, default: int, minimum: int, maximum: int | None) -> int:
+    """A whole-number query argument (a page size, a cursor), or a 400 naming it."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < minimum or (maximum is not None and int(value) > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ApiError(400, f"{name} must be a whole number, at least {minimum}{upper}", "invalid_field", field=name)
+    return int(value)

@@ -1,6 +1,6 @@
 -- Move a message to a new status if it is in one of the allowed ones; returns 'ok' (or 'ok:paused'
 -- when this outcome paused its sender, see note_outcome), or the status that refused the move
--- (statuses only move forward).
+-- (statuses only move forward). A move to `sent` indexes the provider's message id (dispatch:pmid:...).
 -- KEYS: message key.  ARGV: id, new status, allowed-from (comma-separated), deadline ('' to stop
 -- watching), history entry (JSON), now, now (ISO), auto-pause window, auto-pause ratio, field/value pairs...
 local key, id, new = KEYS[1], ARGV[1], ARGV[2]
@@ -11,6 +11,14 @@ if #ARGV > 9 then redis.call('HSET', key, unpack(ARGV, 10)) end
 local deadline = false
 if ARGV[4] ~= '' then deadline = ARGV[4] end
 move(key, id, status, new, tonumber(ARGV[6]), ARGV[7], ARGV[5], deadline)
+if new == 'sent' then
+  -- Provider webhooks name the message by the provider's id: index it for them.
+  local f = redis.call('HMGET', key, 'provider', 'provider_message_id')
+  if f[1] and f[2] and f[2] ~= '' then
+    local ttl = redis.call('TTL', key)
+    redis.call('SET', 'dispatch:pmid:' .. f[1] .. ':' .. f[2], id, 'EX', ttl > 0 and ttl or 86400)
+  end
+end
 if status == 'sending' then
   local f = redis.call('HMGET', key, 'provider', 'sender')
   if f[1] and note_outcome(f[1], f[2], new ~= 'sent', tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[7]) then

@@ -3,6 +3,48 @@
 -- message, the batch's counts, its finish time and its per-second send rate.
 local FINISHED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
 
+-- Status callbacks (the outbox). Each event waits in a chain, a list delivered in order by one task
+-- at a time (tasks/callbacks.py): a message's own events in one chain, so the caller gets them in
+-- the order the statuses moved. dispatch:cb:due holds each chain with events, scored by when it
+-- should next be tried. An event is {url, attempts, event = the JSON body}.
+local REPORTED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
+
+local function enqueue_event(chain, url, event, now)
+  local length = redis.call('RPUSH', 'dispatch:cb:chain:' .. chain, cjson.encode({url = url, attempts = 0,
+                                                                                   event = event}))
+  if length == 1 then redis.call('ZADD', 'dispatch:cb:due', now, chain) end
+end
+
+-- A message moved to `new`: tell its callback_url (stored on the message at accept time, the
+-- caller's own or STATUS_WEBHOOK_URL), if it has one. Event ids count the message's events, so a
+-- message that fails, is retried and is sent gets distinct ids.
+local function report_status(key, id, new, now, now_iso)
+  if not REPORTED[new] then return end
+  local f = redis.call('HMGET', key, 'callback_url', 'external_id', 'batch_id', 'last_error')
+  if not f[1] then return end
+  local number = redis.call('HINCRBY', key, 'events', 1)
+  local err = cjson.null
+  if new == 'failed' and f[4] then
+    local last = cjson.decode(f[4])
+    err = {code = tostring(last.code or ''), message = last.message or ''}
+  end
+  enqueue_event(id, f[1], {event_id = id .. '.' .. number, type = 'message.' .. new, message_id = id,
+                           external_id = f[2] or cjson.null, batch_id = f[3] or cjson.null, status = new,
+                           at = now_iso, error = err}, now)
+end
+
+-- A batch has no row left to finish: one batch.completed event to the batch's callback_url.
+local function report_batch(batch, bkey, now_iso, now)
+  local f = redis.call('HMGET', bkey, 'callback_url', 'state', 'total', 'count_sent', 'count_delivered',
+                       'count_read', 'count_failed', 'count_canceled')
+  if not f[1] or redis.call('HSETNX', bkey, 'completed_reported', 1) == 0 then return end
+  local counts = {sent = tonumber(f[4] or '0'), delivered = tonumber(f[5] or '0'), read = tonumber(f[6] or '0'),
+                  failed = tonumber(f[7] or '0'), canceled = tonumber(f[8] or '0')}
+  enqueue_event('batch:' .. batch, f[1], {event_id = batch .. '.completed', type = 'batch.completed',
+                                          batch_id = batch, state = f[2], total = tonumber(f[3]),
+                                          counts = counts, at = now_iso}, now)
+end
+
 local function count_move(key, old, new, now, now_iso)
   if old == new then return end
   if old then redis.call('HINCRBY', 'dispatch:counts', old, -1) end
@@ -21,6 +63,7 @@ local function count_move(key, old, new, now, now_iso)
     if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
       redis.call('HSET', bkey, 'finished_at', now_iso)
       if redis.call('HGET', bkey, 'state') ~= 'canceled' then redis.call('HSET', bkey, 'state', 'completed') end
+      report_batch(batch, bkey, now_iso, now)
     end
   end
 end
@@ -38,6 +81,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline)
     redis.call('ZREM', 'dispatch:pending', id)
   end
   count_move(key, old, new, now, now_iso)
+  report_status(key, id, new, now, now_iso)
 end
 
 -- The state of the message's batch, or false for a message sent on its own.

@@ -54,6 +54,7 @@ class FakeEvolution(FakeServer):
     def __init__(self):
         self.instances = {INSTANCE: "open"}  # name → connection state
         self.not_on_whatsapp: set[str] = set()
+        _body_schemas()  # loaded now: the first request must not wait for the spec
         app = Flask("fake-evolution")
         app.add_url_rule("/message/<endpoint>/<instance>", view_func=self._send, methods=["POST"])
         app.add_url_rule("/instance/fetchInstances", view_func=self._list, methods=["GET"])

@@ -81,6 +81,7 @@ class FakeTwilio(FakeServer):
     def __init__(self):
         self.senders = {f"whatsapp:{FROM}", MESSAGING_SERVICE_SID}
         self.invalid_numbers: set[str] = set()
+        _openapi()  # loaded now (about a second): the first request must not wait for the spec
         app = Flask("fake-twilio")
         app.add_url_rule("/2010-04-01/Accounts/<account_sid>/Messages.json", view_func=self._create, methods=["POST"])
         super().__init__(app)

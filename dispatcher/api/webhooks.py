@@ -1,0 +1,233 @@
+"""`/v1/webhooks`: the providers' status reports and replies coming in, and our callbacks' dead letters.
+
+Each provider endpoint does the same four steps: verify the request is the provider's (its shared
+secret or signature; a forged or unsigned request changes nothing: 401/403), parse it into status
+reports and replies (a body we cannot read: 400), then apply each report (duplicates dropped,
+statuses only forward) and pass each reply on. A report for a message we do not know is answered
+200 with a warning in the log, so the provider stops retrying it.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.errors import ApiError
+from dispatcher.api.validation import int_arg
+from providers import evolution_inbound, meta_inbound, twilio_inbound
+from providers.inbound import InboundEvent, IncomingMessage, WebhookMalformed, WebhookRejected
+
+blueprint = Blueprint("webhooks", __name__)
+EVOLUTION_SECRET_HEADER = "X-Webhook-Secret"
+PAGE_MAX = 500
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _services():
+    return current_app.extensions["dispatcher"]
+
+
+def _refused(error: WebhookRejected) -> ApiError:
+    code = "unauthorized" if error.status == 401 else "forbidden"
+    return ApiError(error.status, error.message, code)
+
+
+def _apply(events: list[InboundEvent]) -> dict:
+    """Apply the reports and pass the replies on; the answer counts what became of them."""
+    reports = _services().reports
+    outcomes: dict[str, int] = {}
+    for event in events:
+        outcome = reports.receive(event) if isinstance(event, IncomingMessage) else reports.apply(event)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return {"received": len(events), "outcomes": outcomes}
+
+
+def _json_body() -> object:
+    try:
+        return json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "The webhook body must be JSON", "malformed_json", field="body") from None
+
+
+def _parsed(parse, payload) -> list[InboundEvent]:
+    try:
+        return parse(payload)
+    except WebhookMalformed as malformed:
+        raise ApiError(400, str(malformed), "invalid_webhook", field="body") from None
+
+
+@blueprint.post("/v1/webhooks/evolution")
+def evolution():
+    """Evolution API events (messages.update, messages.upsert).
+    ---
+    summary: Evolution API webhook
+    description: >
+      Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
+      MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
+      `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
+    responses:
+      200: {description: Verified and applied (unknown messages are logged and answered 200)}
+      400: {description: Not an Evolution event}
+      401: {description: No secret}
+      403: {description: Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set}
+    """
+    given = request.headers.get(EVOLUTION_SECRET_HEADER) or request.args.get("token")
+    try:
+        evolution_inbound.verify(_services().settings.inbound.evolution_secret, given)
+    except WebhookRejected as rejected:
+        raise _refused(rejected) from None
+    return jsonify(_apply(_parsed(evolution_inbound.parse, _json_body())))
+
+
+def _twilio_url() -> str:
+    """The URL Twilio signed: the one we gave it (PUBLIC_BASE_URL...) with the query it called, since
+    behind a proxy the URL we see is not the one Twilio called."""
+    configured = _services().settings.inbound.twilio_webhook_url
+    if not configured:
+        return request.url
+    query = urlsplit(request.url).query
+    return f"{configured}?{query}" if query else configured
+
+
+@blueprint.post("/v1/webhooks/twilio")
+def twilio():
+    """Twilio StatusCallback posts and incoming WhatsApp messages.
+    ---
+    summary: Twilio webhook
+    description: >
+      Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
+      "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
+      (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
+    responses:
+      200: {description: Verified and applied; an empty TwiML answer}
+      400: {description: Not a Twilio message post}
+      401: {description: No signature}
+      403: {description: Wrong signature, or TWILIO_AUTH_TOKEN not set}
+    """
+    params = list(request.form.items(multi=True))
+    try:
+        twilio_inbound.verify(
+            _services().settings.inbound.twilio_auth_token,
+            _twilio_url(),
+            params,
+            request.headers.get("X-Twilio-Signature"),
+        )
+    except WebhookRejected as rejected:
+        raise _refused(rejected) from None
+    _apply(_parsed(twilio_inbound.parse, request.form.to_dict()))
+    return Response(EMPTY_TWIML, 200, mimetype="text/xml")
+
+
+@blueprint.get("/v1/webhooks/meta")
+def meta_subscription():
+    """Meta's verification handshake.
+    ---
+    summary: Meta webhook verification
+    parameters:
+      - {name: hub.mode, in: query, schema: {type: string}}
+      - {name: hub.verify_token, in: query, schema: {type: string}}
+      - {name: hub.challenge, in: query, schema: {type: string}}
+    responses:
+      200: {description: "The challenge, echoed (text/plain)"}
+      403: {description: Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set}
+    """
+    try:
+        challenge = meta_inbound.verify_subscription(
+            _services().settings.inbound.meta_verify_token,
+            request.args.get("hub.mode"),
+            request.args.get("hub.verify_token"),
+            request.args.get("hub.challenge"),
+        )
+    except WebhookRejected as rejected:
+        raise _refused(rejected) from None
+    return Response(challenge, 200, mimetype="text/plain")
+
+
+@blueprint.post("/v1/webhooks/meta")
+def meta():
+    """WhatsApp Cloud API notifications (statuses and messages).
+    ---
+    summary: Meta WhatsApp Cloud API webhook
+    description: Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
+    responses:
+      200: {description: Verified and applied}
+      400: {description: Not a WhatsApp notification}
+      401: {description: No signature}
+      403: {description: Wrong signature, or META_APP_SECRET not set}
+    """
+    try:
+        meta_inbound.verify(
+            _services().settings.inbound.meta_app_secret,
+            request.get_data(cache=True),
+            request.headers.get("X-Hub-Signature-256"),
+        )
+    except WebhookRejected as rejected:
+        raise _refused(rejected) from None
+    return jsonify(_apply(_parsed(meta_inbound.parse, _json_body())))
+
+
+def _delivery_view(record: dict) -> dict:
+    event = record["event"]
+    return {
+        "delivery_id": event["event_id"],
+        "type": event.get("type"),
+        "url": record["url"],
+        "attempts": record["attempts"],
+        "last_error": record.get("last_error"),
+        "first_attempt_at": record.get("first_attempt_at"),
+        "died_at": record.get("died_at"),
+        "event": event,
+    }
+
+
+@blueprint.get("/v1/webhooks/deliveries")
+@require_api_key
+def deliveries():
+    """Status callbacks that gave up.
+    ---
+    summary: List dead callback deliveries
+    description: >
+      A callback is retried with exponential backoff for CALLBACK_RETRY_FOR (a day) and then dies;
+      dead ones are listed here, newest first, until POST .../retry re-sends them.
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: state, in: query, required: true, schema: {type: string, enum: [dead]}}
+      - {name: limit, in: query, schema: {type: integer, default: 100, maximum: 500}}
+      - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
+    responses:
+      200: {description: "A page: {deliveries: [...], next_cursor}"}
+      400: {description: A bad state, limit or cursor}
+    """
+    if request.args.get("state") != "dead":
+        raise ApiError(400, "state must be dead", "invalid_field", field="state")
+    limit = int_arg("limit", 100, 1, PAGE_MAX)
+    offset = int_arg("cursor", 0, 0, None)
+    records, next_offset = _services().outbox.dead_page(offset, limit)
+    return jsonify(
+        {
+            "deliveries": [_delivery_view(record) for record in records],
+            "next_cursor": str(next_offset) if next_offset is not None else None,
+        }
+    )
+
+
+@blueprint.post("/v1/webhooks/deliveries/<delivery_id>/retry")
+@require_api_key
+def retry_delivery(delivery_id: str):
+    """Re-send a dead callback.
+    ---
+    summary: Re-send a dead callback delivery
+    description: It goes to the end of its chain, with a fresh retry budget.
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: delivery_id, in: path, required: true, schema: {type: string}}
+    responses:
+      202: {description: "Queued again: {delivery_id, state: pending}"}
+      404: {description: No dead delivery with that id}
+    """
+    if _services().outbox.revive(delivery_id) is None:
+        raise ApiError(404, "No dead delivery with that id", "not_found", field="delivery_id")
+    return jsonify({"delivery_id": delivery_id, "state": "pending"}), 202

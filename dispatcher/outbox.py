@@ -1,0 +1,162 @@
+"""The callback outbox: status events waiting to be POSTed to the caller, in Redis.
+
+Events are written by the same Lua scripts that change a message's status (`common.lua`,
+`report_status`), so a status change and its event are one atomic step: no change without its
+event, no event without its change. Each event waits in a chain (a list): a message's events share
+one chain and are delivered in order, one at a time, by one task holding the chain's lock.
+
+Keys (all under `dispatch:cb:`):
+  chain:<chain>      list: events waiting, oldest first; each {url, attempts, event, ...} as JSON
+  due                sorted set: chains holding events, by when they should next be tried
+  lock:<chain>       the task delivering the chain now
+  dead               hash: event id → a delivery that gave up ({url, event, attempts, last_error, chain, ...})
+  dead:by-time       sorted set: dead event ids by when they died
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+from dispatcher.store import PREFIX, lua_script
+
+CHAIN_PREFIX = PREFIX + "cb:chain:"
+DUE_KEY = PREFIX + "cb:due"
+DEAD_KEY = PREFIX + "cb:dead"
+DEAD_BY_TIME_KEY = PREFIX + "cb:dead:by-time"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The first event of a chain, as read (`raw` is what settling it compares against)."""
+
+    chain: str
+    raw: str
+    url: str
+    event: dict
+    attempts: int
+    first_attempt_at: float | None
+
+    @property
+    def event_id(self) -> str:
+        return self.event["event_id"]
+
+
+class Outbox:
+    def __init__(self, client: redis.Redis, retention_seconds: int):
+        self.redis = client
+        self.retention_seconds = retention_seconds
+        self._take_chains = lua_script(client, "take_chains")
+        self._settle_head = lua_script(client, "settle_head")
+        self._revive = lua_script(client, "revive")
+        self._receive = lua_script(client, "receive")
+
+    # --- taking work ---
+
+    def take_due(self, lease_seconds: float, limit: int = 500) -> list[str]:
+        """Chains whose time has come, leased to the caller for `lease_seconds`."""
+        return self._take_chains(args=[time.time(), limit, lease_seconds])
+
+    def lock(self, chain: str, seconds: float) -> str | None:
+        """Take the chain for one task; returns the lock's token, or None when another task has it."""
+        token = uuid.uuid4().hex
+        acquired = self.redis.set(PREFIX + "cb:lock:" + chain, token, nx=True, px=int(seconds * 1000))
+        return token if acquired else None
+
+    def unlock(self, chain: str, token: str) -> None:
+        key = PREFIX + "cb:lock:" + chain
+        if self.redis.get(key) == token:
+            self.redis.delete(key)
+
+    def due_now(self, chain: str) -> None:
+        """Hand the chain back for a new task to go on with (its lock is released after this)."""
+        self.redis.zadd(DUE_KEY, {chain: time.time()}, xx=True)
+
+    def head(self, chain: str) -> Pending | None:
+        raw = self.redis.lindex(CHAIN_PREFIX + chain, 0)
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        return Pending(
+            chain, raw, record["url"], record["event"], record.get("attempts", 0), record.get("first_attempt_at")
+        )
+
+    # --- settling the first event ---
+
+    def delivered(self, pending: Pending, next_due: float) -> int:
+        """Take the delivered event off its chain; returns how many remain (-1: the chain changed)."""
+        return self._settle(pending, "delivered", "", next_due)
+
+    def retry_at(self, pending: Pending, when: float, error: str) -> int:
+        now = time.time()
+        record = {
+            "url": pending.url,
+            "attempts": pending.attempts + 1,
+            "first_attempt_at": pending.first_attempt_at or now,
+            "last_attempt_at": now,
+            "next_attempt_at": when,
+            "last_error": error,
+            "event": pending.event,
+        }
+        return self._settle(pending, "retry", json.dumps(record, ensure_ascii=False), when)
+
+    def dead(self, pending: Pending, error: str, next_due: float) -> int:
+        now = time.time()
+        record = {
+            "chain": pending.chain,
+            "url": pending.url,
+            "attempts": pending.attempts + 1,
+            "first_attempt_at": pending.first_attempt_at or now,
+            "died_at": now,
+            "last_error": error,
+            "event": pending.event,
+        }
+        return self._settle(pending, "dead", json.dumps(record, ensure_ascii=False), next_due)
+
+    def _settle(self, pending: Pending, outcome: str, record: str, when: float) -> int:
+        now = time.time()
+        return self._settle_head(
+            keys=[CHAIN_PREFIX + pending.chain],
+            args=[
+                pending.chain,
+                outcome,
+                pending.raw,
+                record,
+                when,
+                pending.event_id,
+                now,
+                now - self.retention_seconds,
+            ],
+        )
+
+    # --- operators ---
+
+    def dead_page(self, offset: int, limit: int) -> tuple[list[dict], int | None]:
+        """Dead deliveries, newest first, from `offset`; returns the page and the offset of the next one."""
+        ids = self.redis.zrevrange(DEAD_BY_TIME_KEY, offset, offset + limit)
+        page = ids[:limit]
+        records = self.redis.hmget(DEAD_KEY, page) if page else []
+        deliveries = [json.loads(record) for record in records if record]
+        return deliveries, (offset + limit if len(ids) > limit else None)
+
+    def revive(self, event_id: str) -> str | None:
+        """Put a dead delivery back at the end of its chain; returns the chain, or None if there is none."""
+        return self._revive(args=[event_id, time.time()]) or None
+
+    def waiting(self) -> int:
+        """Chains with events still to deliver."""
+        return self.redis.zcard(DUE_KEY)
+
+    # --- replies ---
+
+    def receive(self, event: dict, chain: str, default_url: str, answered_index_key: str, remember_seconds: int):
+        """Queue a message.received event (once per reply); returns (outcome, answered message id)."""
+        outcome, answered = self._receive(
+            keys=[f"{PREFIX}seen:{event['event_id']}", answered_index_key],
+            args=[json.dumps(event, ensure_ascii=False), default_url, chain, time.time(), remember_seconds],
+        )
+        return outcome, answered

@@ -1,0 +1,124 @@
+"""What the providers tell us after a send: status reports applied to messages, replies passed on.
+
+The provider modules verify and parse their webhooks into `StatusReport` and `IncomingMessage`;
+this module applies them to the store, each in one Lua script: find the message by the provider's id,
+drop a report seen before, move the status forward only (`sent < delivered < read`; `failed` may
+follow `sent` or `delivered`), keep the report in the message's history with the provider's time,
+and queue the callback event, all atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from dispatcher import statuses
+from dispatcher.outbox import Outbox
+from dispatcher.store import PREFIX, MessageStore, iso, lua_script
+from providers.base import mask_phone
+from providers.inbound import IncomingMessage, StatusReport
+
+log = logging.getLogger(__name__)
+
+# The statuses a report may move a message from. Our own record already says `sent` (the index of
+# provider ids is written then), so a provider's `sent` only confirms it.
+ALLOWED_FROM = {
+    statuses.SENT: (),
+    statuses.DELIVERED: (statuses.SENT,),
+    statuses.READ: (statuses.SENT, statuses.DELIVERED),
+    statuses.FAILED: (statuses.SENT, statuses.DELIVERED),
+}
+# Providers retry a webhook for up to a week (Meta); a reply seen within that time is a duplicate.
+REMEMBER_REPLIES_SECONDS = 7 * 86400
+
+
+def provider_id_key(provider: str, provider_message_id: str) -> str:
+    """The index from a provider's message id to ours, written when the message is recorded `sent`."""
+    return f"{PREFIX}pmid:{provider}:{provider_message_id}"
+
+
+class StatusReports:
+    def __init__(self, store: MessageStore, outbox: Outbox, default_callback_url: str):
+        self.store = store
+        self.outbox = outbox
+        self.default_callback_url = default_callback_url
+        self._report = lua_script(store.redis, "report")
+
+    def apply(self, report: StatusReport) -> str:
+        """Apply one report; returns its outcome: ok, duplicate, same, stale or unknown."""
+        now = time.time()
+        entry = {"status": report.status, "at": iso(now), "source": f"{report.provider} webhook"}
+        if report.provider_status:
+            entry["provider_status"] = report.provider_status
+        if report.at:
+            entry["provider_at"] = iso(report.at)
+        fields: list[str] = []
+        if report.status == statuses.FAILED:
+            error = {"kind": "provider", "code": report.error_code, "message": report.error_message}
+            entry["error"] = {"code": report.error_code, "message": report.error_message}
+            fields = ["last_error", json.dumps(error, ensure_ascii=False)]
+        outcome, *found = self._report(
+            keys=[provider_id_key(report.provider, report.provider_message_id)],
+            args=[
+                report.status,
+                ",".join(ALLOWED_FROM[report.status]),
+                report.event_key,
+                json.dumps(entry, ensure_ascii=False),
+                now,
+                iso(now),
+                *fields,
+            ],
+        )
+        context = {"provider": report.provider, "status": report.status}
+        if outcome == "unknown":
+            log.warning(
+                "%s reports %s for a message we do not know (%s); answered 200 so it stops retrying",
+                report.provider,
+                report.status,
+                report.provider_message_id,
+                extra=context,
+            )
+        else:
+            message_id, before = found
+            context["message_id"] = message_id
+            log.info("status report %s (was %s): %s", report.status, before, outcome, extra=context)
+        return outcome
+
+    def receive(self, incoming: IncomingMessage) -> str:
+        """Pass a contact's reply on as a message.received event; returns queued, duplicate or nowhere."""
+        event = {
+            "event_id": f"received.{incoming.provider}.{incoming.provider_message_id}",
+            "type": "message.received",
+            "provider": incoming.provider,
+            "provider_message_id": incoming.provider_message_id,
+            "from": incoming.from_phone,
+            "to": incoming.to,
+            "profile_name": incoming.profile_name or None,
+            "text": incoming.text or None,
+            "media": (
+                {"url": incoming.media_url, "kind": incoming.media_kind, "mimetype": incoming.media_mimetype}
+                if incoming.media_url
+                else None
+            ),
+            "in_reply_to": None,
+            "at": iso(incoming.at or time.time()),
+        }
+        answered_key = provider_id_key(incoming.provider, incoming.in_reply_to) if incoming.in_reply_to else ""
+        outcome, answered = self.outbox.receive(
+            event,
+            f"in:{incoming.provider}:{incoming.from_phone}",
+            self.default_callback_url,
+            answered_key,
+            REMEMBER_REPLIES_SECONDS,
+        )
+        context = {"provider": incoming.provider, "message_id": answered or None}
+        if outcome == "nowhere":
+            log.warning(
+                "reply from %s dropped: no callback_url on the message it answers and no STATUS_WEBHOOK_URL",
+                mask_phone(incoming.from_phone),
+                extra=context,
+            )
+        else:
+            log.info("reply from %s: %s", mask_phone(incoming.from_phone), outcome, extra=context)
+        return outcome
