@@ -18,6 +18,9 @@ Keys (all under `dispatch:`):
   pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker
   due                         sorted set: messages held for their sender's pacing slot, by slot time
   scheduled                   sorted set: messages and batch chunks held until their send_at
+  pmid:<provider>:<id>        our message id for a provider's message id, written when it is `sent`
+                              (provider webhooks name messages by theirs)
+  cb:...                      the callback outbox: see dispatcher/outbox.py
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ ROWS_PER_SCRIPT = 1000
 
 
 def lua_script(client: redis.Redis, name: str):
+    """The script `dispatcher/lua/<name>.lua`, prefixed with `common.lua`, registered on `client`."""
     return client.register_script((_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text())
 
 

@@ -1,9 +1,11 @@
-"""Worker start-up: JSON logs, the Redis eviction check, the reconciler's timer, and the release of
-messages held for their sender's pacing slot.
+"""Worker start-up: JSON logs, the Redis eviction check, the reconciler's timer, the release of
+messages held for their sender's pacing slot, and the release of status callbacks.
 
-The reconciler runs inside every worker, but a Redis lock lets only one of them act per period, so
-no separate beat process has to be remembered in the Procfile. Held messages are released by every
-worker (taking them off the due index is atomic, so each is released once), a few times a second.
+The reconciler runs inside every sending worker, but a Redis lock lets only one of them act per
+period, so no separate beat process has to be remembered in the Procfile. Held messages are released
+by every sending worker (taking them off the due index is atomic, so each is released once), a few
+times a second. Callback chains are released only by workers that consume the callbacks queue
+(the Procfile's `callbacks`), so their tasks never pile up where nobody runs them.
 """
 
 from __future__ import annotations

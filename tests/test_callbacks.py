@@ -3,10 +3,15 @@ HTTP receiver, in order, exactly once, retried while the receiver is down, dead 
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
+
 import pytest
 
 from dispatcher import signatures
-from tests.conftest import auth, wait_for
+from tests.conftest import ROOT, auth, wait_for
 from tests.fakes.receiver import SECRET, FakeReceiver
 
 PHONE = "+5564999998888"
@@ -189,3 +194,40 @@ def test_our_signature_verifies_and_refuses_stale_or_altered_requests():
     assert not signatures.verify(SECRET, body, timestamp, signature, now=1_700_000_000 + 301)
     assert not signatures.verify("other-secret-16chars", body, timestamp, signature, now=1_700_000_100)
     assert not signatures.verify(SECRET, body, "not-a-number", signature)
+
+
+def _readme_snippet(language: str) -> str:
+    """The README's signature-checking snippet in `language`, as a reach-town developer would copy it."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Verifying our signature", 1)[1].split("\n## ", 1)[0]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_python_snippet_verifies_our_signature():
+    namespace: dict = {}
+    exec(_readme_snippet("python"), namespace)
+    body = '{"type":"message.read","text":"Olá 🙂"}'.encode()
+    headers = signatures.headers(SECRET, body)
+    timestamp, signature = headers[signatures.TIMESTAMP_HEADER], headers[signatures.SIGNATURE_HEADER]
+    assert namespace["verify_dispatcher"](body, timestamp, signature, SECRET)
+    assert not namespace["verify_dispatcher"](body[:-1], timestamp, signature, SECRET)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_readme_typescript_snippet_verifies_our_signature(tmp_path):
+    # Node runs the snippet once its type annotations are stripped (it is otherwise plain JavaScript).
+    code = re.sub(r": (Buffer|string|boolean)", "", _readme_snippet("ts")).replace("export ", "")
+    body = '{"type":"message.read","text":"Olá 🙂"}'.encode()
+    headers = signatures.headers(SECRET, body)
+    script = tmp_path / "verify.mjs"
+    script.write_text(
+        code
+        + f"\nconst body = Buffer.from({json.dumps(body.decode())}, 'utf8');\n"
+        + f"const ok = verifyDispatcher(body, {json.dumps(headers[signatures.TIMESTAMP_HEADER])}, "
+        + f"{json.dumps(headers[signatures.SIGNATURE_HEADER])}, {json.dumps(SECRET)});\n"
+        + f"const forged = verifyDispatcher(Buffer.from('x'), {json.dumps(headers[signatures.TIMESTAMP_HEADER])}, "
+        + f"{json.dumps(headers[signatures.SIGNATURE_HEADER])}, {json.dumps(SECRET)});\n"
+        + "console.log(JSON.stringify([ok, forged]));\n"
+    )
+    result = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=30)
+    assert result.stdout.strip() == "[true,false]", result.stderr
