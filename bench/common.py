@@ -8,13 +8,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import redis
 
-from scripts.embedded_redis import EmbeddedRedis
+from scripts.embedded_redis import EmbeddedRedis, free_port
+from scripts.procfile import procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
@@ -69,6 +72,25 @@ def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def _ready(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def web(env: dict[str, str]) -> Iterator[int]:
+    """The Procfile's `web` process (gunicorn) on a free port of 127.0.0.1, answering /health; yields the port."""
+    port = free_port()
+    process = start(["bash", "-c", f"exec {procfile_command('web')}"], {**env, "PORT": str(port), "HOST": "127.0.0.1"})
+    try:
+        wait_until(lambda: _ready(port), 30, "gunicorn")
+        yield port
+    finally:
+        stop(process)
 
 
 def pending(redis_url: str) -> int:

@@ -151,6 +151,9 @@ class Outbox:
         """Chains with events still to deliver."""
         return self.redis.zcard(DUE_KEY)
 
+    def dead_count(self) -> int:
+        return self.redis.zcard(DEAD_BY_TIME_KEY)
+
     # --- replies ---
 
     def receive(self, event: dict, chain: str, default_url: str, answered_index_key: str, remember_seconds: int):

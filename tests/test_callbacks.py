@@ -136,6 +136,7 @@ def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker,
     assert delivery["attempts"] >= 2
     assert delivery["last_error"] == "HTTP 503"
     assert delivery["event"]["type"] == "message.sent"
+    assert client.get("/v1/queue/status", headers=auth()).json["callbacks_dead"] == 1
 
     receiver.down = False
     answer = client.post(f"/v1/webhooks/deliveries/{delivery['delivery_id']}/retry", headers=auth())
@@ -143,6 +144,7 @@ def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker,
     wait_for(lambda: receiver.events(), 20, what="the re-sent delivery")
     assert [e["event_id"] for e in receiver.events()] == [f"{message_id}.1"]
     assert dead() == []
+    assert client.get("/v1/queue/status", headers=auth()).json["callbacks_dead"] == 0
     assert client.post("/v1/webhooks/deliveries/nope/retry", headers=auth()).status_code == 404
 
 

@@ -45,6 +45,8 @@ def queue_status():
             "failed": counts[statuses.FAILED],
             "held_by_pacing": services.store.held(),
             "held_by_schedule": counts[statuses.SCHEDULED],
+            "callbacks_waiting": services.outbox.waiting(),
+            "callbacks_dead": services.outbox.dead_count(),
             "counts": counts,
             "workers": workers,
             "workers_online": len(workers),

@@ -302,6 +302,10 @@ class QueueStatusSchema(Schema):
     failed = fields.Integer()
     held_by_pacing = fields.Integer(metadata={"description": "messages waiting for their sender's pacing slot"})
     held_by_schedule = fields.Integer(metadata={"description": "messages scheduled for later (send_at)"})
+    callbacks_waiting = fields.Integer(
+        metadata={"description": "messages (and batches, reply threads) with status callbacks still to deliver"}
+    )
+    callbacks_dead = fields.Integer(metadata={"description": "callbacks that gave up: GET /v1/webhooks/deliveries"})
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "messages by status"})
     workers = fields.List(fields.String(), metadata={"description": "workers that answered a ping"})
     workers_online = fields.Integer()
