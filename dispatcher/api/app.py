@@ -13,8 +13,21 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, g, request
 
-from dispatcher.api import batches, cli, docs, fastify_routes, health, instances, messages, queue, senders, webhooks
+from dispatcher.api import (
+    batches,
+    cli,
+    docs,
+    fastify_routes,
+    health,
+    instances,
+    messages,
+    queue,
+    retries,
+    senders,
+    webhooks,
+)
 from dispatcher.api.errors import register_error_handlers
+from dispatcher.failed_messages import FailedMessages
 from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
 from dispatcher.outbox import Outbox
@@ -40,6 +53,7 @@ class Services:
     catalog: ProviderCatalog
     outbox: Outbox
     reports: StatusReports
+    failed: FailedMessages
     openapi: dict = field(default_factory=dict)
 
 
@@ -57,7 +71,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     outbox = Outbox(store.redis, settings.message_retention_seconds)
     reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url)
-    services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports)
+    failed = FailedMessages(store)
+    services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports, failed)
     app.extensions["dispatcher"] = services
 
     @app.before_request
@@ -77,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, batches, queue, senders, webhooks, fastify_routes, instances, docs):
+    for module in (health, messages, retries, batches, queue, senders, webhooks, fastify_routes, instances, docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(instances.seed_blueprint)
     services.openapi = docs.build_spec(app)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from dispatcher import statuses
 from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
-from dispatcher.api.validation import json_object, load
+from dispatcher.api.validation import int_arg, json_object, load
 from dispatcher.checks import InvalidInput, checked_body, checked_callback_url, checked_recipient
+from dispatcher.failed_messages import Cursor, FailedFilter
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.store import Message
@@ -18,6 +21,7 @@ from providers.base import MEDIA, TEMPLATE, TEXT, mask_phone
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("messages", __name__)
+PAGE_MAX = 500
 _send_schema = SendMessageSchema()
 
 
@@ -159,23 +163,39 @@ def get_message(message_id: str):
 @blueprint.get("/v1/messages")
 @require_api_key
 def find_message():
-    """Find a message by your external_id.
+    """Find a message by your external_id, or list failed messages.
     ---
-    summary: Find a message by external_id
+    summary: Find a message by external_id, or list failed messages (status=failed)
+    description: >
+      With `external_id`: that message. With `status=failed`: a page of failed messages, oldest
+      failure first, filtered by batch, provider, sender, error code and time; a selective filter
+      may give a page shorter than `limit` (examining at most 5,000 failures per request): follow
+      `next_cursor` until it is null.
     security: [{ApiKey: []}]
     parameters:
-      - {name: external_id, in: query, required: true, schema: {type: string}}
+      - {name: external_id, in: query, schema: {type: string}}
+      - {name: status, in: query, schema: {type: string, enum: [failed]}}
+      - {name: batch_id, in: query, schema: {type: string}}
+      - {name: provider, in: query, schema: {type: string}}
+      - {name: sender, in: query, schema: {type: string}}
+      - {name: error_code, in: query, schema: {type: string}}
+      - {name: since, in: query, schema: {type: string, format: date-time}, description: failed at or after}
+      - {name: until, in: query, schema: {type: string, format: date-time}, description: failed at or before}
+      - {name: limit, in: query, schema: {type: integer, default: 100, maximum: 500}}
+      - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
     responses:
       200:
-        description: The message
+        description: The message (by external_id), or a page of failed messages
         content: {application/json: {schema: MessageSchema}}
       400:
-        description: external_id missing
+        description: external_id missing, or a bad status, time, limit or cursor
         content: {application/json: {schema: ErrorSchema}}
       404:
         description: No message with that external_id for this API key
         content: {application/json: {schema: ErrorSchema}}
     """
+    if "status" in request.args:
+        return jsonify(_failed_page())
     external_id = request.args.get("external_id", "")
     if not external_id:
         raise ApiError(400, "Missing required query parameter: external_id", "missing_fields", field="external_id")
@@ -183,3 +203,43 @@ def find_message():
     if message is None:
         raise ApiError(404, "Message not found", "message_not_found", field="external_id")
     return jsonify(message_view(message))
+
+
+def _time_arg(name: str) -> float | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO-8601 date and time", "invalid_field", field=name) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _failed_page() -> dict:
+    """GET /v1/messages?status=failed: a page of this API key's failed messages."""
+    if request.args.get("status") != statuses.FAILED:
+        raise ApiError(
+            400,
+            "status must be failed (a batch's messages by any status: GET /v1/batches/<batch_id>/messages)",
+            "invalid_field",
+            field="status",
+        )
+    wanted = FailedFilter(
+        batch_id=request.args.get("batch_id") or None,
+        provider=request.args.get("provider") or None,
+        sender=request.args.get("sender") or None,
+        error_code=request.args.get("error_code") or None,
+        since=_time_arg("since"),
+        until=_time_arg("until"),
+    )
+    limit = int_arg("limit", 100, 1, PAGE_MAX)
+    try:
+        cursor = Cursor.parse(request.args["cursor"]) if request.args.get("cursor") else None
+    except ValueError:
+        message = "cursor must be the next_cursor of a previous page"
+        raise ApiError(400, message, "invalid_field", field="cursor") from None
+    services = _services()
+    ids, next_cursor = services.failed.page(g.key_id, wanted, limit, cursor)
+    messages = [message_view(m) for m in services.store.get_many(ids) if m is not None]
+    return {"messages": messages, "next_cursor": str(next_cursor) if next_cursor else None}

@@ -33,14 +33,16 @@ local function report_status(key, id, new, now, now_iso)
                            at = now_iso, error = err}, now)
 end
 
--- A batch has no row left to finish: one batch.completed event to the batch's callback_url.
+-- A batch has no row left to finish: one batch.completed event to the batch's callback_url (once per
+-- completion: a batch whose failed rows are retried completes again, with a new event id).
 local function report_batch(batch, bkey, now_iso, now)
   local f = redis.call('HMGET', bkey, 'callback_url', 'state', 'total', 'count_sent', 'count_delivered',
                        'count_read', 'count_failed', 'count_canceled')
   if not f[1] or redis.call('HSETNX', bkey, 'completed_reported', 1) == 0 then return end
+  local completion = redis.call('HINCRBY', bkey, 'completions', 1)
   local counts = {sent = tonumber(f[4] or '0'), delivered = tonumber(f[5] or '0'), read = tonumber(f[6] or '0'),
                   failed = tonumber(f[7] or '0'), canceled = tonumber(f[8] or '0')}
-  enqueue_event('batch:' .. batch, f[1], {event_id = batch .. '.completed', type = 'batch.completed',
+  enqueue_event('batch:' .. batch, f[1], {event_id = batch .. '.completed.' .. completion, type = 'batch.completed',
                                           batch_id = batch, state = f[2], total = tonumber(f[3]),
                                           counts = counts, at = now_iso}, now)
 end
@@ -65,6 +67,11 @@ local function count_move(key, old, new, now, now_iso)
       if redis.call('HGET', bkey, 'state') ~= 'canceled' then redis.call('HSET', bkey, 'state', 'completed') end
       report_batch(batch, bkey, now_iso, now)
     end
+  elseif FINISHED[old] and not FINISHED[new] then
+    -- A failed row retried by an operator: the batch has work again.
+    redis.call('HINCRBY', bkey, 'finished', -1)
+    redis.call('HDEL', bkey, 'finished_at', 'completed_reported')
+    if redis.call('HGET', bkey, 'state') == 'completed' then redis.call('HSET', bkey, 'state', 'running') end
   end
 end
 
@@ -81,6 +88,12 @@ local function move(key, id, old, new, now, now_iso, entry, deadline)
     redis.call('ZREM', 'dispatch:pending', id)
   end
   count_move(key, old, new, now, now_iso)
+  -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).
+  if new == 'failed' then
+    redis.call('ZADD', 'dispatch:failed', now, id)
+  elseif old == 'failed' then
+    redis.call('ZREM', 'dispatch:failed', id)
+  end
   report_status(key, id, new, now, now_iso)
 end
 

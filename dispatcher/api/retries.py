@@ -1,0 +1,123 @@
+"""Operators' hands on single messages and batches: retry what failed, cancel what has not gone yet.
+
+A retry keeps the message id and its history, gives it a fresh attempt budget and publishes its task
+in the same Redis script; it never resends a message the provider already accepted.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.errors import ApiError
+from dispatcher.api.messages import message_view
+
+blueprint = Blueprint("retries", __name__)
+
+REFUSALS = {
+    "already_sent": "The provider already accepted this message; retrying it would send it twice",
+    "sending": "The message is being sent right now",
+}
+
+
+def _services():
+    return current_app.extensions["dispatcher"]
+
+
+def _own_message(message_id: str):
+    message = _services().store.get(message_id)
+    if message is None or message.key_id != g.key_id:
+        raise ApiError(404, "Message not found", "message_not_found", field="message_id")
+    return message
+
+
+def retry_one(message_id: str) -> str:
+    services = _services()
+    queue, payload = services.messages.task_for(message_id)
+    return services.failed.retry(message_id, queue, payload, services.settings.queued_republish_after_seconds)
+
+
+@blueprint.post("/v1/messages/<message_id>/retry")
+@require_api_key
+def retry_message(message_id: str):
+    """Retry a failed message.
+    ---
+    summary: Retry a failed message (same id, history kept, fresh attempts)
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: message_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: Queued again
+        content: {application/json: {schema: MessageSchema}}
+      404:
+        description: No such message for this API key
+        content: {application/json: {schema: ErrorSchema}}
+      409:
+        description: Not failed, or the provider already accepted it (`already_sent`)
+        content: {application/json: {schema: ErrorSchema}}
+    """
+    _own_message(message_id)
+    outcome = retry_one(message_id)
+    if outcome != "ok":
+        text = REFUSALS.get(outcome, f"Only a failed message can be retried; this one is {outcome}")
+        raise ApiError(409, text, outcome if outcome in REFUSALS else "not_failed", current_status=outcome)
+    return jsonify(message_view(_services().store.get(message_id)))
+
+
+@blueprint.post("/v1/messages/<message_id>/cancel")
+@require_api_key
+def cancel_message(message_id: str):
+    """Cancel a message not sent yet.
+    ---
+    summary: Cancel a message that is queued, retrying or scheduled
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: message_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: Canceled
+        content: {application/json: {schema: MessageSchema}}
+      404:
+        description: No such message for this API key
+        content: {application/json: {schema: ErrorSchema}}
+      409:
+        description: Being sent, or already finished
+        content: {application/json: {schema: ErrorSchema}}
+    """
+    _own_message(message_id)
+    outcome = _services().failed.cancel(message_id)
+    if outcome != "ok":
+        text = REFUSALS.get(outcome, f"Only a message not sent yet can be canceled; this one is {outcome}")
+        raise ApiError(409, text, "not_cancelable", current_status=outcome)
+    return jsonify(message_view(_services().store.get(message_id)))
+
+
+@blueprint.post("/v1/batches/<batch_id>/retry-failed")
+@require_api_key
+def retry_failed_in_batch(batch_id: str):
+    """Retry a batch's failed rows.
+    ---
+    summary: Retry every failed row of a batch (those the provider never accepted)
+    security: [{ApiKey: []}]
+    parameters:
+      - {name: batch_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: "How many were queued again, and how many were left because the provider had accepted them"
+      404:
+        description: No such batch for this API key
+        content: {application/json: {schema: ErrorSchema}}
+    """
+    services = _services()
+    batch = services.store.batch(batch_id)
+    if batch is None or batch.get("key_id") != g.key_id:
+        raise ApiError(404, "Batch not found", "batch_not_found", field="batch_id")
+    outcomes = [retry_one(message_id) for message_id in services.failed.failed_in_batch(batch_id, int(batch["total"]))]
+    return jsonify(
+        {
+            "batch_id": batch_id,
+            "retried": outcomes.count("ok"),
+            "already_sent": outcomes.count("already_sent"),
+        }
+    )
