@@ -70,9 +70,10 @@ class FailedMessages:
         self._cancel = lua_script(store.redis, "cancel")
 
     def page(
-        self, key_id: str, wanted: FailedFilter, limit: int, cursor: Cursor | None = None
+        self, key_id: str | None, wanted: FailedFilter, limit: int, cursor: Cursor | None = None
     ) -> tuple[list[str], Cursor | None]:
-        """Failed message ids of this API key matching `wanted`, oldest failure first, and the next cursor."""
+        """Failed message ids of this API key (None: of every key) matching `wanted`, oldest failure first,
+        and the next cursor."""
         top = wanted.until if wanted.until is not None else "+inf"
         score = cursor.score if cursor else (wanted.since if wanted.since is not None else "-inf")
         after = cursor.member if cursor else None
@@ -94,7 +95,7 @@ class FailedMessages:
                 last = Cursor(entry_score, member)
                 if owner is None:
                     expired.append(member)  # its record expired (MESSAGE_RETENTION_DAYS)
-                elif owner == key_id and wanted.matches(fields):
+                elif (key_id is None or owner == key_id) and wanted.matches(fields):
                     found.append(member)
                     if len(found) == limit:
                         break
