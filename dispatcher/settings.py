@@ -75,6 +75,7 @@ class Settings:
     send_window: SendWindow | None = None
     callbacks: CallbackSettings = field(default_factory=lambda: CallbackSettings())
     inbound: InboundSettings = field(default_factory=lambda: InboundSettings())
+    metrics_token: str = ""  # a bearer token for /metrics; without it, /metrics takes an API key
 
     @property
     def message_retention_seconds(self) -> int:
@@ -490,4 +491,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         send_window=_send_window(read),
         callbacks=_callbacks(read),
         inbound=_inbound(read, public_base_url),
+        metrics_token=read.raw("METRICS_TOKEN") or "",
     )

@@ -6,6 +6,7 @@ single message retry, fail and succeed alike.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -31,6 +32,7 @@ class Outcome:
     provider_message_id: str = ""
     error: str = ""
     retry_in: float = 0.0
+    seconds: float = 0.0  # how long the provider call took (the send latency /metrics shows)
 
 
 def backoff_seconds(attempt: int, base_ms: int, max_ms: int, retry_after: float | None = None) -> float:
@@ -63,7 +65,13 @@ def outbound(claim: Claim) -> OutboundMessage:
 
 
 def deliver(claim: Claim) -> Outcome:
-    """Send one claimed message through the configured provider and sort the answer."""
+    """Send one claimed message through the configured provider and sort the answer, timing the call."""
+    began = time.perf_counter()
+    outcome = _send(claim)
+    return dataclasses.replace(outcome, seconds=round(time.perf_counter() - began, 6))
+
+
+def _send(claim: Claim) -> Outcome:
     settings = runtime.settings()
     context = {"message_id": claim.message_id, "attempt": claim.attempt}
     try:
@@ -121,6 +129,7 @@ def record(store: MessageStore, message_id: str, outcome: Outcome, client: redis
             client=client,
             detail={"provider_message_id": outcome.provider_message_id},
             provider_message_id=outcome.provider_message_id,
+            last_send_seconds=outcome.seconds,
         )
     if outcome.status == statuses.RETRYING:
         next_at = time.time() + outcome.retry_in
@@ -134,5 +143,13 @@ def record(store: MessageStore, message_id: str, outcome: Outcome, client: redis
             client=client,
             last_error=outcome.error,
             next_attempt_at=next_at,
+            last_send_seconds=outcome.seconds,
         )
-    return store.advance(message_id, statuses.FAILED, (statuses.SENDING,), client=client, last_error=outcome.error)
+    return store.advance(
+        message_id,
+        statuses.FAILED,
+        (statuses.SENDING,),
+        client=client,
+        last_error=outcome.error,
+        last_send_seconds=outcome.seconds,
+    )

@@ -16,6 +16,7 @@ import time
 
 from celery.signals import setup_logging, worker_ready
 
+from dispatcher import worker_registry
 from dispatcher.logs import configure_logging
 from dispatcher.redis_checks import warn_if_evicting
 from tasks import runtime
@@ -89,10 +90,27 @@ def _release_callbacks_forever() -> None:
             log.exception("releasing status callbacks failed")
 
 
+HEARTBEAT_INTERVAL = 5
+
+
+def _heartbeat_forever(hostname: str, queues: list[str]) -> None:
+    """Say every few seconds that this worker is alive and what it consumes (/health/ready, /metrics)."""
+    client = runtime.store().redis
+    while True:
+        try:
+            worker_registry.beat(client, hostname, queues)
+        except Exception:  # a Redis outage must not kill the heartbeat
+            log.exception("worker heartbeat failed")
+        time.sleep(HEARTBEAT_INTERVAL)
+
+
 @worker_ready.connect
 def _start_reconciler(sender, **_):
     warn_if_evicting(runtime.store().redis)
     consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
+    threading.Thread(
+        target=_heartbeat_forever, args=(sender.hostname, sorted(consumed)), name="heartbeat", daemon=True
+    ).start()
     if runtime.settings().callbacks.queue_name in consumed:
         # Only a worker that runs callback tasks publishes them: without one, chains wait in Redis.
         threading.Thread(target=_release_callbacks_forever, name="callbacks-release", daemon=True).start()

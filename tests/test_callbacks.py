@@ -13,6 +13,7 @@ import pytest
 from dispatcher import signatures
 from tests.conftest import ROOT, auth, wait_for
 from tests.fakes.receiver import SECRET, FakeReceiver
+from tests.test_metrics import sample
 
 PHONE = "+5564999998888"
 
@@ -145,6 +146,9 @@ def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker,
     assert [e["event_id"] for e in receiver.events()] == [f"{message_id}.1"]
     assert dead() == []
     assert client.get("/v1/queue/status", headers=auth()).json["callbacks_dead"] == 0
+    scrape = client.get("/metrics", headers=auth()).get_data(as_text=True)
+    assert sample(scrape, "dispatcher_callback_deliveries_total", outcome="dead") == 1
+    assert sample(scrape, "dispatcher_callback_deliveries_total", outcome="delivered") == 1
     assert client.post("/v1/webhooks/deliveries/nope/retry", headers=auth()).status_code == 404
 
 

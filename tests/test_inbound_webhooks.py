@@ -14,6 +14,7 @@ from dispatcher import statuses
 from tests.conftest import auth, wait_for
 from tests.fakes import inbound
 from tests.fakes.receiver import SECRET, FakeReceiver
+from tests.test_metrics import sample
 
 PHONE = "+5511999998888"
 META_APP_SECRET = "meta-app-secret-for-tests"
@@ -89,6 +90,10 @@ def test_meta_statuses_move_forward_only_and_duplicates_are_dropped(client):
         ("delivered", "message already read"),
     ]
     assert webhook_entries[0]["provider_at"] == "2024-03-20T10:27:50.000Z"
+
+    scrape = client.get("/metrics", headers=auth()).get_data(as_text=True)
+    for outcome, count in (("same", 1), ("ok", 1), ("stale", 1), ("duplicate", 1)):
+        assert sample(scrape, "dispatcher_status_reports_total", provider="meta", outcome=outcome) == count
 
 
 def test_meta_failed_after_sent_keeps_the_error(client):

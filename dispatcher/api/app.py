@@ -21,6 +21,7 @@ from dispatcher.api import (
     health,
     instances,
     messages,
+    metrics,
     queue,
     retries,
     senders,
@@ -92,7 +93,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
-    for module in (health, messages, retries, batches, queue, senders, webhooks, fastify_routes, instances, docs):
+    for module in (health, metrics, messages, retries, batches, queue, senders, webhooks):
+        app.register_blueprint(module.blueprint)
+    for module in (fastify_routes, instances, docs):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(instances.seed_blueprint)
     services.openapi = docs.build_spec(app)

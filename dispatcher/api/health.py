@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import redis
 from flask import Blueprint, current_app, jsonify
 
+from dispatcher import worker_registry
 from dispatcher.store import iso
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
 
@@ -29,7 +32,10 @@ def health():
 def ready():
     """The service can accept messages.
     ---
-    summary: Readiness (Redis answers)
+    summary: Readiness (Redis answers), with the workers seen and the queue's depth
+    description: >
+      200 whenever Redis answers, so a router keeps sending requests to this API even when no
+      worker runs (messages are accepted and wait); `warning` then says that nothing consumes the queue.
     responses:
       200:
         description: Redis answers
@@ -38,10 +44,29 @@ def ready():
         description: Redis does not answer
         content: {application/json: {schema: ReadinessSchema}}
     """
+    services = current_app.extensions["dispatcher"]
+    client = services.store.redis
     try:
-        current_app.extensions["dispatcher"].store.redis.ping()
+        pipe = client.pipeline(transaction=False)
+        pipe.ping()
+        pipe.llen(services.settings.queue_name)
+        _, depth = pipe.execute()
+        workers = worker_registry.seen(client)
     except redis.RedisError as error:
         return jsonify(
             {"status": "unavailable", "redis": "unreachable", "error": f"Redis is unreachable ({type(error).__name__})"}
         ), 503
-    return jsonify({"status": "ok", "redis": "ok"})
+    answer = {"status": "ok", "redis": "ok", "workers_seen": sorted(workers), "queue_depth": depth}
+    warning = no_consumer_warning(workers, services.settings.queue_name)
+    if warning:
+        answer["warning"] = warning
+    return jsonify(answer)
+
+
+def no_consumer_warning(workers: dict[str, list[str]], queue: str) -> str | None:
+    """Said (and logged) when no worker seen within the last minute consumes `queue`: messages wait."""
+    if worker_registry.consumers(workers, queue):
+        return None
+    warning = f"no worker has consumed the queue {queue} in the last minute: messages are accepted but wait"
+    log.warning(warning)
+    return warning

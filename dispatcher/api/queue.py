@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from dispatcher import statuses
+from dispatcher import statuses, worker_registry
 from dispatcher.api.auth import require_api_key
+from dispatcher.api.health import no_consumer_warning
 from tasks.control import workers_online
 
 blueprint = Blueprint("queue", __name__)
@@ -35,8 +36,10 @@ def queue_status():
     services = current_app.extensions["dispatcher"]
     counts = queue_counts()
     workers = workers_online(services.settings.redis_url)
+    warning = no_consumer_warning(worker_registry.seen(services.store.redis), services.settings.queue_name)
     return jsonify(
         {
+            **({"warning": warning} if warning else {}),
             "queue": services.settings.queue_name,
             "tasks_in_broker": services.store.redis.llen(services.settings.queue_name),
             "waiting": counts[statuses.QUEUED],

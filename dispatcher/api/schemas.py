@@ -201,6 +201,9 @@ class ReadinessSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "unavailable"]})
     redis = fields.String(metadata={"enum": ["ok", "unreachable"]})
     error = fields.String()
+    workers_seen = fields.List(fields.String(), metadata={"description": "workers heard from in the last minute"})
+    queue_depth = fields.Integer(metadata={"description": "Celery tasks waiting in the broker's queue"})
+    warning = fields.String(metadata={"description": "present when no worker consumed the queue in the last minute"})
 
 
 def _scalar_values(variables: dict) -> None:
@@ -309,3 +312,4 @@ class QueueStatusSchema(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "messages by status"})
     workers = fields.List(fields.String(), metadata={"description": "workers that answered a ping"})
     workers_online = fields.Integer()
+    warning = fields.String(metadata={"description": "present when no worker consumed the queue in the last minute"})

@@ -20,7 +20,21 @@ if new == 'sent' then
   end
 end
 if status == 'sending' then
-  local f = redis.call('HMGET', key, 'provider', 'sender')
+  local f = redis.call('HMGET', key, 'provider', 'sender', 'last_send_seconds')
+  -- For /metrics: how long the provider call took, as histogram buckets per provider.
+  local seconds = tonumber(f[3] or '')
+  if seconds then
+    redis.call('HDEL', key, 'last_send_seconds')  -- observed once
+    local le = '+Inf'
+    for _, bound in ipairs({0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}) do
+      if seconds <= bound then
+        le = tostring(bound)
+        break
+      end
+    end
+    redis.call('HINCRBY', 'dispatch:metrics:latency', (f[1] or '') .. '\t' .. le, 1)
+    redis.call('HINCRBYFLOAT', 'dispatch:metrics:latency', (f[1] or '') .. '\tsum', seconds)
+  end
   if f[1] and note_outcome(f[1], f[2], new ~= 'sent', tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[7]) then
     return 'ok:paused'
   end

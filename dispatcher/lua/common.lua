@@ -1,6 +1,7 @@
 -- Prepended to every script below. Statuses that end a message's sending, and the counters that
--- each status change keeps up to date: global counts by status (dispatch:counts) and, for a batch
--- message, the batch's counts, its finish time and its per-second send rate.
+-- each status change keeps up to date: global counts by status (dispatch:counts), the totals /metrics
+-- shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
+-- per-second send rate.
 local FINISHED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
 
 -- Status callbacks (the outbox). Each event waits in a chain, a list delivered in order by one task
@@ -51,7 +52,10 @@ local function count_move(key, old, new, now, now_iso)
   if old == new then return end
   if old then redis.call('HINCRBY', 'dispatch:counts', old, -1) end
   redis.call('HINCRBY', 'dispatch:counts', new, 1)
-  local batch = redis.call('HGET', key, 'batch_id')
+  local f = redis.call('HMGET', key, 'batch_id', 'provider', 'sender')
+  -- For /metrics: how many messages reached each status, by provider and sender (never decremented).
+  redis.call('HINCRBY', 'dispatch:metrics:statuses', new .. '\t' .. (f[2] or '') .. '\t' .. (f[3] or ''), 1)
+  local batch = f[1]
   if not batch then return end
   local bkey = 'dispatch:batch:' .. batch
   if old then redis.call('HINCRBY', bkey, 'count_' .. old, -1) end

@@ -9,6 +9,8 @@ redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('ZADD', 'dispatch:pending', ARGV[3], ARGV[1])
 redis.call('HINCRBY', 'dispatch:counts', ARGV[4], 1)
+local route = redis.call('HMGET', KEYS[2], 'provider', 'sender')
+redis.call('HINCRBY', 'dispatch:metrics:statuses', 'accepted\t' .. (route[1] or '') .. '\t' .. (route[2] or ''), 1)
 if ARGV[5] ~= '' then
   redis.call('ZADD', 'dispatch:scheduled', ARGV[5], ARGV[1])
 elseif ARGV[6] ~= '' then

@@ -28,6 +28,11 @@ if created > 0 then
   redis.call('HINCRBY', KEYS[1], 'total', created)
   redis.call('HINCRBY', KEYS[1], 'count_' .. status, created)
   redis.call('HINCRBY', 'dispatch:counts', status, created)
+  local provider, sender = '', ''
+  for i = 1, #shared, 2 do
+    if shared[i] == 'provider' then provider = shared[i + 1] elseif shared[i] == 'sender' then sender = shared[i + 1] end
+  end
+  redis.call('HINCRBY', 'dispatch:metrics:statuses', 'accepted\t' .. provider .. '\t' .. sender, created)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
 return out

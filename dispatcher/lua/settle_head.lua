@@ -9,6 +9,7 @@
 -- KEYS: chain key.  ARGV: chain, outcome, head, updated record, when, event id, now, oldest dead kept.
 local chain, outcome, head = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('LINDEX', KEYS[1], 0) ~= head then return -1 end
+redis.call('HINCRBY', 'dispatch:metrics:callbacks', outcome, 1)
 if outcome == 'retry' then
   redis.call('LSET', KEYS[1], 0, ARGV[4])
   redis.call('ZADD', 'dispatch:cb:due', ARGV[5], chain)

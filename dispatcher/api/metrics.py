@@ -1,0 +1,52 @@
+"""`/metrics` in Prometheus's text format, for dashboards and alerts.
+
+Not public: a scrape needs `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time), or,
+when no METRICS_TOKEN is set, an API key. The numbers come from Redis (dispatcher/metrics.py), so any
+gunicorn process answers the same.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.errors import ApiError
+from dispatcher.metrics import DispatcherCollector
+
+blueprint = Blueprint("metrics", __name__)
+
+
+def _registry() -> CollectorRegistry:
+    services = current_app.extensions["dispatcher"]
+    if "metrics_registry" not in current_app.extensions:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(DispatcherCollector(services.store, services.settings))
+        current_app.extensions["metrics_registry"] = registry
+    return current_app.extensions["metrics_registry"]
+
+
+def _scrape() -> Response:
+    return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+@blueprint.get("/metrics")
+def metrics():
+    """Prometheus metrics.
+    ---
+    summary: Prometheus metrics (bearer METRICS_TOKEN, or an API key when none is set)
+    responses:
+      200: {description: "Prometheus text format"}
+      401: {description: No or wrong token}
+    """
+    token = current_app.extensions["dispatcher"].settings.metrics_token
+    if not token:
+        return require_api_key(_scrape)()
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not given:
+        raise ApiError(401, "Missing Authorization: Bearer <METRICS_TOKEN>", "missing_token")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(401, "Invalid metrics token", "invalid_token")
+    return _scrape()

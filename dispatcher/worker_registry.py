@@ -1,0 +1,37 @@
+"""Which workers are alive and what they consume, as the workers themselves last said, in Redis.
+
+A ping over the broker (Flower's way, `GET /v1/queue/status`'s way) waits for answers; readiness
+checks and metrics must answer in milliseconds, so every worker also writes a heartbeat every few
+seconds, and readers look at who wrote one within the last minute.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+WORKERS_KEY = "dispatch:workers"  # sorted set: worker name → last heartbeat (unix seconds)
+QUEUES_KEY = "dispatch:workers:queues"  # hash: worker name → the queues it consumes, comma-separated
+SEEN_WITHIN_SECONDS = 60
+FORGET_AFTER_SECONDS = 86400
+
+
+def beat(client: redis.Redis, name: str, queues: list[str]) -> None:
+    now = time.time()
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(WORKERS_KEY, {name: now})
+    pipe.hset(QUEUES_KEY, name, ",".join(sorted(queues)))
+    pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - FORGET_AFTER_SECONDS)
+    pipe.execute()
+
+
+def seen(client: redis.Redis) -> dict[str, list[str]]:
+    """Workers heard from within the last minute, with the queues each consumes."""
+    names = client.zrangebyscore(WORKERS_KEY, time.time() - SEEN_WITHIN_SECONDS, "+inf")
+    queues = client.hmget(QUEUES_KEY, names) if names else []
+    return {name: (listed or "").split(",") for name, listed in zip(names, queues, strict=True)}
+
+
+def consumers(workers: dict[str, list[str]], queue: str) -> list[str]:
+    return sorted(name for name, queues in workers.items() if queue in queues)
