@@ -106,6 +106,13 @@ class FailedMessages:
             score, after = last.score, last.member
         return found, last
 
+    def keep_newest(self, keep: int | None) -> int:
+        """JOB_REMOVE_ON_FAIL (seed 000's setting): list only the newest `keep` failures (None: all). The
+        records stay (MESSAGE_RETENTION_DAYS); only the listing forgets. Returns how many it forgot."""
+        if keep is None:
+            return 0
+        return self.redis.zremrangebyrank(FAILED_KEY, 0, -(keep + 1))
+
     def retry(self, message_id: str, queue_key: str, task_payload: str, grace_seconds: int) -> str:
         """failed → queued with its task; returns ok, missing, already_sent or the status that refused it."""
         now = time.time()

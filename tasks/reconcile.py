@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from dispatcher.failed_messages import FailedMessages
 from tasks import runtime
 from tasks.celery_app import RECONCILE, app
 
@@ -37,7 +38,13 @@ def republish_overdue() -> int:
     return len(overdue)
 
 
+def trim_failed_listing() -> int:
+    """Keep the failed listing to the newest JOB_REMOVE_ON_FAIL failures."""
+    return FailedMessages(runtime.store()).keep_newest(runtime.settings().job_remove_on_fail)
+
+
 @app.task(name=RECONCILE, ignore_result=True)
 def reconcile() -> int:
     """The same pass, on demand: `celery -A tasks call dispatch.reconcile`."""
+    trim_failed_listing()
     return republish_overdue()

@@ -22,7 +22,7 @@ from dispatcher.redis_checks import warn_if_evicting
 from tasks import runtime
 from tasks.callbacks import CHAIN_LEASE_SECONDS
 from tasks.envelope import callback_task_for, chunk_task_for, send_task_for
-from tasks.reconcile import republish_overdue
+from tasks.reconcile import republish_overdue, trim_failed_listing
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def _reconcile_forever(hostname: str) -> None:
         try:
             if client.set(RECONCILER_LOCK, hostname, nx=True, ex=interval):
                 republish_overdue()
+                trim_failed_listing()
         except Exception:  # a Redis outage must not kill the timer: try again next period
             log.exception("reconciler pass failed")
 

@@ -134,3 +134,14 @@ def test_a_batch_retries_its_failed_rows_and_completes_again(make_app, start_wor
     assert answer.json == {"batch_id": batch_id, "retried": 20, "already_sent": 0}
     wait_for(lambda: batch()["counts"]["sent"] == 20 and batch()["state"] == "completed", 30)
     assert "failed" not in batch()["counts"]
+
+
+def test_job_remove_on_fail_keeps_the_newest_failures_listed(make_app, start_worker):
+    client = make_app(JOB_REMOVE_ON_FAIL="3")
+    ids = [send(client, f"c6_{n}") for n in range(5)]
+    for message_id in ids:
+        fail(client, message_id)
+    assert len(listing(client)["messages"]) == 5
+    start_worker(JOB_REMOVE_ON_FAIL="3")  # its reconciler trims the listing (RECONCILE_INTERVAL=1 in tests)
+    wait_for(lambda: [m["message_id"] for m in listing(client)["messages"]] == ids[2:], 15)
+    assert client.get(f"/v1/messages/{ids[0]}", headers=auth()).json["status"] == "failed"  # the record stays
