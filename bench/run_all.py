@@ -32,6 +32,7 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
         ),
         ("python -m bench.operations", run([sys.executable, "-m", "bench.operations"])),
+        ("python -m bench.load 300 1000", run([sys.executable, "-m", "bench.load", "300", "1000"])),
         ("python -m bench.pacing 10 60 10", run([sys.executable, "-m", "bench.pacing", "10", "60", "10"])),
         *(
             ("python -m bench.pacing_senders 60 2000", line)
