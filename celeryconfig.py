@@ -4,11 +4,14 @@ Workers, Flower and the celery CLI all load this module (`celery -A tasks ...`),
 the API on the broker, the queue name and the task names.
 """
 
-from dispatcher.settings import load_settings
+from dispatcher.settings import load_settings, redis_ssl_options
 
 _settings = load_settings()
 
 broker_url = _settings.redis_url
+# For rediss://, verify Redis's certificate unless REDIS_TLS_VERIFY=none (Heroku Redis): left alone, kombu would
+# not verify it at all. The API's control app (tasks/control.py) does the same.
+broker_use_ssl = redis_ssl_options(broker_url) or False
 broker_connection_retry_on_startup = True
 # Our retries and countdowns stay far below this, or Redis would hand a task out twice (Celery's Redis caveats).
 broker_transport_options = {"visibility_timeout": 3600}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from dotenv import load_dotenv
 
@@ -21,6 +22,7 @@ from dispatcher.send_window import SendWindow
 PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta", "webhook")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 LEASE_EXPIRED_ACTIONS = ("resend", "fail")
+REDIS_TLS_VERIFY = ("required", "none")
 
 
 class SettingsError(ValueError):
@@ -251,6 +253,35 @@ def _redis_url(read: _Reader) -> str:
     return f"redis://{auth}{host}:{port}/0"
 
 
+def _redis_tls(read: _Reader, url: str) -> str:
+    """REDIS_TLS_VERIFY=none puts `ssl_cert_reqs=none` on a rediss:// URL; `required` (the default) leaves it as is.
+
+    Heroku Redis serves TLS with a self-signed certificate that no client can verify, while a managed Redis with a
+    real certificate should be verified. The choice travels in the URL so that every client built from it agrees:
+    redis-py in the API and the tasks, Celery's broker, the control app that pings workers (see `redis_ssl_options`).
+    A `ssl_cert_reqs` already in REDIS_URL is kept.
+    """
+    verify = read.choice("REDIS_TLS_VERIFY", "required", REDIS_TLS_VERIFY)
+    parts = urlsplit(url)
+    if verify == "required" or parts.scheme != "rediss" or "ssl_cert_reqs" in parse_qs(parts.query):
+        return url
+    return parts._replace(query="&".join(filter(None, [parts.query, "ssl_cert_reqs=none"]))).geturl()
+
+
+def redis_ssl_options(url: str) -> dict[str, int] | None:
+    """The TLS options for a Redis client of `url`: None for redis://, else whether to verify the certificate.
+
+    Celery's broker needs them spelled out: kombu, given a rediss:// URL and no `broker_use_ssl`, does not verify
+    the certificate at all (it warns and goes on), whereas redis-py verifies by default. Verifying unless the URL
+    says `ssl_cert_reqs=none` (or `optional`) makes both behave the same, and fail safe.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return None
+    wanted = parse_qs(parts.query).get("ssl_cert_reqs", ["required"])[0].lower().removeprefix("cert_")
+    return {"ssl_cert_reqs": {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(wanted, ssl.CERT_REQUIRED)}
+
+
 def _api_keys(read: _Reader) -> tuple[str, ...]:
     value = read.raw("API_KEY")
     if value is None:
@@ -454,7 +485,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
         api_keys=_api_keys(read),
         whatsapp_provider=provider,
-        redis_url=_redis_url(read),
+        redis_url=_redis_tls(read, _redis_url(read)),
         queue_name=read.text("QUEUE_NAME", "message-dispatch-queue"),
         job_attempts=read.integer("JOB_ATTEMPTS", 3, minimum=1, maximum=100),
         job_backoff_delay_ms=read.integer("JOB_BACKOFF_DELAY", 5000),

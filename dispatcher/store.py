@@ -35,7 +35,7 @@ import redis
 
 from dispatcher import statuses
 from dispatcher.send_window import SendWindow
-from dispatcher.settings import Settings
+from dispatcher.settings import Settings, redis_ssl_options
 
 PREFIX = "dispatch:"
 PENDING_KEY = PREFIX + "pending"
@@ -53,9 +53,19 @@ def lua_script(client: redis.Redis, name: str):
 
 
 def connect(url: str) -> redis.Redis:
-    """A Redis client with timeouts short enough that an outage becomes a quick, clear error."""
+    """A Redis client with timeouts short enough that an outage becomes a quick, clear error.
+
+    A rediss:// client verifies the server's certificate unless the URL says `ssl_cert_reqs=none`
+    (REDIS_TLS_VERIFY=none, for Heroku Redis's self-signed one): stated here rather than left to
+    redis-py's default, so it cannot drift from what Celery's broker does (`redis_ssl_options`).
+    """
     return redis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        **(redis_ssl_options(url) or {}),
     )
 
 

@@ -5,12 +5,20 @@ group's outcomes in one pipelined round trip. Groups are sized to take about a q
 so a pause or a cancel takes effect within a second; a row that must be retried gets its own
 `dispatch.send_message` task, exactly as a single message would. A lock per chunk keeps a
 republished copy from running beside a live one.
+
+A chunk can take minutes, longer than a platform waits after SIGTERM (Heroku: 30 s) before it kills:
+when the worker starts shutting down, a running chunk stops claiming rows and hands itself back (its
+deadline set to now, so the reconciler of whichever worker runs next republishes it), instead of being
+killed mid-send.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+
+from celery.signals import worker_shutting_down
 
 from dispatcher import statuses
 from dispatcher.store import chunk_member
@@ -22,6 +30,14 @@ log = logging.getLogger(__name__)
 
 GROUP_SECONDS = 0.25
 MAX_GROUP = 100
+
+_stopping = threading.Event()
+
+
+@worker_shutting_down.connect
+def _stop_claiming(**_):
+    """Warm shutdown began (SIGTERM to the worker): running chunks hand themselves back."""
+    _stopping.set()
 
 
 def next_group_size(sent: int, elapsed: float) -> int:
@@ -46,6 +62,11 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
     ids = store.batch_message_ids(batch_id, start, stop)
     position, group, state = 0, 10, "running"
     while position < len(ids):
+        if _stopping.is_set():
+            store.watch_until(member, time.time())
+            log.info("chunk %s-%s handed back: the worker is stopping", start, stop, extra=context)
+            state = "handed back"
+            break
         began = time.monotonic()
         state, claims = store.claim_group(batch_id, ids[position : position + group])
         if state != "running":
@@ -64,7 +85,8 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
                 send_message.apply_async((claim.message_id,), countdown=outcome.retry_in)
         position += group
         group = next_group_size(len(claims), time.monotonic() - began) if claims else MAX_GROUP
-    store.forget_pending(member)
+    if state != "handed back":
+        store.forget_pending(member)
     store.redis.delete(lock)
     log.info("chunk %s-%s ended: batch is %s", start, stop, state, extra=context)
     return state
