@@ -169,6 +169,7 @@ class MessageStore:
         self._create_rows = lua_script(client, "create_rows")
         self._claim = lua_script(client, "claim")
         self._claim_group = lua_script(client, "claim_group")
+        self._renew_leases = client.register_script((_LUA / "renew_leases.lua").read_text())
         self._advance = lua_script(client, "advance")
         self._cancel_batch = lua_script(client, "cancel_batch")
         self._set_batch_state = lua_script(client, "set_batch_state")
@@ -409,6 +410,11 @@ class MessageStore:
             args=[now, now + self.lease_seconds, iso(now), self.limits, self._window_opens(now), *message_ids],
         )
         return state, [Claim(message_id, "claimed", int(attempt), *rest) for message_id, attempt, *rest in claimed]
+
+    def renew_leases(self, claims: list[Claim]) -> set[str]:
+        """Extend the leases of claimed rows not sent yet; returns the ids still ours (not taken over)."""
+        pairs = [value for claim in claims for value in (claim.message_id, claim.attempt)]
+        return set(self._renew_leases(args=[time.time() + self.lease_seconds, *pairs]))
 
     def advance(
         self,

@@ -21,10 +21,10 @@ import time
 from celery.signals import worker_shutting_down
 
 from dispatcher import statuses
-from dispatcher.store import chunk_member
+from dispatcher.store import Claim, chunk_member
 from tasks import runtime
 from tasks.celery_app import SEND_BATCH_CHUNK, app
-from tasks.delivery import deliver, record, warn_if_paused
+from tasks.delivery import Outcome, deliver, record, warn_if_paused
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,28 @@ def next_group_size(sent: int, elapsed: float) -> int:
     return max(1, min(MAX_GROUP, int(GROUP_SECONDS * sent / elapsed)))
 
 
+def _send_group(store, claims: list[Claim], renew_after: float) -> tuple[list[Claim], list[Outcome]]:
+    """Send a claimed group one row after another. The group shares one lease: when the calls are slow (timeouts),
+    the group's leases are renewed before they run out, so the reconciler cannot hand them to
+    another worker while this chunk is alive; a row taken over anyway (its lease ran out first) is not sent here.
+    `renew_after` leaves room for one more provider call (at most connect + read timeout) within the lease.
+    Returns the rows sent and their outcomes."""
+    sent: list[Claim] = []
+    outcomes: list[Outcome] = []
+    held_since = time.monotonic()
+    ours = {claim.message_id for claim in claims}
+    for claim in claims:
+        if time.monotonic() - held_since > renew_after:
+            ours = store.renew_leases(claims)  # the rows sent too: they stay `sending` until the group is recorded
+            held_since = time.monotonic()
+        if claim.message_id not in ours:
+            log.warning("row taken over by another worker: not sent here", extra={"message_id": claim.message_id})
+            continue
+        sent.append(claim)
+        outcomes.append(deliver(claim))
+    return sent, outcomes
+
+
 @app.task(name=SEND_BATCH_CHUNK, bind=True, acks_late=True, ignore_result=True)
 def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
     from tasks.send import send_message
@@ -59,6 +81,7 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
     if not store.redis.set(lock, self.request.id or "local", nx=True, ex=settings.send_lease_seconds):
         log.info("chunk %s-%s skipped: another copy is running", start, stop, extra=context)
         return "busy"
+    renew_after = (settings.send_lease_seconds - settings.provider_connect_timeout - settings.provider_read_timeout) / 2
     ids = store.batch_message_ids(batch_id, start, stop)
     position, group, state = 0, 10, "running"
     while position < len(ids):
@@ -71,7 +94,7 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
         state, claims = store.claim_group(batch_id, ids[position : position + group])
         if state != "running":
             break
-        outcomes = [deliver(claim) for claim in claims]
+        claims, outcomes = _send_group(store, claims, renew_after)
         pipe = store.redis.pipeline(transaction=False)
         for claim, outcome in zip(claims, outcomes, strict=True):
             record(store, claim.message_id, outcome, client=pipe)

@@ -226,7 +226,7 @@ def batch_messages(batch_id: str):
     parameters:
       - {name: batch_id, in: path, required: true, schema: {type: string}}
       - {name: status, in: query, schema: {type: string}, description: only messages in this status}
-      - {name: limit, in: query, schema: {type: integer, default: 100, maximum: 500}}
+      - {name: limit, in: query, schema: {type: integer, default: 100, minimum: 1, maximum: 500}}
       - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
     responses:
       200:

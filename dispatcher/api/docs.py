@@ -20,6 +20,7 @@ _SCHEMAS = (
     schemas.SendAnswerSchema,
     schemas.MessageSchema,
     schemas.ErrorSchema,
+    schemas.SeedErrorSchema,
     schemas.HealthSchema,
     schemas.ReadinessSchema,
     schemas.BulkRowSchema,
@@ -52,8 +53,29 @@ def build_spec(app: Flask) -> dict:
         operation = yaml_utils.load_yaml_from_docstring(view.__doc__ or "")
         if operation:
             method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS")).lower()
-            spec.path(path=FlaskPlugin.flaskpath2openapi(rule.rule), operations={method: operation})
+            path = FlaskPlugin.flaskpath2openapi(rule.rule)
+            spec.path(path=path, operations={method: with_common_answers(path, operation)})
     return spec.to_dict()
+
+
+def with_common_answers(path: str, operation: dict) -> dict:
+    """Add the answers every operation of its kind can give, so no docstring can forget them.
+
+    Any view behind `require_api_key` answers 401; any view reading a body answers 413 past the body
+    limit (Flask's MAX_CONTENT_LENGTH, before the view runs). Every error answer is JSON in the shape
+    errors.py makes (seed 000's under /api/v1), so an error documented without a body gets that body.
+    """
+    responses = operation.setdefault("responses", {})
+    documented = {str(code) for code in responses}
+    if operation.get("security") and "401" not in documented:
+        responses[401] = {"description": "`Missing X-API-Key header` or `Invalid API Key`"}
+    if operation.get("requestBody") and "413" not in documented:
+        responses[413] = {"description": "Request body too large"}
+    error_schema = "SeedErrorSchema" if path.startswith("/api/v1/") else "ErrorSchema"
+    for code, answer in responses.items():
+        if int(code) >= 400 and "content" not in answer:
+            answer["content"] = {"application/json": {"schema": error_schema}}
+    return operation
 
 
 @blueprint.get("/openapi.json")
@@ -79,8 +101,9 @@ Authenticated endpoints need the <code>X-API-Key</code> header.</p>
 <h2><span class="method">{{ method }}</span> <code>{{ path }}</code></h2>
 <p><strong>{{ op.summary }}</strong>{% if op.security %} (X-API-Key){% endif %}</p>
 {% if op.description %}<p>{{ op.description }}</p>{% endif %}
-{% set body = op.get('requestBody') %}{% if body and '$ref' in body.content['application/json'].schema %}
-{% set ref = body.content['application/json'].schema['$ref'].split('/')[-1] %}
+{% set body = op.get('requestBody', {}).get('content', {}).get('application/json') %}
+{% if body and '$ref' in body.schema %}
+{% set ref = body.schema['$ref'].split('/')[-1] %}
 <h3>Body: {{ ref }}</h3><table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>
 {% for name, prop in spec.components.schemas[ref].properties.items() %}
 <tr><td><code>{{ name }}</code></td><td>{{ prop.type }}</td>

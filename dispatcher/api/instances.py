@@ -15,7 +15,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
-from dispatcher.api.fastify_routes import seed_error
+from dispatcher.api.fastify_routes import seed_error, seed_too_large
 from dispatcher.api.validation import json_object, load
 from providers import TransientProviderError
 from providers.evolution import EvolutionInstances, EvolutionProvider
@@ -23,6 +23,7 @@ from providers.evolution import EvolutionInstances, EvolutionProvider
 blueprint = Blueprint("instances", __name__)
 seed_blueprint = Blueprint("fastify_instances", __name__, url_prefix="/api/v1/instances")
 seed_blueprint.register_error_handler(ApiError, seed_error)
+seed_blueprint.register_error_handler(413, seed_too_large)
 
 _NAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{1,64}$", error="instance name: 1 to 64 letters, digits, _ . or -")
 
@@ -92,7 +93,7 @@ def list_instances():
     responses:
       200: {description: The instances}
       400: {description: The evolution provider is not enabled}
-      502: {description: Evolution API unreachable}
+      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     return _relay(_instances().list)
 
@@ -109,8 +110,9 @@ def create_instance():
       content: {application/json: {schema: CreateInstanceSchema}}
     responses:
       201: {description: "Created: Evolution's answer, with `qrcode.base64` (a PNG data URL) to scan"}
-      400: {description: A bad body}
+      400: {description: "A bad body, or the evolution provider is not enabled"}
       403: {description: The name is taken}
+      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     data = load(CreateInstanceSchema(), json_object())
     return _relay(
@@ -135,7 +137,9 @@ def connect_instance(name: str):
       - {name: number, in: query, schema: {type: string}, description: "digits with country code, for a pairing code"}
     responses:
       200: {description: "`{pairingCode, code, base64, count}`, or the instance's state when already open"}
+      400: {description: The evolution provider is not enabled}
       404: {description: No such instance}
+      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     return _relay(_instances().connect, name, request.args.get("number", ""))
 
@@ -151,7 +155,9 @@ def instance_status(name: str):
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: "`{instance: {instanceName, state}}`"}
+      400: {description: The evolution provider is not enabled}
       404: {description: No such instance}
+      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     return _relay(_instances().state, name)
 
@@ -167,8 +173,9 @@ def logout_instance(name: str):
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: Logged out}
-      400: {description: Not connected}
+      400: {description: "Not connected, or the evolution provider is not enabled"}
       404: {description: No such instance}
+      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     return _relay(_instances().logout, name)
 
@@ -184,7 +191,9 @@ def delete_instance(name: str):
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: Deleted}
+      400: {description: The evolution provider is not enabled}
       404: {description: No such instance}
+      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     return _relay(_instances().delete, name)
 

@@ -181,12 +181,12 @@ def find_message():
       - {name: error_code, in: query, schema: {type: string}}
       - {name: since, in: query, schema: {type: string, format: date-time}, description: failed at or after}
       - {name: until, in: query, schema: {type: string, format: date-time}, description: failed at or before}
-      - {name: limit, in: query, schema: {type: integer, default: 100, maximum: 500}}
+      - {name: limit, in: query, schema: {type: integer, default: 100, minimum: 1, maximum: 500}}
       - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
     responses:
       200:
-        description: The message (by external_id), or a page of failed messages
-        content: {application/json: {schema: MessageSchema}}
+        description: "The message (by external_id), or a page of failed messages: {messages, next_cursor}"
+        content: {application/json: {schema: {oneOf: [MessageSchema, BatchMessagesSchema]}}}
       400:
         description: external_id missing, or a bad status, time, limit or cursor
         content: {application/json: {schema: ErrorSchema}}

@@ -38,7 +38,7 @@ def metrics():
     ---
     summary: Prometheus metrics (bearer METRICS_TOKEN, or an API key when none is set)
     responses:
-      200: {description: "Prometheus text format"}
+      200: {description: "Prometheus text format", content: {text/plain: {schema: {type: string}}}}
       401: {description: No or wrong token}
     """
     token = current_app.extensions["dispatcher"].settings.metrics_token

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
 from providers.base import MEDIA_KINDS
@@ -11,6 +11,12 @@ from providers.base import MEDIA_KINDS
 MISSING = "Missing data for required field."
 EXTERNAL_ID_MAX = 255
 PHONE_MAX = 32
+
+
+def _no_control_characters(name: str) -> validate.Regexp:
+    """marshmallow's URL check lets a NUL or an escape byte through (its path part is `\\S+`); a URL we or a
+    provider will fetch must not carry one: it would fail at delivery, or worse, reach a lenient parser."""
+    return validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error=f"{name} must not contain control characters")
 
 
 def _text(name: str, maximum: int, **kwargs) -> fields.String:
@@ -35,6 +41,7 @@ class MediaSchema(Schema):
         required=True,
         schemes={"http", "https"},
         require_tld=False,
+        validate=_no_control_characters("media.url"),
         error_messages={"invalid": "media.url must be an http(s) URL", "required": MISSING},
         metadata={"example": "https://example.com/menu.pdf"},
     )
@@ -96,7 +103,10 @@ class RouteSchema(Schema):
     callback_url = fields.Url(
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=2048, error="callback_url must be at most 2048 characters"),
+        validate=[
+            validate.Length(max=2048, error="callback_url must be at most 2048 characters"),
+            _no_control_characters("callback_url"),
+        ],
         error_messages={"invalid": "callback_url must be an http(s) URL"},
         metadata={
             "description": "Where this message's status events (and replies to it) are POSTed, signed; "
@@ -161,14 +171,21 @@ class SendAnswerSchema(Schema):
 
 
 class HistoryEntrySchema(Schema):
+    """One step of a message's history. Open: each step adds its own details (attempt, until, reason,
+    provider_status, error, ...), so a client must not refuse a key it does not know."""
+
+    class Meta:
+        unknown = INCLUDE
+
     status = fields.String()
     at = fields.String(metadata={"description": "ISO-8601 UTC"})
+    source = fields.String(metadata={"description": "where the change came from, e.g. `meta webhook`"})
 
 
 class ErrorDetailSchema(Schema):
-    kind = fields.String(metadata={"description": "transient, permanent, configuration or ambiguous"})
-    code = fields.String()
-    message = fields.String()
+    kind = fields.String(metadata={"description": "transient, permanent, configuration, ambiguous or provider"})
+    code = fields.String(allow_none=True, metadata={"description": "null when a provider's report gave none"})
+    message = fields.String(allow_none=True)
 
 
 class MessageSchema(Schema):
@@ -186,10 +203,31 @@ class MessageSchema(Schema):
 
 
 class ErrorSchema(Schema):
+    """Every error answer of the /v1 API. Besides `error`, `code` and `field`, some errors carry the keys
+    listed here (a closed list, so /openapi.json says exactly what a client may meet)."""
+
     error = fields.String(required=True)
     code = fields.String()
     field = fields.String()
     details = fields.String()
+    fields_ = fields.List(
+        fields.String(), data_key="fields", metadata={"description": "missing_fields: every missing field"}
+    )
+    limit = fields.Integer(metadata={"description": "too_many_rows: BULK_MAX_MESSAGES"})
+    message_id = fields.String(metadata={"description": "idempotency_conflict: the message already accepted"})
+    state = fields.String(metadata={"description": "illegal_transition: the batch's state"})
+    current_status = fields.String(metadata={"description": "retry or cancel refused: the message's status"})
+    evolution = fields.Raw(metadata={"description": "Evolution API's own error answer, relayed"})
+
+
+class SeedErrorSchema(Schema):
+    """Seed 000's error shape, answered by the `/api/v1` routes, with our `code` and `field` beside it."""
+
+    success = fields.Boolean(required=True, metadata={"enum": [False]})
+    message = fields.String(required=True)
+    code = fields.String()
+    field = fields.String()
+    evolution = fields.Raw(metadata={"description": "Evolution API's own error answer, relayed"})
 
 
 class HealthSchema(Schema):
@@ -285,6 +323,7 @@ class BatchSchema(Schema):
     eta_seconds = fields.Float(allow_none=True)
     created_at = fields.String()
     finished_at = fields.String(allow_none=True)
+    canceled_now = fields.Integer(metadata={"description": "cancel only: messages this request canceled"})
 
 
 class BatchMessagesSchema(Schema):

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
-from dispatcher.api.validation import int_arg
+from dispatcher.api.validation import int_arg, refuse_unsafe_json
 from providers import evolution_inbound, meta_inbound, twilio_inbound
 from providers.inbound import InboundEvent, IncomingMessage, WebhookMalformed, WebhookRejected
 
@@ -47,9 +47,11 @@ def _apply(events: list[InboundEvent]) -> dict:
 
 def _json_body() -> object:
     try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "The webhook body must be JSON", "malformed_json", field="body") from None
+    refuse_unsafe_json(payload)
+    return payload
 
 
 def _parsed(parse, payload) -> list[InboundEvent]:
@@ -68,6 +70,9 @@ def evolution():
       Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
       MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
       `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
+    requestBody:
+      required: true
+      content: {application/json: {schema: {type: object, description: "An Evolution event: {event, instance, data}"}}}
     responses:
       200: {description: Verified and applied (unknown messages are logged and answered 200)}
       400: {description: Not an Evolution event}
@@ -101,8 +106,11 @@ def twilio():
       Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
       "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
       (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
+    requestBody:
+      required: true
+      content: {application/x-www-form-urlencoded: {schema: {type: object, additionalProperties: {type: string}}}}
     responses:
-      200: {description: Verified and applied; an empty TwiML answer}
+      200: {description: Verified and applied; an empty TwiML answer, content: {text/xml: {schema: {type: string}}}}
       400: {description: Not a Twilio message post}
       401: {description: No signature}
       403: {description: Wrong signature, or TWILIO_AUTH_TOKEN not set}
@@ -131,7 +139,7 @@ def meta_subscription():
       - {name: hub.verify_token, in: query, schema: {type: string}}
       - {name: hub.challenge, in: query, schema: {type: string}}
     responses:
-      200: {description: "The challenge, echoed (text/plain)"}
+      200: {description: "The challenge, echoed", content: {text/plain: {schema: {type: string}}}}
       403: {description: Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set}
     """
     try:
@@ -152,6 +160,9 @@ def meta():
     ---
     summary: Meta WhatsApp Cloud API webhook
     description: Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
+    requestBody:
+      required: true
+      content: {application/json: {schema: {type: object, description: "{object: whatsapp_business_account, entry}"}}}
     responses:
       200: {description: Verified and applied}
       400: {description: Not a WhatsApp notification}
@@ -195,7 +206,7 @@ def deliveries():
     security: [{ApiKey: []}]
     parameters:
       - {name: state, in: query, required: true, schema: {type: string, enum: [dead]}}
-      - {name: limit, in: query, schema: {type: integer, default: 100, maximum: 500}}
+      - {name: limit, in: query, schema: {type: integer, default: 100, minimum: 1, maximum: 500}}
       - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
     responses:
       200: {description: "A page: {deliveries: [...], next_cursor}"}

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,49 @@ class Scripted:
     headers: dict = field(default_factory=dict)
     hang: float = 0.0
     html: bool = False
+    # With `hang`: the provider takes the message, then answers (success) only after `hang` seconds,
+    # to a client that may have given up: the ambiguous case of a timeout (fakes that support it).
+    late: bool = False
+    kind: str = ""  # a name for the fault in `FakeServer.faults_served` (default: the status, or "hang")
+
+    @property
+    def name(self) -> str:
+        return self.kind or ("hang" if self.hang else str(self.status))
+
+
+@dataclass
+class FaultWindow:
+    """For `seconds` from its creation, a share of requests each get one of the scripted `faults`.
+
+    `faults` pairs a share (0 to 1) with an answer; the shares add up to at most 1, the rest of the
+    requests are answered as usual. The draw is random with a fixed seed: which request gets a fault
+    depends on the order requests arrive in, but the mix does not.
+    """
+
+    seconds: float
+    faults: list[tuple[float, Scripted]]
+    seed: int = 8
+    ends_at: float = field(init=False)
+
+    def __post_init__(self):
+        self.ends_at = time.monotonic() + self.seconds
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() < self.ends_at
+
+    def draw(self) -> Scripted | None:
+        with self._lock:
+            if not self.open:
+                return None
+            roll = self._random.random()
+        for share, answer in self.faults:
+            if roll < share:
+                return answer
+            roll -= share
+        return None
 
 
 class _NoDelayHandler(WSGIRequestHandler):
@@ -60,6 +104,10 @@ class FakeServer:
         self.app = app
         self.received: list[Received] = []
         self.scripted: deque[Scripted] = deque()
+        self.faults: FaultWindow | None = None
+        self.faults_served: Counter[str] = Counter()
+        self.hanging = 0  # requests being held (hung or late) right now
+        self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_NoDelayHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         # A short poll interval makes stop() quick (the default 0.5 s adds up over a suite).
@@ -88,13 +136,36 @@ class FakeServer:
         self.received.append(received)
         return received
 
+    def next_scripted(self) -> Scripted | None:
+        """The next scripted answer (the queue first, then the fault window), counted in `faults_served`."""
+        try:
+            answer = self.scripted.popleft()
+        except IndexError:
+            answer = self.faults.draw() if self.faults else None
+        if answer is not None:
+            with self._lock:
+                self.faults_served[answer.name] += 1
+        return answer
+
+    def hold(self, seconds: float) -> None:
+        """Keep this request waiting (a hang), counted in `hanging` meanwhile."""
+        with self._lock:
+            self.hanging += 1
+        try:
+            time.sleep(seconds)
+        finally:
+            with self._lock:
+                self.hanging -= 1
+
     def scripted_answer(self) -> Response | None:
         """The next scripted answer, if any (a hang sleeps, then answers 504 to a client long gone)."""
-        if not self.scripted:
-            return None
-        answer = self.scripted.popleft()
+        answer = self.next_scripted()
+        return None if answer is None else self.answer(answer)
+
+    def answer(self, answer: Scripted) -> Response:
+        """`answer` as a response (a hang sleeps, then answers 504 to a client long gone)."""
         if answer.hang:
-            time.sleep(answer.hang)
+            self.hold(answer.hang)
             return Response("", status=504)
         if answer.html:
             return Response(HTML_PAGE, status=answer.status, content_type="text/html")

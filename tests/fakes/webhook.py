@@ -1,9 +1,15 @@
 """A fake bridge (an n8n webhook) for the generic webhook provider: checks the shared secret, records
-the JSON it gets, answers with an id of its own."""
+the JSON it gets, answers with an id of its own.
+
+It also counts what it *accepted* (answered 2xx, or took and answered too late) per `external_id`, for
+the fault tests: a message the bridge accepted twice was sent twice.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import Counter, defaultdict
 
 from flask import Flask, jsonify, request
 
@@ -18,16 +24,46 @@ class FakeBridge(FakeServer):
         app = Flask("fake-bridge")
         app.add_url_rule("/hook", view_func=self._hook, methods=["POST"])
         super().__init__(app)
+        self.delay = 0.0  # seconds before each answer: a provider that takes a few ms
+        self.scripted_for: dict[str, Scripted] = {}  # external_id → the answer its next request gets
+        self.accepted: Counter[str] = Counter()  # external_id → times the bridge took the message
+        self.accepted_late: set[str] = set()  # external ids taken by a request answered too late
+        self.faulted: dict[str, list[str]] = defaultdict(list)  # external_id → the faults its requests got
+        self.accepted_while_hanging = 0  # messages taken while another request was being held
+
+    def _fault(self, external_id: str) -> Scripted | None:
+        """The answer scripted for this message's request, if any (its own first, then the queue and window)."""
+        with self._lock:
+            own = self.scripted_for.pop(external_id, None)
+            if own is not None:
+                self.faults_served[own.name] += 1
+        scripted = own or self.next_scripted()
+        if scripted is not None:
+            with self._lock:
+                self.faulted[external_id].append(scripted.name)
+        return scripted
 
     def _hook(self):
         self.record()
-        if (scripted := self.scripted_answer()) is not None:
-            return scripted
+        body = request.get_json(silent=True) or {}
+        external_id = str(body.get("external_id"))
+        scripted = self._fault(external_id)
+        if scripted is not None and not scripted.late:
+            return self.answer(scripted)
         if request.headers.get("X-Dispatcher-Secret") != SECRET:
             return jsonify({"message": "Authorization data is wrong!"}), 403
-        body = request.get_json(silent=True) or {}
         if not body.get("phone") or "message" not in body:
             return jsonify({"message": "phone and message are required"}), 422
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            self.accepted[external_id] += 1
+            if self.hanging:
+                self.accepted_while_hanging += 1
+            if scripted is not None:
+                self.accepted_late.add(external_id)
+        if scripted is not None:  # taken, but the answer comes after the client gave up
+            self.hold(scripted.hang)
         return jsonify({"id": f"n8n-{uuid.uuid4().hex[:12]}", "status": "accepted"})
 
 
