@@ -1,10 +1,12 @@
 """Steady load: the API held at a fixed request rate for minutes while a worker drains, with memory watched.
 
-Usage: python -m bench.load [SECONDS] [RATE] [CONNECTIONS]   (default 300 s at 1,000 requests/s, 64 connections)
+Usage: python -m bench.load [SECONDS] [RATE] [CONNECTIONS] [MOCK_LATENCY_MS] [WORKER_CONCURRENCY]
+       (default 300 s at 1,000 requests/s, 64 connections, a worker with the service's defaults: the mock
+       answering in 100 ms, 5 threads; `... 0 50` makes the worker drain as fast as this machine allows)
 An open-loop client: request k is due at start + k/RATE whatever happened to the others, and its latency
 is counted from when it was due, so a server that falls behind is seen (no coordinated omission). Each
 request is a real `POST /v1/messages/send` with its own external_id, against the Procfile's gunicorn,
-while one worker (`celery -A tasks worker`, mock provider, MOCK_LATENCY_MS=0) sends. Printed: requests
+while one worker (`celery -A tasks worker`, mock provider) sends. Printed: requests
 and answers per second, p50/p95/p99/max, errors (non-200 or no answer), messages sent, and the resident
 memory of the API's processes and the worker's, after a warm-up (the first tenth) and at the end.
 A summary line starts with `load:`; `--check` makes the exit status say whether the targets were met
@@ -101,8 +103,10 @@ def main() -> None:
     seconds = float(args[0]) if args else 300
     rate = float(args[1]) if len(args) > 1 else 1000
     connections = int(args[2]) if len(args) > 2 else 64
+    latency_ms = args[3] if len(args) > 3 else "100"
+    concurrency = args[4] if len(args) > 4 else "5"
     with private_redis() as redis_url:
-        env = service_env(redis_url, MOCK_LATENCY_MS="0", WORKER_CONCURRENCY="20", LOG_LEVEL="warning")
+        env = service_env(redis_url, MOCK_LATENCY_MS=latency_ms, WORKER_CONCURRENCY=concurrency, LOG_LEVEL="warning")
         worker = start_worker(env, "load")
         try:
             with web_process(env) as (port, api):
@@ -127,7 +131,8 @@ def main() -> None:
         f"load: {seconds:.0f} s at {rate:.0f} requests/s offered ({connections} connections): "
         f"{len(latencies) / elapsed:.0f} answered/s, p50 {cuts[49] * 1000:.1f} ms, p95 {cuts[94] * 1000:.1f} ms, "
         f"p99 {cuts[98] * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms, errors {len(errors)}; "
-        f"{sent:,} sent by one worker meanwhile; memory after warm-up → end: API {api_warm / 2**20:.0f} → "
+        f"{sent:,} sent meanwhile by one worker (threads -c {concurrency}, MOCK_LATENCY_MS={latency_ms}); "
+        f"memory after warm-up → end: API {api_warm / 2**20:.0f} → "
         f"{api_end / 2**20:.0f} MiB ({api_growth:+.1f} %), worker {worker_warm / 2**20:.0f} → "
         f"{worker_end / 2**20:.0f} MiB ({worker_growth:+.1f} %)"
     )

@@ -33,6 +33,10 @@ def main() -> None:
         ),
         ("python -m bench.operations", run([sys.executable, "-m", "bench.operations"])),
         ("python -m bench.load 300 1000", run([sys.executable, "-m", "bench.load", "300", "1000"])),
+        (
+            "python -m bench.load 60 1000 64 0 50",
+            run([sys.executable, "-m", "bench.load", "60", "1000", "64", "0", "50"]),
+        ),
         ("python -m bench.pacing 10 60 10", run([sys.executable, "-m", "bench.pacing", "10", "60", "10"])),
         *(
             ("python -m bench.pacing_senders 60 2000", line)
