@@ -98,7 +98,10 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
         pipe = store.redis.pipeline(transaction=False)
         for claim, outcome in zip(claims, outcomes, strict=True):
             record(store, claim.message_id, outcome, client=pipe)
-        store.watch_until(member, time.time() + settings.queued_republish_after_seconds, client=pipe)
+        # A live chunk pushes its deadline a lease ahead after each group: if its worker dies, the reconciler
+        # republishes it after SEND_LEASE_SECONDS rather than QUEUED_REPUBLISH_AFTER (a copy that overlaps a
+        # live but slow chunk is safe: each row is claimed once).
+        store.watch_until(member, time.time() + settings.send_lease_seconds, client=pipe)
         pipe.expire(lock, settings.send_lease_seconds)
         answers = pipe.execute()
         for claim, answer in zip(claims, answers, strict=False):
