@@ -115,11 +115,21 @@ class FailedMessages:
 
     def retry(self, message_id: str, queue_key: str, task_payload: str, grace_seconds: int) -> str:
         """failed → queued with its task; returns ok, missing, already_sent or the status that refused it."""
+        return self.retry_many([message_id], lambda _: (queue_key, task_payload), grace_seconds)[0]
+
+    def retry_many(self, message_ids: list[str], task_for, grace_seconds: int) -> list[str]:
+        """`retry` for many messages in one pipelined round trip (a batch's failed rows); `task_for(id)` gives
+        each one's (queue key, task payload). Returns each outcome, in order."""
         now = time.time()
-        return self._retry(
-            keys=[self.store.message_key(message_id), queue_key],
-            args=[message_id, now, iso(now), now + grace_seconds, task_payload],
-        )
+        pipe = self.redis.pipeline(transaction=False)
+        for message_id in message_ids:
+            queue_key, task_payload = task_for(message_id)
+            self._retry(
+                keys=[self.store.message_key(message_id), queue_key],
+                args=[message_id, now, iso(now), now + grace_seconds, task_payload],
+                client=pipe,
+            )
+        return pipe.execute() if message_ids else []
 
     def cancel(self, message_id: str) -> str:
         """queued/retrying/scheduled → canceled; returns ok, missing or the status that refused it."""

@@ -72,7 +72,12 @@ def retry_batch(batch_id: str) -> None:
     if batch is None:
         raise click.ClickException(f"no batch {batch_id}")
     failed = _failed()
-    outcomes = [_retry(failed, message_id) for message_id in failed.failed_in_batch(batch_id, int(batch["total"]))]
+    settings = runtime.settings()
+    outcomes = failed.retry_many(
+        failed.failed_in_batch(batch_id, int(batch["total"])),
+        send_task_for(settings.queue_name),
+        settings.queued_republish_after_seconds,
+    )
     click.echo(
         f"{batch_id}: {outcomes.count('ok')} queued again, "
         f"{outcomes.count('already_sent')} left (the provider had accepted them)"

@@ -113,7 +113,9 @@ def retry_failed_in_batch(batch_id: str):
     batch = services.store.batch(batch_id)
     if batch is None or batch.get("key_id") != g.key_id:
         raise ApiError(404, "Batch not found", "batch_not_found", field="batch_id")
-    outcomes = [retry_one(message_id) for message_id in services.failed.failed_in_batch(batch_id, int(batch["total"]))]
+    failed = services.failed.failed_in_batch(batch_id, int(batch["total"]))
+    grace = services.settings.queued_republish_after_seconds
+    outcomes = services.failed.retry_many(failed, services.messages.task_for, grace)
     return jsonify(
         {
             "batch_id": batch_id,
