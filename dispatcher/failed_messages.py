@@ -113,9 +113,10 @@ class FailedMessages:
             return 0
         return self.redis.zremrangebyrank(FAILED_KEY, 0, -(keep + 1))
 
-    def retry(self, message_id: str, queue_key: str, task_payload: str, grace_seconds: int) -> str:
-        """failed → queued with its task; returns ok, missing, already_sent or the status that refused it."""
-        return self.retry_many([message_id], lambda _: (queue_key, task_payload), grace_seconds)[0]
+    def retry(self, message_id: str, task_for, grace_seconds: int) -> str:
+        """failed → queued with its task (`task_for(id)` gives (queue key, task payload)); returns ok, missing,
+        already_sent or the status that refused it."""
+        return self.retry_many([message_id], task_for, grace_seconds)[0]
 
     def retry_many(self, message_ids: list[str], task_for, grace_seconds: int) -> list[str]:
         """`retry` for many messages in one pipelined round trip (a batch's failed rows); `task_for(id)` gives

@@ -23,8 +23,7 @@ def _failed() -> FailedMessages:
 
 def _retry(failed: FailedMessages, message_id: str) -> str:
     settings = runtime.settings()
-    queue, payload = send_task_for(settings.queue_name)(message_id)
-    return failed.retry(message_id, queue, payload, settings.queued_republish_after_seconds)
+    return failed.retry(message_id, send_task_for(settings.queue_name), settings.queued_republish_after_seconds)
 
 
 @click.group(name="dispatcher")

@@ -33,8 +33,8 @@ def _own_message(message_id: str):
 
 def retry_one(message_id: str) -> str:
     services = _services()
-    queue, payload = services.messages.task_for(message_id)
-    return services.failed.retry(message_id, queue, payload, services.settings.queued_republish_after_seconds)
+    grace = services.settings.queued_republish_after_seconds
+    return services.failed.retry(message_id, services.messages.task_for, grace)
 
 
 @blueprint.post("/v1/messages/<message_id>/retry")
