@@ -1,4 +1,4 @@
-"""The WSGI entry point: `gunicorn wsgi:app`."""
+"""The WSGI entry point: `granian --interface wsgi wsgi:app` (the Procfile's `web` line)."""
 
 from dispatcher.api import create_app
 

@@ -1,7 +1,7 @@
 """Bulk: how long a 10,000-row POST /v1/messages/bulk takes to answer, and how fast one worker drains it.
 
 Usage: python -m bench.bulk [ROWS] [RUNS]
-The Procfile's gunicorn takes RUNS requests of ROWS rows each (every row new, validated, templated,
+The Procfile's web server takes RUNS requests of ROWS rows each (every row new, validated, templated,
 durable before the answer); then one `celery -A tasks worker` with the default settings
 (threads, WORKER_CONCURRENCY=5) and MOCK_LATENCY_MS=0 sends the last batch.
 """
@@ -79,7 +79,7 @@ def main() -> None:
         env = service_env(redis_url, PORT=str(port), HOST="127.0.0.1", MOCK_LATENCY_MS="0")
         web = start(["bash", "-c", f"exec {procfile_command('web')}"], env)
         try:
-            wait_until(lambda: _ready(base), 30, "gunicorn")
+            wait_until(lambda: _ready(base), 30, "the web server")
             _post(f"{base}/v1/messages/bulk", campaign(100, -1))  # warm-up
             timings = []
             for run in range(runs):
@@ -89,7 +89,7 @@ def main() -> None:
                 timings.append(time.perf_counter() - began)
                 assert answer["accepted"] == rows, answer["rejected"]
             print(
-                f"bulk accept ({rows} rows, {runs} runs, gunicorn from the Procfile): "
+                f"bulk accept ({rows} rows, {runs} runs, web from the Procfile): "
                 f"median {statistics.median(timings):.3f} s, best {min(timings):.3f} s, "
                 f"{rows / statistics.median(timings):.0f} rows/s"
             )

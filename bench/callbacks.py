@@ -1,7 +1,7 @@
 """Outbound: how long callback delivery adds between a status change and a healthy receiver getting it.
 
 Usage: python -m bench.callbacks [MESSAGES] [RATE]
-Against a private Redis, runs the Procfile's `web` (gunicorn) and `callbacks` lines and one worker
+Against a private Redis, runs the Procfile's `web` (granian) and `callbacks` lines and one worker
 (mock provider, MOCK_LATENCY_MS=0), and a receiver in this process (a threaded HTTP server on 127.0.0.1
 that checks each callback's signature with dispatcher.signatures.verify and answers 204). MESSAGES
 messages (default 2000) are sent through POST /v1/messages/send at a steady RATE per second (default

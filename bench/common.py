@@ -83,18 +83,18 @@ def _ready(port: int) -> bool:
 
 @contextmanager
 def web(env: dict[str, str]) -> Iterator[int]:
-    """The Procfile's `web` process (gunicorn) on a free port of 127.0.0.1, answering /health; yields the port."""
+    """The Procfile's `web` process (granian) on a free port of 127.0.0.1, answering /health; yields the port."""
     with web_process(env) as (port, _):
         yield port
 
 
 @contextmanager
 def web_process(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
-    """As `web`, also yielding the gunicorn master process (`exec` makes it the one started)."""
+    """As `web`, also yielding the web server's main process (`exec` makes it the one started)."""
     port = free_port()
     process = start(["bash", "-c", f"exec {procfile_command('web')}"], {**env, "PORT": str(port), "HOST": "127.0.0.1"})
     try:
-        wait_until(lambda: _ready(port), 30, "gunicorn")
+        wait_until(lambda: _ready(port), 30, "the web server")
         yield port, process
     finally:
         stop(process)

@@ -5,7 +5,7 @@ Usage: python -m bench.load [SECONDS] [RATE] [CONNECTIONS] [MOCK_LATENCY_MS] [WO
        answering in 100 ms, 5 threads; `... 0 50` makes the worker drain as fast as this machine allows)
 An open-loop client: request k is due at start + k/RATE whatever happened to the others, and its latency
 is counted from when it was due, so a server that falls behind is seen (no coordinated omission). Each
-request is a real `POST /v1/messages/send` with its own external_id, against the Procfile's gunicorn,
+request is a real `POST /v1/messages/send` with its own external_id, against the Procfile's web server,
 while one worker (`celery -A tasks worker`, mock provider) sends. Printed: requests
 and answers per second, p50/p95/p99/max, errors (non-200 or no answer), messages sent, and the resident
 memory of the API's processes and the worker's, after a warm-up (the first tenth) and at the end.
@@ -30,7 +30,7 @@ from bench.http_load import post
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants (gunicorn's and Celery's children included)."""
+    """Resident memory of a process and all its descendants (the web server's and Celery's children included)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -48,6 +48,10 @@ def rss_bytes(pid: int) -> int:
         total += next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
         todo += children.get(current, [])
     return total
+
+
+def quantile99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) > 1 else values[0]
 
 
 def _request(port: int, index: int) -> bytes:
@@ -75,7 +79,7 @@ async def _connection(port, slots, began, rate, end, latencies, errors):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await reader.readexactly(length)
-            latencies.append(time.perf_counter() - due)
+            latencies.append((due - began, time.perf_counter() - due))
             if not status_line.startswith(b"HTTP/1.1 200"):
                 errors.append(status_line.decode(errors="replace").strip())
         except (OSError, asyncio.IncompleteReadError, ValueError) as error:
@@ -86,7 +90,7 @@ async def _connection(port, slots, began, rate, end, latencies, errors):
 
 
 async def _drive(port: int, seconds: float, rate: float, connections: int, on_tick) -> tuple[list, list, float]:
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     errors: list[str] = []
     counter = itertools.count()
     began = time.perf_counter() + 0.5
@@ -123,6 +127,10 @@ def main() -> None:
                 sent = int(redis.Redis.from_url(redis_url).hget("dispatch:counts", "sent") or 0)
         finally:
             stop(worker)
+    by_minute = {}
+    for at, latency in latencies:
+        by_minute.setdefault(int(at // 60), []).append(latency)
+    latencies = [latency for _, latency in latencies]
     cuts = statistics.quantiles(latencies, n=100)
     (api_warm, worker_warm), (api_end, worker_end) = memory["warm"], memory["end"]
     api_growth = (api_end - api_warm) / api_warm * 100
@@ -136,6 +144,8 @@ def main() -> None:
         f"{api_end / 2**20:.0f} MiB ({api_growth:+.1f} %), worker {worker_warm / 2**20:.0f} → "
         f"{worker_end / 2**20:.0f} MiB ({worker_growth:+.1f} %)"
     )
+    if len(by_minute) > 1:
+        print("p99 by minute:", ", ".join(f"{quantile99(v) * 1000:.0f} ms" for _, v in sorted(by_minute.items())))
     if errors:
         print("first errors:", errors[:5])
     if "--check" in sys.argv:

@@ -3,7 +3,7 @@
 Usage: python -m bench.operations [MESSAGES] [FAILED] [REQUESTS]
 Fills a private Redis with MESSAGES messages (default 100,000) as batches of 10,000, through the store's
 own scripts; FAILED of them (default 20,000) are claimed and failed, half with one error code and half
-with another, as a worker records permanent errors. Then the Procfile's gunicorn answers REQUESTS
+with another, as a worker records permanent errors. Then the Procfile's web server answers REQUESTS
 (default 200) sequential requests of each kind, and the p50/p99 of each is printed: one client, so the
 figure is the latency of one request, not a throughput.
 """

@@ -21,6 +21,11 @@ def run(args: list[str]) -> str:
     return result.stdout.strip()
 
 
+def one_line(output: str) -> str:
+    """A bench's lines as one table cell (the load bench adds its p99 minute by minute)."""
+    return "; ".join(output.splitlines())
+
+
 def main() -> None:
     rows = [
         ("python -m bench.send_api 20 32", run([sys.executable, "-m", "bench.send_api", "20", "32"])),
@@ -32,10 +37,10 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
         ),
         ("python -m bench.operations", run([sys.executable, "-m", "bench.operations"])),
-        ("python -m bench.load 300 1000", run([sys.executable, "-m", "bench.load", "300", "1000"])),
+        ("python -m bench.load 300 1000", one_line(run([sys.executable, "-m", "bench.load", "300", "1000"]))),
         (
             "python -m bench.load 60 1000 64 0 50",
-            run([sys.executable, "-m", "bench.load", "60", "1000", "64", "0", "50"]),
+            one_line(run([sys.executable, "-m", "bench.load", "60", "1000", "64", "0", "50"])),
         ),
         ("python -m bench.pacing 10 60 10", run([sys.executable, "-m", "bench.pacing", "10", "60", "10"])),
         *(

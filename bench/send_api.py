@@ -1,7 +1,7 @@
 """API throughput: POST /v1/messages/send from 32 concurrent keep-alive clients for 20 s.
 
 Usage: python -m bench.send_api [SECONDS] [CLIENTS]
-Runs the Procfile's `web` line (gunicorn) against a private Redis, with no worker, so the figure is
+Runs the Procfile's `web` line (granian) against a private Redis, with no worker, so the figure is
 the API's alone. The client is bench.http_load's small asyncio HTTP/1.1 loop, light enough to leave the
 CPU to the server on this 2-core machine. Every request has its own external_id, so every one creates a message.
 """
@@ -32,7 +32,7 @@ def main() -> None:
     with private_redis() as url, web(service_env(url)) as port:
         http_load.run(port, 2, clients, lambda: _request(port, next(_external_ids)))  # warm-up
         load = http_load.run(port, seconds, clients, lambda: _request(port, next(_external_ids)))
-    print(f"API send ({clients} clients, {seconds:.0f} s, gunicorn from the Procfile): {load.figures()}")
+    print(f"API send ({clients} clients, {seconds:.0f} s, web from the Procfile): {load.figures()}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Usage: python -m bench.webhooks_in [SECONDS] [CLIENTS]
 Against a private Redis, records MESSAGES messages as a worker leaves them after a send (accepted as
 batches, claimed, then `sent` with provider `meta` and a wamid, which indexes the wamid), through the
-store's own scripts in-process; then runs the Procfile's `web` line (gunicorn) and POSTs genuine Meta
+store's own scripts in-process; then runs the Procfile's `web` line (granian) and POSTs genuine Meta
 status webhooks at /v1/webhooks/meta, each signed with X-Hub-Signature-256 as Meta signs them
 (tests/fakes/inbound.py), with bench.http_load's client. Requests go through the wamids twice,
 `delivered` for every one, then `read` for every one, so each request is distinct and, until both
@@ -95,7 +95,7 @@ def main() -> None:
     applied = outcomes.get("ok", 0) / reports * 100 if reports else 0
     others = ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items()) if name != "ok") or "none other"
     print(
-        f"Inbound Meta status webhooks ({clients} clients, {seconds:.0f} s, gunicorn from the Procfile): "
+        f"Inbound Meta status webhooks ({clients} clients, {seconds:.0f} s, web from the Procfile): "
         f"{load.figures()}; {applied:.1f} % applied a change ({others})"
     )
 

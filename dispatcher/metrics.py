@@ -2,7 +2,7 @@
 
 Every number lives in Redis, written by the same Lua scripts that change the state it counts
 (`dispatch:metrics:*`, see `common.lua`, `advance.lua`, `report.lua`, `settle_head.lua`), so the
-answer is the same whichever gunicorn process or host serves the scrape: prometheus-client's
+answer is the same whichever web process or host serves the scrape: prometheus-client's
 multiprocess mode, with its files per process, is not needed. A scrape is one pipelined round
 trip, whatever the number of messages kept.
 """

@@ -29,7 +29,7 @@ DEV_DEFAULTS = {
 def main() -> int:
     load_dotenv(ROOT / ".env")
     env = {**DEV_DEFAULTS, **os.environ}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the virtualenv's gunicorn, celery
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the virtualenv's granian, celery
     redis_server = None
     if not env.get("REDIS_URL"):
         data_dir = env.get("EMBEDDED_REDIS_DIR") or ROOT / "var" / "redis"

@@ -191,7 +191,7 @@ def start_callbacks_worker(base_env):
 
 @pytest.fixture
 def start_web(base_env):
-    """Start the Procfile's `web` line (the real gunicorn) on a free port; returns its base URL."""
+    """Start the Procfile's `web` line (the real granian web server) on a free port; returns its base URL."""
     processes: list[Process] = []
 
     def start(**overrides: str) -> str:
@@ -206,9 +206,9 @@ def start_web(base_env):
         web = Process(["bash", "-c", f"exec {procfile_command('web')}"], env, "web")
         processes.append(web)
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url) or web._died(), 30, what="gunicorn to answer")
+        wait_for(lambda: _answers(url) or web._died(), 30, what="the web server to answer")
         if web._died():
-            raise AssertionError(f"gunicorn exited:\n{web.output[-3000:]}")
+            raise AssertionError(f"the web server exited:\n{web.output[-3000:]}")
         return url
 
     yield start

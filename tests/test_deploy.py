@@ -1,7 +1,7 @@
 """A Heroku-style deploy: Redis over TLS with a self-signed certificate, a clean stop on SIGTERM, and
 app.json and the runtime files kept in step with the code.
 
-Every process is real: gunicorn from the Procfile, Celery workers, a redis-server that speaks TLS only.
+Every process is real: the web server (granian) from the Procfile, Celery workers, a redis-server that speaks TLS only.
 Heroku stops a dyno with SIGTERM and kills it 30 seconds later, so that is the bound asserted here.
 """
 
@@ -213,7 +213,7 @@ def test_verification_required_refuses_a_self_signed_certificate_with_a_clear_er
 
 
 @pytest.fixture
-def gunicorn(base_env):
+def web_server(base_env):
     """Start the Procfile's `web` line as `start_web` does, but hand back the process too, to signal it."""
     processes: list[Process] = []
 
@@ -224,7 +224,7 @@ def gunicorn(base_env):
         web = Process(["bash", "-c", f"exec {procfile_command('web')}"], env, "web")
         processes.append(web)
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url) or web.popen.poll() is not None, 30, what="gunicorn to answer")
+        wait_for(lambda: _answers(url) or web.popen.poll() is not None, 30, what="the web server to answer")
         assert web.popen.poll() is None, web.output[-3000:]
         return url, web
 
@@ -234,14 +234,14 @@ def gunicorn(base_env):
 
 
 @pytest.mark.parametrize("group", [False, True], ids=["master", "every-process-as-heroku"])
-def test_web_finishes_requests_in_flight_on_sigterm(gunicorn, redis_client, group):
-    """Clients post bulk campaigns (slow enough that some are always in flight) while gunicorn gets SIGTERM.
+def test_web_finishes_requests_in_flight_on_sigterm(web_server, redis_client, group):
+    """Clients post bulk campaigns (slow enough that some are always in flight) while the web server gets SIGTERM.
 
     An answer is whole or there is none: no request may be processed (its messages written) without its
     answer reaching the client, no answer may be cut short, and some request in flight at SIGTERM must
     have been answered after it, or the test proved nothing.
     """
-    base, web = gunicorn(WEB_CONCURRENCY="2", WEB_THREADS="4")
+    base, web = web_server(WEB_CONCURRENCY="2", WEB_THREADS="4")
     rows = 1000
     terminated = threading.Event()
     signalled_at: list[float] = []

@@ -1,4 +1,4 @@
-"""The operators' CSV command against the real gunicorn and a real worker."""
+"""The operators' CSV command against the real web server and a real worker."""
 
 import os
 import subprocess

@@ -12,7 +12,7 @@ gone out, and LEASE_EXPIRED_ACTION=resend (the default) sends it again. A messag
 of these.
 
 Covered elsewhere and not repeated: Redis unreachable for the API (503, nothing written, recovery) in
-tests/test_redis_outage.py; SIGTERM to gunicorn and to a worker mid-batch in tests/test_deploy.py.
+tests/test_redis_outage.py; SIGTERM to the web server and to a worker mid-batch in tests/test_deploy.py.
 
 FAULT_WINDOW_SECONDS (default 15) is how long the provider misbehaves in the error and hang tests; the
 long run sets it to 60.
@@ -309,7 +309,7 @@ def statuses(client: redis.Redis, message_ids: list[str]) -> list[str | None]:
 )
 def test_redis_restarted_mid_batch_loses_no_accepted_message(own_redis, bridge, start_web, start_worker, fsync, stop):
     """Redis goes away for a second in the middle of a 3,000-row campaign while a client keeps sending single
-    messages, then comes back from its append-only file; gunicorn and the worker are left alone.
+    messages, then comes back from its append-only file; the web server and the worker are left alone.
 
     Two ways: killed with -9 under `appendfsync always` (every write acknowledged is on disk: a crash loses
     nothing we answered 200 for), and stopped by SIGTERM under `everysec`, the default (Redis writes its

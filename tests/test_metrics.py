@@ -1,4 +1,4 @@
-"""/metrics and readiness, through the Procfile's gunicorn with several processes and a real worker."""
+"""/metrics and readiness, through the Procfile's web server with several processes and a real worker."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def test_metrics_agree_across_gunicorn_processes(start_web, start_worker):
+def test_metrics_agree_across_web_processes(start_web, start_worker):
     url = start_web(WEB_CONCURRENCY="3", WEB_THREADS="2", METRICS_TOKEN="scrape-token")
     start_worker()
     for n in range(12):
@@ -36,7 +36,7 @@ def test_metrics_agree_across_gunicorn_processes(start_web, start_worker):
         return answer.text
 
     wait_for(lambda: sample(scrape(), "dispatcher_messages_total", status="sent", provider="mock") == 12, 20)
-    for _ in range(6):  # each scrape may be served by another gunicorn process: all see the same numbers
+    for _ in range(6):  # each scrape may be served by another web process: all see the same numbers
         text = scrape()
         assert sample(text, "dispatcher_messages_total", status="accepted", provider="mock") == 12
         assert sample(text, "dispatcher_messages_total", status="sent", provider="mock") == 12

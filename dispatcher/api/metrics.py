@@ -2,7 +2,7 @@
 
 Not public: a scrape needs `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time), or,
 when no METRICS_TOKEN is set, an API key. The numbers come from Redis (dispatcher/metrics.py), so any
-gunicorn process answers the same.
+web process answers the same.
 """
 
 from __future__ import annotations

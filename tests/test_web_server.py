@@ -1,4 +1,4 @@
-"""The Procfile's `web` line (the real gunicorn) with a real worker, over real HTTP."""
+"""The Procfile's `web` line (the real granian web server) with a real worker, over real HTTP."""
 
 from concurrent.futures import ThreadPoolExecutor
 
