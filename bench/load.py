@@ -8,7 +8,8 @@ is counted from when it was due, so a server that falls behind is seen (no coord
 request is a real `POST /v1/messages/send` with its own external_id, against the Procfile's web server,
 while one worker (`celery -A tasks worker`, mock provider) sends. Printed: requests
 and answers per second, p50/p95/p99/max, errors (non-200 or no answer), messages sent, and the resident
-memory of the API's processes and the worker's, after a warm-up (the first tenth) and at the end.
+memory of the API's processes and the worker's, after a warm-up (the first tenth) and at the end; then
+the p99 of each minute, so a tail that grows as the worker's backlog grows shows as a trend, not a blur.
 A summary line starts with `load:`; `--check` makes the exit status say whether the targets were met
 (p99 < 50 ms, 0 errors, memory growth < 10 %), for `make test-long`.
 """
@@ -51,6 +52,7 @@ def rss_bytes(pid: int) -> int:
 
 
 def quantile99(values: list[float]) -> float:
+    """The 99th percentile, also of a minute that got a single request (statistics.quantiles needs two)."""
     return statistics.quantiles(values, n=100)[98] if len(values) > 1 else values[0]
 
 
