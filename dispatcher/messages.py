@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +93,7 @@ class MessageService:
 
     def __init__(self, store: MessageStore, task_for: MessageTaskFor, chunk_task_for: ChunkTaskFor, chunk_size: int):
         self.store = store
+        self.clock = store.clock
         self.task_for = task_for
         self.chunk_task_for = chunk_task_for
         self.chunk_size = chunk_size
@@ -109,7 +109,7 @@ class MessageService:
     ) -> Accepted:
         """Accept one message; `send_at` (a timestamp) holds it until then."""
         new = new_message(external_id, recipient, body, route)
-        now = time.time()
+        now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         queue, payload = self.task_for(new.message_id)
         created, stored_id = self.store.create(new, api_key_id, now, queue, payload, route.fields(), scheduled_for)
@@ -135,7 +135,7 @@ class MessageService:
         message (a replayed request), no batch is kept and the batch id is None.
         """
         batch_id = f"batch-{uuid.uuid4()}"
-        now = time.time()
+        now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         outcomes = self.store.create_batch(batch_id, api_key_id, rows, now, route.fields(), scheduled_for)
         results: list[RowAccepted | IdempotencyConflict] = []

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,8 +152,12 @@ class MessageStore:
         sender_limits: dict[str, tuple[float, int, float]] | None = None,
         auto_pause: tuple[int, float] = (0, 1.0),
         send_window: SendWindow | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.redis = client
+        # Every time the store writes (leases, slots, deadlines, retention) comes from this one clock, so
+        # tests can move it by hand instead of sleeping.
+        self.clock = clock
         self.send_window = send_window
         self.auto_pause_window, self.auto_pause_ratio = auto_pause
         self.limits = json.dumps(
@@ -321,7 +326,7 @@ class MessageStore:
         index) and watch each chunk; the batch becomes `running`.
 
         A batch without chunks (every row was a replay or refused) is not kept."""
-        start = scheduled_for or time.time()
+        start = scheduled_for or self.clock()
         batch_key = self.batch_key(batch_id)
         members = [chunk_member(batch_id, a, b) for a, b in chunks]
         pipe = self.redis.pipeline(transaction=True)
@@ -360,7 +365,7 @@ class MessageStore:
 
     def batch_rate(self, batch_id: str, window_seconds: int = 10) -> float:
         """Messages finished per second over the last `window_seconds` full seconds."""
-        now = int(time.time())
+        now = int(self.clock())
         seconds = [str(second) for second in range(now - window_seconds, now)]
         counts = self.redis.hmget(self.batch_key(batch_id) + ":rate", seconds)
         return sum(int(count or 0) for count in counts) / window_seconds
@@ -386,7 +391,7 @@ class MessageStore:
         A message whose lease ran out (its worker died mid-send) is taken over only when
         `take_over_expired`; otherwise the outcome is `lease_expired` and the caller decides.
         """
-        now = time.time()
+        now = self.clock()
         outcome, attempt, *fields = self._claim(
             keys=[self.message_key(message_id)],
             args=[
@@ -404,7 +409,7 @@ class MessageStore:
     def claim_group(self, batch_id: str, message_ids: list[str]) -> tuple[str, list[Claim]]:
         """Claim a batch's rows that are waiting, in one step. Returns the batch state, and the claims
         (none unless the state is `running`)."""
-        now = time.time()
+        now = self.clock()
         state, *claimed = self._claim_group(
             keys=[self.batch_key(batch_id)],
             args=[now, now + self.lease_seconds, iso(now), self.limits, self._window_opens(now), *message_ids],
@@ -414,7 +419,7 @@ class MessageStore:
     def renew_leases(self, claims: list[Claim]) -> set[str]:
         """Extend the leases of claimed rows not sent yet; returns the ids still ours (not taken over)."""
         pairs = [value for claim in claims for value in (claim.message_id, claim.attempt)]
-        return set(self._renew_leases(args=[time.time() + self.lease_seconds, *pairs]))
+        return set(self._renew_leases(args=[self.clock() + self.lease_seconds, *pairs]))
 
     def advance(
         self,
@@ -424,15 +429,20 @@ class MessageStore:
         pending_deadline: float | None = None,
         detail: dict | None = None,
         client: redis.client.Pipeline | None = None,
+        attempt: int | None = None,
         **fields: str | float,
     ) -> str:
         """Move to `status` if the message is in one of `allowed_from`; returns 'ok' ('ok:paused' when this
         outcome auto-paused the message's sender) or the status that refused it.
 
+        `attempt` fences an outcome to the claim that made it: a message still `sending` but claimed again
+        since (its lease ran out while the first call went on) refuses the move with 'stale'. Every
+        provider outcome passes it; without it the move is unfenced (an operator's or a report's).
+
         `pending_deadline` keeps the message watched by the reconciler until then; None stops watching it.
         With a pipeline as `client`, the move is queued on it and the answer comes from its execute().
         """
-        now = time.time()
+        now = self.clock()
         stamp = iso(now)
         entry = {"status": status, "at": stamp, **(detail or {})}
         return self._advance(
@@ -447,6 +457,7 @@ class MessageStore:
                 stamp,
                 self.auto_pause_window,
                 self.auto_pause_ratio,
+                "" if attempt is None else attempt,
                 *_flat(fields),
             ],
             client=client,
@@ -459,7 +470,7 @@ class MessageStore:
 
     def cancel_batch(self, batch_id: str) -> tuple[str, int]:
         """Cancel the batch and every row still waiting; returns ('ok', rows canceled) or (refusing state, 0)."""
-        now = time.time()
+        now = self.clock()
         key = self.batch_key(batch_id)
         outcome, *canceled = self._cancel_batch(keys=[key, key + ":messages"], args=[now, iso(now)])
         return outcome, int(canceled[0]) if canceled else 0
@@ -472,11 +483,11 @@ class MessageStore:
     def pop_due(self, limit: int = 1000) -> list[str]:
         """Messages (and scheduled batch chunks) whose time has come, taken off the indexes for the caller
         to publish."""
-        return self._pop_due(args=[time.time(), limit])
+        return self._pop_due(args=[self.clock(), limit])
 
     def hold_sender(self, provider: str, sender: str, seconds: float) -> None:
         """Back-pressure: no message of this sender starts for `seconds`, on any worker."""
-        now = time.time()
+        now = self.clock()
         self._hold_sender(keys=[f"{PREFIX}pace:{provider}:{sender or ''}"], args=[now + seconds, now])
 
     def held(self) -> int:
@@ -487,7 +498,7 @@ class MessageStore:
 
     def overdue(self, limit: int = 500) -> list[str]:
         """Unfinished work past its deadline: a lost task, or a worker that died."""
-        return self.redis.zrangebyscore(PENDING_KEY, "-inf", time.time(), start=0, num=limit)
+        return self.redis.zrangebyscore(PENDING_KEY, "-inf", self.clock(), start=0, num=limit)
 
     def watch_until(self, member: str, deadline: float, client: redis.Redis | None = None) -> None:
         (client or self.redis).zadd(PENDING_KEY, {member: deadline}, xx=True)

@@ -24,7 +24,7 @@ from dispatcher import statuses
 from dispatcher.store import Claim, chunk_member
 from tasks import runtime
 from tasks.celery_app import SEND_BATCH_CHUNK, app
-from tasks.delivery import Outcome, deliver, record, warn_if_paused
+from tasks.delivery import Outcome, deliver, note_recorded, record
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
         claims, outcomes = _send_group(store, claims, renew_after)
         pipe = store.redis.pipeline(transaction=False)
         for claim, outcome in zip(claims, outcomes, strict=True):
-            record(store, claim.message_id, outcome, client=pipe)
+            record(store, claim.message_id, outcome, claim.attempt, client=pipe)
         # A live chunk pushes its deadline a lease ahead after each group: if its worker dies, the reconciler
         # republishes it after SEND_LEASE_SECONDS rather than QUEUED_REPUBLISH_AFTER (a copy that overlaps a
         # live but slow chunk is safe: each row is claimed once).
@@ -105,9 +105,9 @@ def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
         pipe.expire(lock, settings.send_lease_seconds)
         answers = pipe.execute()
         for claim, answer in zip(claims, answers, strict=False):
-            warn_if_paused(answer, claim)
-        for claim, outcome in zip(claims, outcomes, strict=True):
-            if outcome.status == statuses.RETRYING:
+            note_recorded(answer, claim)
+        for claim, outcome, answer in zip(claims, outcomes, answers, strict=False):
+            if outcome.status == statuses.RETRYING and answer.startswith("ok"):
                 send_message.apply_async((claim.message_id,), countdown=outcome.retry_in)
         position += group
         group = next_group_size(len(claims), time.monotonic() - began) if claims else MAX_GROUP

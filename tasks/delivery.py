@@ -105,9 +105,17 @@ def _send(claim: Claim) -> Outcome:
     return Outcome(statuses.SENT, provider_message_id=result.provider_message_id)
 
 
-def warn_if_paused(answer: str, claim: Claim) -> None:
-    """Say loudly that this outcome auto-paused its sender (`advance` answered 'ok:paused')."""
-    if answer == "ok:paused":
+def note_recorded(answer: str, claim: Claim) -> None:
+    """Say what an operator must know about how an outcome was recorded: it auto-paused its sender
+    (`advance` answered 'ok:paused'), or it came too late to count ('stale': the call outlived its lease
+    and another claim holds the message now, so this attempt's outcome is dropped)."""
+    if answer == "stale":
+        log.warning(
+            "outcome of attempt %d not recorded: the message was claimed again while the call went on",
+            claim.attempt,
+            extra={"message_id": claim.message_id},
+        )
+    elif answer == "ok:paused":
         log.error(
             "sender %s/%s auto-paused: too many of its recent sends failed; its messages are held "
             "until POST /v1/senders/%s/%s/resume",
@@ -119,26 +127,30 @@ def warn_if_paused(answer: str, claim: Claim) -> None:
         )
 
 
-def record(store: MessageStore, message_id: str, outcome: Outcome, client: redis.client.Pipeline | None = None):
-    """Write the outcome onto the message (a move from `sending` only, so a late writer changes nothing)."""
+def record(
+    store: MessageStore, message_id: str, outcome: Outcome, attempt: int, client: redis.client.Pipeline | None = None
+):
+    """Write the outcome of `attempt` onto the message: a move from `sending` only, and only while that
+    attempt's claim still holds the message, so a late writer changes nothing ('stale')."""
     if outcome.status == statuses.SENT:
         return store.advance(
             message_id,
             statuses.SENT,
             (statuses.SENDING,),
             client=client,
+            attempt=attempt,
             detail={"provider_message_id": outcome.provider_message_id},
             provider_message_id=outcome.provider_message_id,
             last_send_seconds=outcome.seconds,
         )
     if outcome.status == statuses.RETRYING:
-        next_at = time.time() + outcome.retry_in
-        grace = runtime.settings().queued_republish_after_seconds
+        next_at = store.clock() + outcome.retry_in
         return store.advance(
             message_id,
             statuses.RETRYING,
             (statuses.SENDING,),
-            pending_deadline=next_at + grace,
+            pending_deadline=next_at + store.queued_grace_seconds,
+            attempt=attempt,
             detail={"retry_in_seconds": round(outcome.retry_in, 3)},
             client=client,
             last_error=outcome.error,
@@ -150,6 +162,7 @@ def record(store: MessageStore, message_id: str, outcome: Outcome, client: redis
         statuses.FAILED,
         (statuses.SENDING,),
         client=client,
+        attempt=attempt,
         last_error=outcome.error,
         last_send_seconds=outcome.seconds,
     )

@@ -13,7 +13,7 @@ import logging
 from dispatcher import statuses
 from tasks import runtime
 from tasks.celery_app import SEND_MESSAGE, app
-from tasks.delivery import deliver, record, warn_if_paused
+from tasks.delivery import deliver, note_recorded, record
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def send_message(self, message_id: str) -> str:
             message_id,
             statuses.FAILED,
             (statuses.SENDING,),
+            attempt=claim.attempt,
             last_error=json.dumps({"kind": "ambiguous", "code": "lease_expired", "message": "worker died mid-send"}),
         )
         log.error(
@@ -44,7 +45,8 @@ def send_message(self, message_id: str) -> str:
         log.log(level, "task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
         return claim.outcome
     outcome = deliver(claim)
-    warn_if_paused(record(store, message_id, outcome), claim)
-    if outcome.status == statuses.RETRYING:
+    answer = record(store, message_id, outcome, claim.attempt)
+    note_recorded(answer, claim)
+    if outcome.status == statuses.RETRYING and answer.startswith("ok"):
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status

@@ -1,13 +1,18 @@
 -- Move a message to a new status if it is in one of the allowed ones; returns 'ok' (or 'ok:paused'
--- when this outcome paused its sender, see note_outcome), or the status that refused the move
--- (statuses only move forward). A move to `sent` indexes the provider's message id (dispatch:pmid:...).
+-- when this outcome paused its sender, see note_outcome), 'stale' (the outcome of a claim that is no
+-- longer the message's: see the fence below), or the status that refused the move (statuses only move
+-- forward). A move to `sent` indexes the provider's message id (dispatch:pmid:...).
 -- KEYS: message key.  ARGV: id, new status, allowed-from (comma-separated), deadline ('' to stop
--- watching), history entry (JSON), now, now (ISO), auto-pause window, auto-pause ratio, field/value pairs...
+-- watching), history entry (JSON), now, now (ISO), auto-pause window, auto-pause ratio, the attempt
+-- whose outcome this is ('' for a move no claim made), field/value pairs...
 local key, id, new = KEYS[1], ARGV[1], ARGV[2]
 local status = redis.call('HGET', key, 'status')
 if not status then return 'missing' end
 if not string.find(',' .. ARGV[3] .. ',', ',' .. status .. ',', 1, true) then return status end
-if #ARGV > 9 then redis.call('HSET', key, unpack(ARGV, 10)) end
+-- The fence: a provider call outlived its lease and the message was claimed again since (a higher
+-- attempt). Its late outcome must not overwrite the claim that holds the message now.
+if status == 'sending' and ARGV[10] ~= '' and redis.call('HGET', key, 'attempts') ~= ARGV[10] then return 'stale' end
+if #ARGV > 10 then redis.call('HSET', key, unpack(ARGV, 11)) end
 local deadline = false
 if ARGV[4] ~= '' then deadline = ARGV[4] end
 move(key, id, status, new, tonumber(ARGV[6]), ARGV[7], ARGV[5], deadline)

@@ -1,8 +1,8 @@
 -- A task claims its message before calling the provider. Returns {'claimed', attempt, recipient,
--- body, external_id, provider, sender, media, template}, or {why, 0}: busy (another holds the lease), lease_expired (its holder died and
--- take-over is off), paused or canceled (its batch), paced (held until its sender's slot),
--- sender_paused (held until its sender is resumed), scheduled (not due yet), missing,
--- or the status it is already in.
+-- body, external_id, provider, sender, media, template}, or {why, 0}: busy (another holds the lease),
+-- lease_expired (its holder died and take-over is off; with the attempt it held, to fence the failure
+-- to it), paused or canceled (its batch), paced (held until its sender's slot), sender_paused (held
+-- until its sender is resumed), scheduled (not due yet), missing, or the status it is already in.
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO),
 -- pacing limits (JSON), when the send window next opens (0: it is open).
 local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
@@ -10,7 +10,7 @@ local status = redis.call('HGET', key, 'status')
 if not status then return {'missing', 0} end
 if status == 'sending' then
   if tonumber(redis.call('HGET', key, 'lease_until') or '0') > now then return {'busy', 0} end
-  if ARGV[4] ~= '1' then return {'lease_expired', 0} end
+  if ARGV[4] ~= '1' then return {'lease_expired', tonumber(redis.call('HGET', key, 'attempts'))} end
 elseif status == 'scheduled' then
   if tonumber(redis.call('HGET', key, 'scheduled_for') or '0') > now then return {'scheduled', 0} end
 elseif status ~= 'queued' and status ~= 'retrying' then

@@ -1,0 +1,74 @@
+"""Outcome writes are fenced to the claim that made them.
+
+A provider call can outlive its lease while its worker is alive (an answer that trickles in, a DNS
+stall): another worker then takes the message over. The first worker's late outcome must change
+nothing, or it would overwrite the second claim (and its `retrying` would send a third time).
+"""
+
+import pytest
+
+from dispatcher import statuses
+from dispatcher.messages import MessageService, Route
+from dispatcher.store import MessageStore, connect
+from tasks.delivery import Outcome, record
+
+
+class Clock:
+    """A clock the test moves by hand: leases run out without sleeping."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(redis_url, redis_client, clock):
+    return MessageStore(
+        connect(redis_url), retention_seconds=3600, queued_grace_seconds=300, lease_seconds=5, clock=clock
+    )
+
+
+@pytest.fixture
+def message_id(store, clock):
+    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
+    return service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock")).message_id
+
+
+def test_a_late_outcome_of_a_claim_taken_over_changes_nothing(store, clock, message_id):
+    first = store.claim(message_id, take_over_expired=True)
+    clock.now += 6  # the first call outlives its 5 s lease; its worker is still alive
+    second = store.claim(message_id, take_over_expired=True)
+    assert (first.attempt, second.attempt) == (1, 2) and second.claimed
+
+    late = record(store, message_id, Outcome(statuses.RETRYING, error="{}", retry_in=1.0), attempt=first.attempt)
+    assert late == "stale"
+    message = store.get(message_id)
+    assert (message.status, message.attempts) == (statuses.SENDING, 2)
+
+    assert record(store, message_id, Outcome(statuses.SENT, provider_message_id="p-2"), attempt=2) == "ok"
+    message = store.get(message_id)
+    assert (message.status, message.provider_message_id) == (statuses.SENT, "p-2")
+
+
+def test_a_late_success_after_a_take_over_does_not_overwrite_the_second_claim(store, clock, message_id):
+    first = store.claim(message_id, take_over_expired=True)
+    clock.now += 6
+    store.claim(message_id, take_over_expired=True)
+    assert record(store, message_id, Outcome(statuses.SENT, provider_message_id="p-1"), attempt=first.attempt) == (
+        "stale"
+    )
+    assert store.get(message_id).status == statuses.SENDING
+    assert store.redis.get("dispatch:pmid:mock:p-1") is None
+
+
+def test_the_claim_that_holds_the_message_records_its_outcome(store, message_id):
+    claim = store.claim(message_id, take_over_expired=True)
+    assert record(store, message_id, Outcome(statuses.FAILED, error="{}"), attempt=claim.attempt) == "ok"
+    assert store.get(message_id).status == statuses.FAILED
