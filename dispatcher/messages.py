@@ -131,8 +131,10 @@ class MessageService:
         """Accept validated rows as one batch; returns the batch id and, per row, its message or a conflict.
 
         Everything is durable when this returns: the records in one pipelined round trip, then the
-        chunk tasks (one per `chunk_size` rows, not one per row) in a second. When no row creates a
-        message (a replayed request), no batch is kept and the batch id is None.
+        chunk tasks (one per `chunk_size` rows, not one per row) in a second. A request that dies
+        between the two leaves a batch the reconciler starts (`start_accepted`), so a replay of it
+        finds every row already on its way. When no row creates a message (a replayed request), the
+        batch id is the one the replayed rows belong to (None if they belong to several, or to none).
         """
         batch_id = f"batch-{uuid.uuid4()}"
         now = self.clock()
@@ -146,14 +148,44 @@ class MessageService:
                 results.append(RowAccepted(outcome.message_id, replayed=True))
             else:
                 results.append(IdempotencyConflict(outcome.message_id))
-        created = sum(isinstance(r, RowAccepted) and not r.replayed for r in results)
-        self.restart_batch(batch_id, created, scheduled_for)
-        return (batch_id if created else None), results
+        created = sum(outcome.created for outcome in outcomes)
+        if created:
+            self._start(batch_id, ("accepting",), created, scheduled_for)
+            return batch_id, results
+        earlier = {
+            outcome.batch_id
+            for outcome, result in zip(outcomes, results, strict=True)
+            if isinstance(result, RowAccepted)
+        }
+        return (earlier.pop() if len(earlier) == 1 else None), results
 
-    def restart_batch(self, batch_id: str, total: int, scheduled_for: float | None = None) -> None:
-        """Publish a chunk task for every `chunk_size` rows of the batch (at its start, and on resume:
-        chunks skip the rows already sent); a batch scheduled for later gets its chunks then."""
-        chunks = [(start, min(start + self.chunk_size, total)) for start in range(0, total, self.chunk_size)]
-        tasks = [self.chunk_task_for(batch_id, start, stop) for start, stop in chunks]
-        queue = tasks[0][0] if tasks else ""
-        self.store.start_batch(batch_id, chunks, queue, [payload for _, payload in tasks], scheduled_for)
+    def resume_batch(self, batch_id: str) -> str:
+        """Resume a paused batch: `running` and a chunk task for every `chunk_size` rows, in one step (chunks
+        skip the rows already sent). Returns 'ok' or the state that refused."""
+        return self._start(batch_id, ("paused",))
+
+    def start_accepted(self, batch_id: str) -> str:
+        """Start a batch whose request died after writing its rows (the reconciler's part): 'ok', or the
+        state that refused (`running`: the request started it after all; `missing`: nothing to start)."""
+        batch = self.store.batch(batch_id) or {}
+        scheduled_for = float(batch.get("scheduled_for") or 0)
+        return self._start(batch_id, ("accepting",), None, scheduled_for if scheduled_for > self.clock() else None)
+
+    def _start(
+        self, batch_id: str, allowed_from: tuple[str, ...], rows: int | None = None, scheduled_for: float | None = None
+    ) -> str:
+        """Publish the batch's chunks for its `rows` (read from the store when not known), atomically
+        with its move to `running`; counts again if rows joined meanwhile."""
+        for _ in range(3):
+            if rows is None:
+                rows = int((self.store.batch(batch_id) or {}).get("total", 0))
+            chunks = [(start, min(start + self.chunk_size, rows)) for start in range(0, rows, self.chunk_size)]
+            tasks = [self.chunk_task_for(batch_id, start, stop) for start, stop in chunks]
+            queue = tasks[0][0] if tasks else ""
+            answer = self.store.start_batch(
+                batch_id, allowed_from, rows, chunks, queue, [payload for _, payload in tasks], scheduled_for
+            )
+            if not isinstance(answer, int):
+                return answer
+            rows = answer
+        return "busy"

@@ -8,9 +8,10 @@ Keys (all under `dispatch:`):
   msg:<id>                    hash: the message record
   msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
   ext:<key_id>:<external_id>  the message id an external_id maps to, per API key
-  pending                     sorted set: unfinished work (message ids, and batch chunks as
-                              `chunk:<batch>:<start>:<stop>`) scored by the time by which something should
-                              have happened to it; the reconciler republishes what is overdue
+  pending                     sorted set: unfinished work (message ids, batch chunks as
+                              `chunk:<batch>:<start>:<stop>`, batches still accepting as `accept:<batch>`)
+                              scored by the time by which something should have happened to it; the
+                              reconciler republishes (or starts) what is overdue
   counts                      hash: messages by status, all of them
   batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
   batch:<id>:messages         list: the batch's message ids, in row order
@@ -46,6 +47,10 @@ SCHEDULED_KEY = PREFIX + "scheduled"
 _LUA = Path(__file__).with_name("lua")
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
 ROWS_PER_SCRIPT = 1000
+# How long a batch may stay `accepting` (its rows written, its chunks not yet published) before the
+# reconciler takes the request for dead and starts the batch itself. An honest 10,000-row request
+# spends well under a second there.
+ACCEPT_GRACE_SECONDS = 10
 
 
 def lua_script(client: redis.Redis, name: str):
@@ -136,10 +141,16 @@ class RowOutcome:
     created: bool
     message_id: str
     fingerprint: str = ""
+    batch_id: str | None = None  # the batch the row belongs to (None: a single send's message)
 
 
 def chunk_member(batch_id: str, start: int, stop: int) -> str:
     return f"chunk:{batch_id}:{start}:{stop}"
+
+
+def accept_member(batch_id: str) -> str:
+    """The pending entry of a batch still `accepting` (see `create_batch`)."""
+    return f"accept:{batch_id}"
 
 
 class MessageStore:
@@ -178,6 +189,7 @@ class MessageStore:
         self._advance = lua_script(client, "advance")
         self._cancel_batch = lua_script(client, "cancel_batch")
         self._set_batch_state = lua_script(client, "set_batch_state")
+        self._start_batch = lua_script(client, "start_batch")
         self._pop_due = lua_script(client, "pop_due")
         self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
 
@@ -262,11 +274,13 @@ class MessageStore:
         shared: dict[str, str],
         scheduled_for: float | None = None,
     ) -> list[RowOutcome]:
-        """Record a batch and its rows in pipelined script calls (one round trip for all of them).
+        """Record a batch's rows in pipelined script calls (one round trip for all of them).
 
         Each row is created unless its external_id is taken; `shared` holds the fields every row
-        gets (provider, callback_url, ...). The batch starts in state `accepting`: nothing sends
-        until `start_batch` publishes its chunks.
+        gets (provider, callback_url, ...). The first slice that creates a row creates the batch, in
+        state `accepting`: nothing sends until `start_batch` publishes its chunks, and if that never
+        happens (the request died in between) the reconciler starts it ACCEPT_GRACE_SECONDS later.
+        A request whose every row is a replay writes nothing.
         """
         stamp = iso(created_at)
         batch_key = self.batch_key(batch_id)
@@ -280,21 +294,11 @@ class MessageStore:
             "created_at": stamp,
             "updated_at": stamp,
         }
+        header = json.dumps({"batch_id": batch_id, "key_id": key_id, "created_at": stamp, **present})
         flat_common = _flat(common)
+        status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
+        accept_deadline = self.clock() + ACCEPT_GRACE_SECONDS
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(
-            batch_key,
-            mapping={
-                "batch_id": batch_id,
-                "key_id": key_id,
-                "state": "accepting",
-                "total": 0,
-                "finished": 0,
-                "created_at": stamp,
-                **present,
-            },
-        )
-        pipe.expire(batch_key, self.retention_seconds)
         for start in range(0, len(rows), ROWS_PER_SCRIPT):
             packed = json.dumps(
                 [
@@ -302,44 +306,64 @@ class MessageStore:
                     for r in rows[start : start + ROWS_PER_SCRIPT]
                 ]
             )
-            status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
-            args = [self.retention_seconds, f"{PREFIX}ext:{key_id}:", status, packed, *flat_common]
+            args = [
+                self.retention_seconds,
+                f"{PREFIX}ext:{key_id}:",
+                status,
+                packed,
+                header,
+                accept_deadline,
+                batch_id,
+                *flat_common,
+            ]
             self._create_rows(keys=[batch_key, batch_key + ":messages"], args=args, client=pipe)
-        replies = pipe.execute()[2:]
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError) and str(reply).startswith("BATCH_STARTED"):
+                # The reconciler took this request for dead and started the batch: the rows written so far
+                # go out with it; the caller's replay accepts the rest.
+                raise redis.TimeoutError(f"bulk request outlived ACCEPT_GRACE_SECONDS ({ACCEPT_GRACE_SECONDS} s)")
+            if isinstance(reply, Exception):
+                raise reply
         outcomes = []
         for reply, row in zip((outcome for slice_ in replies for outcome in slice_), rows, strict=True):
             if reply[0] == 1:
-                outcomes.append(RowOutcome(True, row.message_id))
+                outcomes.append(RowOutcome(True, row.message_id, batch_id=batch_id))
             else:
-                outcomes.append(RowOutcome(False, reply[1], reply[2]))
+                outcomes.append(RowOutcome(False, reply[1], reply[2], reply[3] or None))
         return outcomes
 
     def start_batch(
         self,
         batch_id: str,
+        allowed_from: tuple[str, ...],
+        rows: int,
         chunks: list[tuple[int, int]],
         queue_key: str,
         payloads: list[str],
         scheduled_for: float | None = None,
-    ) -> None:
+    ) -> str | int:
         """Publish a batch's chunk tasks (or, for a batch scheduled for later, put its chunks in the due
-        index) and watch each chunk; the batch becomes `running`.
+        index) and watch each chunk; the batch becomes `running`. One atomic step, from one of
+        `allowed_from` (`accepting` to start, `paused` to resume), and only if the batch holds the `rows`
+        the chunks were counted from.
 
-        A batch without chunks (every row was a replay or refused) is not kept."""
+        Returns 'ok', the state that refused, or the number of rows the batch holds when that differs
+        (count the chunks again). A batch without chunks (every row was a replay or refused) is not kept."""
         start = scheduled_for or self.clock()
-        batch_key = self.batch_key(batch_id)
         members = [chunk_member(batch_id, a, b) for a, b in chunks]
-        pipe = self.redis.pipeline(transaction=True)
-        if chunks:
-            pipe.hset(batch_key, "state", "running")
-            pipe.zadd(PENDING_KEY, {member: start + self.queued_grace_seconds for member in members})
-            if scheduled_for:
-                pipe.zadd(SCHEDULED_KEY, {member: scheduled_for for member in members})
-            else:
-                pipe.lpush(queue_key, *payloads)
-        else:
-            pipe.delete(batch_key)
-        pipe.execute()
+        answer = self._start_batch(
+            keys=[self.batch_key(batch_id), queue_key],
+            args=[
+                ",".join(allowed_from),
+                rows,
+                start + self.queued_grace_seconds,
+                scheduled_for or "",
+                *members,
+                *payloads,
+            ],
+        )
+        return int(answer[1]) if isinstance(answer, list) else answer
 
     # --- reading ---
 

@@ -1,40 +1,53 @@
-"""The reconciler: republishes messages and batch chunks whose task was lost or whose worker died.
+"""The reconciler: republishes messages and batch chunks whose task was lost or whose worker died,
+and starts batches whose request died before starting them.
 
 The Redis broker can lose a task (Celery #3501, kombu #1405), and a task held by a worker killed
 with -9 only comes back after the broker's visibility timeout (an hour). Every unfinished message
 has a deadline in the store; past it, this republishes the message's task. The task's claim makes
-a republish safe: a message already being sent, or finished, is left alone.
+a republish safe: a message already being sent, or finished, is left alone. A batch left
+`accepting` (its rows written by a request that died before publishing its chunks) is started here,
+in the same atomic step the request would have taken.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 from dispatcher.failed_messages import FailedMessages
+from dispatcher.messages import MessageService
+from dispatcher.store import MessageStore
 from tasks import runtime
 from tasks.celery_app import RECONCILE, app
 
 log = logging.getLogger(__name__)
 
 
-def republish_overdue() -> int:
-    """Republish every overdue message or batch chunk once, and give it a new deadline; returns how many."""
-    from tasks.batch import send_batch_chunk
-    from tasks.send import send_message
-
-    store = runtime.store()
-    grace = runtime.settings().queued_republish_after_seconds
+def republish_overdue(store: MessageStore, messages: MessageService) -> int:
+    """Republish every overdue message or batch chunk once, and give it a new deadline; start every batch
+    left accepting. Returns how many were overdue. Tasks are pushed the way the API pushes them (the
+    envelopes of `tasks.envelope`), in one round trip for all of them."""
     overdue = store.overdue()
+    if not overdue:
+        return 0
+    deadline = store.clock() + store.queued_grace_seconds
+    pipe = store.redis.pipeline(transaction=False)
     for member in overdue:
+        if member.startswith("accept:"):
+            outcome = messages.start_accepted(member.removeprefix("accept:"))
+            log.warning(
+                "reconciler started a batch its request left accepting: %s",
+                outcome,
+                extra={"batch_id": member.removeprefix("accept:")},
+            )
+            continue
         if member.startswith("chunk:"):
             _, batch_id, start, stop = member.split(":")
-            send_batch_chunk.apply_async((batch_id, int(start), int(stop)))
+            pipe.lpush(*messages.chunk_task_for(batch_id, int(start), int(stop)))
         else:
-            send_message.apply_async((member,))
-        store.watch_until(member, time.time() + grace)
-    if overdue:
-        log.warning("reconciler republished %d overdue message(s)", len(overdue))
+            pipe.lpush(*messages.task_for(member))
+        store.watch_until(member, deadline, client=pipe)
+    pipe.execute()
+    log.warning("reconciler republished %d overdue message(s)", len(overdue))
     return len(overdue)
 
 
@@ -47,4 +60,4 @@ def trim_failed_listing() -> int:
 def reconcile() -> int:
     """The same pass, on demand: `celery -A tasks call dispatch.reconcile`."""
     trim_failed_listing()
-    return republish_overdue()
+    return republish_overdue(runtime.store(), runtime.messages())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+from dispatcher.messages import MessageService
 from dispatcher.outbox import Outbox
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.settings import Settings, load_settings
@@ -32,3 +33,12 @@ def catalog() -> ProviderCatalog:
 @functools.cache
 def outbox() -> Outbox:
     return Outbox(store().redis, settings().message_retention_seconds)
+
+
+@functools.cache
+def messages() -> MessageService:
+    """Publishing as the API does it (the reconciler republishes and starts batches with it)."""
+    from tasks.envelope import chunk_task_for, send_task_for
+
+    queue = settings().queue_name
+    return MessageService(store(), send_task_for(queue), chunk_task_for(queue), settings().bulk_chunk_size)

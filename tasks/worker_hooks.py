@@ -41,7 +41,7 @@ def _reconcile_forever(hostname: str) -> None:
         time.sleep(interval)
         try:
             if client.set(RECONCILER_LOCK, hostname, nx=True, ex=interval):
-                republish_overdue()
+                republish_overdue(runtime.store(), runtime.messages())
                 trim_failed_listing()
         except Exception:  # a Redis outage must not kill the timer: try again next period
             log.exception("reconciler pass failed")

@@ -115,7 +115,7 @@ def test_a_replayed_bulk_creates_nothing_new(client, redis_client):
     keys_before = sorted(redis_client.keys("dispatch:*"))
     queued_before = redis_client.llen("message-dispatch-queue")
     again = bulk(client, body).json
-    assert again["batch_id"] is None
+    assert again["batch_id"] == first["batch_id"]  # the batch its rows belong to
     assert again["accepted"] == 5
     assert [r["message_id"] for r in again["results"]] == [r["message_id"] for r in first["results"]]
     assert all(r["replayed"] for r in again["results"])

@@ -302,12 +302,10 @@ def pause_batch(batch_id: str):
 @blueprint.post("/v1/batches/<batch_id>/resume")
 @require_api_key
 def resume_batch(batch_id: str):
-    batch = _own_batch(batch_id)
-    services = _services()
-    outcome = services.store.set_batch_state(batch_id, "running", ("paused",))
+    _own_batch(batch_id)
+    outcome = _services().messages.resume_batch(batch_id)
     if outcome != "ok":
         _refused(batch_id, "resume", outcome)
-    services.messages.restart_batch(batch_id, int(batch.get("total", 0)))
     log.info("batch resumed", extra={"batch_id": batch_id})
     return jsonify(batch_view(batch_id, _own_batch(batch_id)))
 

@@ -36,7 +36,8 @@ def register_error_handlers(app: Flask) -> None:
     def _redis_down(error):
         log.error("Redis is unreachable: %s", error)
         body = {
-            "error": "Service unavailable: the message store (Redis) is unreachable; nothing was queued",
+            "error": "Service unavailable: the message store (Redis) is unreachable; "
+            "retry the same request (a replay never sends twice)",
             "code": "redis_unavailable",
         }
         return jsonify(body), 503, {"Retry-After": "5"}

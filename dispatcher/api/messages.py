@@ -93,7 +93,7 @@ def send_message():
         description: external_id already used for another recipient or text
         content: {application/json: {schema: ErrorSchema}}
       503:
-        description: Redis unreachable; nothing was queued
+        description: Redis unreachable; retry the same request (a replay never sends twice)
         content: {application/json: {schema: ErrorSchema}}
     """
     services = _services()

@@ -1,12 +1,21 @@
 -- Accept a slice of a batch's rows. Each row is created unless its external_id is taken; the
--- created ones join the batch's list and counts. Returns, per row, {1} or {0, existing id, its fingerprint}.
+-- created ones join the batch's list and counts. Returns, per row, {1} or {0, existing id, its
+-- fingerprint, its batch ('' for a single send)}.
+-- The first slice that creates a row also creates the batch (state `accepting`) and puts
+-- `accept:<batch>` in dispatch:pending: if the request dies before it starts the batch (a killed web
+-- process, a reply lost after Redis did the work), the reconciler starts it past that deadline. A
+-- slice for a batch that is no longer accepting (the reconciler started it meanwhile) is refused
+-- whole, so no row joins a batch after its chunks were counted.
 -- KEYS: batch key, batch list key.
 -- ARGV: ttl, ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
---       arguments a row), then the shared field/value items.
+--       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, then the
+--       shared field/value items.
 local ttl, ext_prefix, status = ARGV[1], ARGV[2], ARGV[3]
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
 local shared = {}
-for i = 5, #ARGV do shared[#shared + 1] = ARGV[i] end
+for i = 8, #ARGV do shared[#shared + 1] = ARGV[i] end
 local out, created = {}, 0
 for _, row in ipairs(cjson.decode(ARGV[4])) do
   local id, external_id = row[1], row[2]
@@ -21,10 +30,21 @@ for _, row in ipairs(cjson.decode(ARGV[4])) do
     out[#out + 1] = {1}
   else
     local existing = redis.call('GET', ext)
-    out[#out + 1] = {0, existing, redis.call('HGET', 'dispatch:msg:' .. existing, 'fingerprint') or ''}
+    local f = redis.call('HMGET', 'dispatch:msg:' .. existing, 'fingerprint', 'batch_id')
+    out[#out + 1] = {0, existing, f[1] or '', f[2] or ''}
   end
 end
 if created > 0 then
+  if not state then
+    local header = {}
+    for name, value in pairs(cjson.decode(ARGV[5])) do
+      header[#header + 1] = name
+      header[#header + 1] = value
+    end
+    redis.call('HSET', KEYS[1], 'state', 'accepting', 'total', 0, 'finished', 0, unpack(header))
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('ZADD', 'dispatch:pending', ARGV[6], 'accept:' .. ARGV[7])
+  end
   redis.call('HINCRBY', KEYS[1], 'total', created)
   redis.call('HINCRBY', KEYS[1], 'count_' .. status, created)
   redis.call('HINCRBY', 'dispatch:counts', status, created)
