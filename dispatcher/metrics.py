@@ -81,7 +81,8 @@ class DispatcherCollector(Collector):
 
         status_reports = CounterMetricFamily(
             "dispatcher_status_reports",
-            "Provider status webhooks, by outcome (ok, duplicate, same, stale, unknown)",
+            "Provider status webhooks, by outcome (ok, duplicate, same, stale; parked: before we recorded the send, "
+            "applied when we do)",
             labels=["provider", "outcome"],
         )
         for field, value in sorted(reports.items()):

@@ -29,6 +29,10 @@ ALLOWED_FROM = {
     statuses.READ: (statuses.SENT, statuses.DELIVERED),
     statuses.FAILED: (statuses.SENT, statuses.DELIVERED),
 }
+# A report that comes before we record `sent` waits this long for it (the window is a provider call's
+# answer, a batch group's other calls and a record retried over a Redis blip: seconds, not minutes); a
+# report for a message that is not ours expires after it.
+EARLY_REPORT_SECONDS = 600
 # Providers retry a webhook for up to a week (Meta); a reply seen within that time is a duplicate.
 REMEMBER_REPLIES_SECONDS = 7 * 86400
 
@@ -46,7 +50,8 @@ class StatusReports:
         self._report = lua_script(store.redis, "report")
 
     def apply(self, report: StatusReport) -> str:
-        """Apply one report; returns its outcome: ok, duplicate, same, stale or unknown."""
+        """Apply one report; returns its outcome: ok, duplicate, same, stale, or parked (no message has that
+        provider id yet: it is applied when one is recorded `sent`, or expires)."""
         now = time.time()
         entry = {"status": report.status, "at": iso(now), "source": f"{report.provider} webhook"}
         if report.provider_status:
@@ -59,7 +64,10 @@ class StatusReports:
             entry["error"] = {"code": report.error_code, "message": report.error_message}
             fields = ["last_error", json.dumps(error, ensure_ascii=False)]
         outcome, *found = self._report(
-            keys=[provider_id_key(report.provider, report.provider_message_id)],
+            keys=[
+                provider_id_key(report.provider, report.provider_message_id),
+                f"{PREFIX}early:{report.provider}:{report.provider_message_id}",
+            ],
             args=[
                 report.status,
                 ",".join(ALLOWED_FROM[report.status]),
@@ -67,16 +75,18 @@ class StatusReports:
                 json.dumps(entry, ensure_ascii=False),
                 now,
                 iso(now),
+                EARLY_REPORT_SECONDS,
                 *fields,
             ],
         )
         context = {"provider": report.provider, "status": report.status}
-        if outcome == "unknown":
-            log.warning(
-                "%s reports %s for a message we do not know (%s); answered 200 so it stops retrying",
+        if outcome == "parked":
+            log.info(
+                "%s reports %s for %s before we recorded it sent: kept for %d s, applied when it is",
                 report.provider,
                 report.status,
                 report.provider_message_id,
+                EARLY_REPORT_SECONDS,
                 extra=context,
             )
         else:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 
 import pytest
 
@@ -137,12 +136,33 @@ def test_meta_subscription_handshake(client):
     assert client.get(f"/v1/webhooks/meta?{query}wrong").status_code == 403
 
 
-def test_a_report_for_an_unknown_message_is_answered_200_and_logged(client, caplog):
-    with caplog.at_level(logging.WARNING):
-        answer = post_meta(client, inbound.meta_status("wamid.NOBODY", "delivered", 1_710_930_470))
+def test_a_report_for_a_message_not_sent_yet_is_answered_200_and_kept_a_while(client, redis_client):
+    answer = post_meta(client, inbound.meta_status("wamid.NOBODY", "delivered", 1_710_930_470))
     assert answer.status_code == 200
-    assert answer.json["outcomes"] == {"unknown": 1}
-    assert "message we do not know" in caplog.text
+    assert answer.json["outcomes"] == {"parked": 1}
+    assert 0 < redis_client.ttl("dispatch:early:meta:wamid.NOBODY") <= 600
+
+
+def test_reports_that_came_before_sent_are_applied_when_it_is_recorded_in_order(client):
+    assert post_meta(client, inbound.meta_status("wamid.E1", "delivered", 1_710_930_461)).json["outcomes"] == {
+        "parked": 1
+    }
+    assert post_meta(client, inbound.meta_status("wamid.E1", "read", 1_710_930_462)).json["outcomes"] == {"parked": 1}
+    message_id = sent_message(client, "meta", "wamid.E1")
+    record = client.get(f"/v1/messages/{message_id}", headers=auth()).json
+    assert record["status"] == statuses.READ
+    assert [entry["status"] for entry in record["history"]] == ["queued", "sending", "sent", "delivered", "read"]
+
+
+def test_a_failure_reported_before_sent_fails_the_message_when_sent_is_recorded(client):
+    early = inbound.meta_status("wamid.E2", "failed", 1_710_930_461, error_code=131026)
+    assert post_meta(client, early).json["outcomes"] == {"parked": 1}
+    assert post_meta(client, early).json["outcomes"] == {"parked": 1}  # Meta retries its webhook
+    message_id = sent_message(client, "meta", "wamid.E2")
+    record = client.get(f"/v1/messages/{message_id}", headers=auth()).json
+    assert record["status"] == statuses.FAILED
+    assert record["last_error"]["code"] == "131026"
+    assert [entry["status"] for entry in record["history"]] == ["queued", "sending", "sent", "failed"]
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def evolution():
       required: true
       content: {application/json: {schema: {type: object, description: "An Evolution event: {event, instance, data}"}}}
     responses:
-      200: {description: Verified and applied (unknown messages are logged and answered 200)}
+      200: {description: "Verified and applied (a report before our sent is kept, and applied then)"}
       400: {description: Not an Evolution event}
       401: {description: No secret}
       403: {description: Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set}

@@ -1,7 +1,8 @@
 -- Move a message to a new status if it is in one of the allowed ones; returns 'ok' (or 'ok:paused'
 -- when this outcome paused its sender, see note_outcome), 'stale' (the outcome of a claim that is no
 -- longer the message's: see the fence below), or the status that refused the move (statuses only move
--- forward). A move to `sent` indexes the provider's message id (dispatch:pmid:...).
+-- forward). A move to `sent` indexes the provider's message id (dispatch:pmid:...) and applies the
+-- provider's reports that came before it.
 -- KEYS: message key.  ARGV: id, new status, allowed-from (comma-separated), deadline ('' to stop
 -- watching), history entry (JSON), now, now (ISO), auto-pause window, auto-pause ratio, the attempt
 -- whose outcome this is ('' for a move no claim made), field/value pairs...
@@ -22,6 +23,7 @@ if new == 'sent' then
   if f[1] and f[2] and f[2] ~= '' then
     local ttl = redis.call('TTL', key)
     redis.call('SET', 'dispatch:pmid:' .. f[1] .. ':' .. f[2], id, 'EX', ttl > 0 and ttl or 86400)
+    apply_early_reports(key, id, f[1], f[2], tonumber(ARGV[6]), ARGV[7])
   end
 end
 if status == 'sending' then

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import uuid
+from collections.abc import Callable
 
 import yaml
 from flask import Flask, jsonify, request
@@ -92,6 +93,9 @@ class FakeMeta(FakeServer):
     def __init__(self):
         self.phone_number_ids = {PHONE_NUMBER_ID}
         self.undeliverable: set[str] = set()
+        # Called with each accepted message's wamid and recipient before the answer goes out: a test posts
+        # Meta's status webhook from there, as Meta can before our own call has its answer.
+        self.on_accept: Callable[[str, str], None] | None = None
         self.openapi = _openapi()  # loaded now: the first request must not wait for the spec
         app = Flask("fake-meta")
         app.add_url_rule("/<version>/<phone_number_id>/messages", view_func=self._send, methods=["POST"])
@@ -118,16 +122,14 @@ class FakeMeta(FakeServer):
         if to in self.undeliverable:
             return _error(400, 131026, "(#131026) Message Undeliverable", "Message Undeliverable.")
         wa_id = "".join(filter(str.isdigit, to))
+        wamid = "wamid." + base64.b64encode(wa_id.encode() + uuid.uuid4().bytes).decode()
+        if self.on_accept:
+            self.on_accept(wamid, to)
         return jsonify(
             {
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": to, "wa_id": wa_id}],
-                "messages": [
-                    {
-                        "id": "wamid." + base64.b64encode(wa_id.encode() + uuid.uuid4().bytes).decode(),
-                        "message_status": "accepted",
-                    }
-                ],
+                "messages": [{"id": wamid, "message_status": "accepted"}],
             }
         )
 
