@@ -54,9 +54,7 @@ class Outbox:
         self._settle_head = lua_script(client, "settle_head")
         self._revive = lua_script(client, "revive")
         self._receive = lua_script(client, "receive")
-        self._unlock = client.register_script(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-        )
+        self._unlock = lua_script(client, "unlock")
 
     # --- taking work ---
 
@@ -73,7 +71,7 @@ class Outbox:
     def unlock(self, chain: str, token: str) -> None:
         """Release the chain, only if the lock is still this task's (compare and delete in one step: a lock
         that expired and was taken by another task meanwhile stays theirs)."""
-        self._unlock(keys=[PREFIX + "cb:lock:" + chain], args=[token])
+        self._unlock(keys=[PREFIX + "cb:lock:" + chain], args=[token, ""])
 
     def due_now(self, chain: str) -> None:
         """Hand the chain back for a new task to go on with (its lock is released after this)."""

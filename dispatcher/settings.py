@@ -312,13 +312,21 @@ def _providers(read: _Reader, default: str) -> tuple[str, ...]:
     return (default, *(name for name in names if name != default))
 
 
-def _evolution(read: _Reader) -> EvolutionSettings:
+def _evolution(read: _Reader, read_timeout: float) -> EvolutionSettings:
     why = " when the evolution provider is enabled"
+    typing_delay_ms = read.integer("EVOLUTION_TYPING_DELAY_MS", 0, maximum=60_000)
+    if typing_delay_ms / 1000 >= read_timeout:
+        # Evolution answers the send only after "typing" that long: the call would always time out, and
+        # every message would be sent again on retry.
+        raise SettingsError(
+            f"EVOLUTION_TYPING_DELAY_MS ({typing_delay_ms}) must be shorter than PROVIDER_READ_TIMEOUT "
+            f"({read_timeout:g} s), which Evolution's answer waits behind"
+        )
     return EvolutionSettings(
         api_url=read.url("EVOLUTION_API_URL", required=True, why=why),
         api_key=read.required("EVOLUTION_API_KEY", why),
         instances=read.names("EVOLUTION_INSTANCE", " instance" + why),
-        typing_delay_ms=read.integer("EVOLUTION_TYPING_DELAY_MS", 0, maximum=60_000),
+        typing_delay_ms=typing_delay_ms,
     )
 
 
@@ -426,12 +434,27 @@ def _callbacks(read: _Reader) -> CallbackSettings:
         status_webhook_url=url,
         secret=secret,
         allowlist=allowlist,
-        timeout_seconds=read.number("CALLBACK_TIMEOUT", 5.0, 0.1, "seconds"),
+        timeout_seconds=_callback_timeout(read),
         retry_for_seconds=read.integer("CALLBACK_RETRY_FOR", 86400, minimum=1),
         backoff_base_seconds=read.number("CALLBACK_BACKOFF_BASE", 1.0, 0.01, "seconds"),
         backoff_max_seconds=read.number("CALLBACK_BACKOFF_MAX", 3600.0, 0.01, "seconds"),
         queue_name=read.text("CALLBACK_QUEUE_NAME", "dispatch-callbacks"),
     )
+
+
+# A callbacks task holds its chain's lease (60 s, tasks/callbacks.py) for a 20 s budget plus one last
+# delivery: a delivery must end well within what is left, or a second task could deliver beside it.
+CALLBACK_TIMEOUT_MAX = 30.0
+
+
+def _callback_timeout(read: _Reader) -> float:
+    timeout = read.number("CALLBACK_TIMEOUT", 5.0, 0.1, "seconds")
+    if timeout > CALLBACK_TIMEOUT_MAX:
+        raise SettingsError(
+            f"CALLBACK_TIMEOUT must be at most {CALLBACK_TIMEOUT_MAX:g} seconds (a delivery must end within its "
+            f"chain's lease); got {timeout:g}"
+        )
+    return timeout
 
 
 def _inbound(read: _Reader, public_base_url: str) -> InboundSettings:
@@ -472,12 +495,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     providers = _providers(read, provider)
     read_timeout = read.number("PROVIDER_READ_TIMEOUT", 30.0, 0.1, "seconds")
     connect_timeout = read.number("PROVIDER_CONNECT_TIMEOUT", 3.05, 0.1, "seconds")
-    lease = read.integer("SEND_LEASE_SECONDS", 60, minimum=1)
-    if lease <= read_timeout + connect_timeout:
-        raise SettingsError(
-            f"SEND_LEASE_SECONDS ({lease}) must exceed PROVIDER_CONNECT_TIMEOUT + PROVIDER_READ_TIMEOUT "
-            f"({connect_timeout + read_timeout:g}), or a slow send could be taken over and sent twice"
-        )
+    # The lease is renewed every third of it while its holder lives (tasks/leases.py), so it need not outlast
+    # a provider call: it is how long a dead worker's messages wait before another worker takes them.
+    lease = read.integer("SEND_LEASE_SECONDS", 6, minimum=2)
     return Settings(
         environment=read.choice("APP_ENV", read.text("NODE_ENV", "production"), ("development", "production", "test")),
         host=read.text("HOST", "0.0.0.0"),
@@ -505,14 +525,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         send_lease_seconds=lease,
         lease_expired_action=read.choice("LEASE_EXPIRED_ACTION", "resend", LEASE_EXPIRED_ACTIONS),
         queued_republish_after_seconds=read.integer("QUEUED_REPUBLISH_AFTER", 300, minimum=1),
-        reconcile_interval_seconds=read.integer("RECONCILE_INTERVAL", 15, minimum=1),
+        reconcile_interval_seconds=read.integer("RECONCILE_INTERVAL", 2, minimum=1),
         mock_latency_ms=read.integer("MOCK_LATENCY_MS", 100),
         mock_failure_rate=read.fraction("MOCK_FAILURE_RATE", 0.0),
         whatsapp_providers=providers,
         provider_connect_timeout=connect_timeout,
         provider_read_timeout=read_timeout,
         public_base_url=public_base_url,
-        evolution=_evolution(read) if "evolution" in providers else None,
+        evolution=_evolution(read, read_timeout) if "evolution" in providers else None,
         twilio=_twilio(read, public_base_url) if "twilio" in providers else None,
         meta=_meta(read) if "meta" in providers else None,
         webhook=_webhook(read) if "webhook" in providers else None,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -185,7 +186,8 @@ class MessageStore:
         self._create_rows = lua_script(client, "create_rows")
         self._claim = lua_script(client, "claim")
         self._claim_group = lua_script(client, "claim_group")
-        self._renew_leases = client.register_script((_LUA / "renew_leases.lua").read_text())
+        self._keep = lua_script(client, "keep")
+        self._unlock = lua_script(client, "unlock")
         self._advance = lua_script(client, "advance")
         self._cancel_batch = lua_script(client, "cancel_batch")
         self._set_batch_state = lua_script(client, "set_batch_state")
@@ -440,10 +442,28 @@ class MessageStore:
         )
         return state, [Claim(message_id, "claimed", int(attempt), *rest) for message_id, attempt, *rest in claimed]
 
-    def renew_leases(self, claims: list[Claim]) -> set[str]:
-        """Extend the leases of claimed rows not sent yet; returns the ids still ours (not taken over)."""
-        pairs = [value for claim in claims for value in (claim.message_id, claim.attempt)]
-        return set(self._renew_leases(args=[self.clock() + self.lease_seconds, *pairs]))
+    def keep(
+        self, claims: list[tuple[str, int]], locks: list[tuple[str, str]], held: list[str]
+    ) -> tuple[set[str], set[str]]:
+        """What a live worker holds, kept one lease longer in one round trip (see keep.lua): its claims
+        (message id, attempt), its chunk locks (chunk member, token) and the members of the tasks it has
+        received. Returns the claims and the locks that are no longer its own."""
+        until = self.clock() + self.lease_seconds
+        args = [until, int(self.lease_seconds * 1000), len(claims), *_flat(dict(claims)), len(locks)]
+        args += [*_flat(dict(locks)), *held]
+        lost_claims, lost_locks = self._keep(args=args)
+        return set(lost_claims), set(lost_locks)
+
+    def lock_chunk(self, member: str) -> str | None:
+        """Take a batch chunk for one task; returns the lock's token, or None when another copy runs it."""
+        token = uuid.uuid4().hex
+        acquired = self.redis.set(f"{PREFIX}lock:{member}", token, nx=True, px=int(self.lease_seconds * 1000))
+        return token if acquired else None
+
+    def unlock_chunk(self, member: str, token: str, done: bool) -> bool:
+        """Release a chunk's lock while it is still `token`'s; `done` also forgets the chunk (it has no rows
+        left, or its batch stopped), in the same step. Returns False when the lock was no longer ours."""
+        return bool(self._unlock(keys=[f"{PREFIX}lock:{member}"], args=[token, member if done else ""]))
 
     def advance(
         self,

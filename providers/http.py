@@ -1,5 +1,10 @@
-"""What every provider that speaks HTTP shares: one pooled `requests.Session`, explicit timeouts, and
-transport failures sorted into the error taxonomy before any provider-specific code sees them.
+"""What every provider that speaks HTTP shares: one pooled `requests.Session`, explicit timeouts, a
+total deadline per call, and transport failures sorted into the error taxonomy before any
+provider-specific code sees them.
+
+The deadline (PROVIDER_CONNECT_TIMEOUT + PROVIDER_READ_TIMEOUT, for the whole call) matters because
+`requests`' own timeouts bound each socket read: an answer trickling in would otherwise hold a call,
+and its worker thread, without end.
 
 A timeout, a refused connection, or an answer that is not the provider's JSON (an HTML page from a
 proxy or load balancer) is transient: worth another attempt later.
@@ -12,9 +17,9 @@ import time
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from providers.base import Provider, TransientProviderError
+from providers.deadline import DeadlineAdapter, deadline
 
 
 class HttpProvider(Provider):
@@ -22,15 +27,25 @@ class HttpProvider(Provider):
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One HTTP call; a timeout or a connection failure becomes a TransientProviderError."""
         url = f"{self.base_url}{path}"
+        limit = sum(self.timeout)
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+            with deadline(limit) as call:
+                try:
+                    return self.session.request(method, url, timeout=self.timeout, **kwargs)
+                except requests.RequestException as error:
+                    if not call.expired:
+                        raise
+                    raise TransientProviderError(
+                        f"{self.name}: no complete answer within {limit:g} s ({type(error).__name__})",
+                        code="deadline",
+                    ) from None
         except requests.Timeout:
             raise TransientProviderError(f"{self.name}: no answer within {self.timeout[1]} s", code="timeout") from None
         except requests.ConnectionError as error:

@@ -2,12 +2,14 @@
 
 A chunk claims its rows a group at a time (one round trip per group), sends each, and records the
 group's outcomes in one pipelined round trip. Groups are sized to take about a quarter of a second,
-so a pause or a cancel takes effect within a second; a row that must be retried gets its own
-`dispatch.send_message` task, exactly as a single message would. A lock per chunk keeps a
-republished copy from running beside a live one.
+so a pause or a cancel takes effect within a second; a row that must be retried waits in the due index
+and goes on as its own `dispatch.send_message` task, exactly as a single message would. A lock per chunk
+(with a token, kept alive by the lease keeper while the chunk runs) keeps a republished copy from
+running beside a live one; only the lock's holder forgets the chunk when it ends.
 
 A chunk can take minutes, longer than a platform waits after SIGTERM (Heroku: 30 s) before it kills:
-when the worker starts shutting down, a running chunk stops claiming rows and hands itself back (its
+when the worker starts shutting down, a running chunk stops before its next row, hands the rows it
+claimed but did not send back (`retrying`, due now, the attempt not counted) and hands itself back (its
 deadline set to now, so the reconciler of whichever worker runs next republishes it), instead of being
 killed mid-send.
 """
@@ -20,11 +22,10 @@ import time
 
 from celery.signals import worker_shutting_down
 
-from dispatcher import statuses
 from dispatcher.store import Claim, chunk_member
 from tasks import runtime
 from tasks.celery_app import SEND_BATCH_CHUNK, app
-from tasks.delivery import Outcome, deliver, note_recorded, record
+from tasks.delivery import Outcome, deliver, hand_back, note_recorded, record
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +48,16 @@ def next_group_size(sent: int, elapsed: float) -> int:
     return max(1, min(MAX_GROUP, int(GROUP_SECONDS * sent / elapsed)))
 
 
-def _send_group(store, claims: list[Claim], renew_after: float) -> tuple[list[Claim], list[Outcome]]:
-    """Send a claimed group one row after another. The group shares one lease: when the calls are slow (timeouts),
-    the group's leases are renewed before they run out, so the reconciler cannot hand them to
-    another worker while this chunk is alive; a row taken over anyway (its lease ran out first) is not sent here.
-    `renew_after` leaves room for one more provider call (at most connect + read timeout) within the lease.
-    Returns the rows sent and their outcomes."""
+def _send_group(keeper, claims: list[Claim]) -> tuple[list[Claim], list[Outcome]]:
+    """Send a claimed group one row after another while the keeper keeps the group's leases alive; a row
+    taken over meanwhile (its lease was lost) is not sent here. When the worker starts stopping, the rest
+    are not sent either (the caller hands them back). Returns the rows sent and their outcomes."""
     sent: list[Claim] = []
     outcomes: list[Outcome] = []
-    held_since = time.monotonic()
-    ours = {claim.message_id for claim in claims}
     for claim in claims:
-        if time.monotonic() - held_since > renew_after:
-            ours = store.renew_leases(claims)  # the rows sent too: they stay `sending` until the group is recorded
-            held_since = time.monotonic()
-        if claim.message_id not in ours:
+        if _stopping.is_set():
+            break
+        if keeper.lost(claim.message_id):
             log.warning("row taken over by another worker: not sent here", extra={"message_id": claim.message_id})
             continue
         sent.append(claim)
@@ -69,50 +65,49 @@ def _send_group(store, claims: list[Claim], renew_after: float) -> tuple[list[Cl
     return sent, outcomes
 
 
-@app.task(name=SEND_BATCH_CHUNK, bind=True, acks_late=True, ignore_result=True)
-def send_batch_chunk(self, batch_id: str, start: int, stop: int) -> str:
-    from tasks.send import send_message
-
+@app.task(name=SEND_BATCH_CHUNK, acks_late=True, ignore_result=True)
+def send_batch_chunk(batch_id: str, start: int, stop: int) -> str:
     store = runtime.store()
-    settings = runtime.settings()
+    keeper = runtime.keeper()
     member = chunk_member(batch_id, start, stop)
-    lock = f"dispatch:lock:{member}"
     context = {"batch_id": batch_id}
-    if not store.redis.set(lock, self.request.id or "local", nx=True, ex=settings.send_lease_seconds):
+    token = store.lock_chunk(member)
+    if token is None:
         log.info("chunk %s-%s skipped: another copy is running", start, stop, extra=context)
         return "busy"
-    renew_after = (settings.send_lease_seconds - settings.provider_connect_timeout - settings.provider_read_timeout) / 2
-    ids = store.batch_message_ids(batch_id, start, stop)
+    with keeper.lock(member, token):
+        state = _send_rows(store, keeper, batch_id, store.batch_message_ids(batch_id, start, stop), member)
+        # Only the lock's holder may forget the chunk, in the same step as the release: a copy that lost its
+        # lock (it outlived it) leaves the chunk to the copy that holds it now.
+        if not store.unlock_chunk(member, token, done=state != "handed back"):
+            log.warning("chunk %s-%s lost its lock to another copy while it ran", start, stop, extra=context)
+    log.info("chunk %s-%s ended: batch is %s", start, stop, state, extra=context)
+    return state
+
+
+def _send_rows(store, keeper, batch_id: str, ids: list[str], member: str) -> str:
+    """Claim, send and record the chunk's rows a group at a time; returns the batch's state at the end
+    (or "handed back" when the worker started stopping)."""
     position, group, state = 0, 10, "running"
     while position < len(ids):
-        if _stopping.is_set():
-            store.watch_until(member, time.time())
-            log.info("chunk %s-%s handed back: the worker is stopping", start, stop, extra=context)
-            state = "handed back"
-            break
+        if _stopping.is_set() or keeper.lost(member):
+            store.watch_until(member, store.clock())  # the reconciler republishes it at its next pass
+            log.info("chunk handed back: the worker is stopping", extra={"batch_id": batch_id})
+            return "handed back"
         began = time.monotonic()
         state, claims = store.claim_group(batch_id, ids[position : position + group])
         if state != "running":
-            break
-        claims, outcomes = _send_group(store, claims, renew_after)
-        pipe = store.redis.pipeline(transaction=False)
-        for claim, outcome in zip(claims, outcomes, strict=True):
-            record(store, claim.message_id, outcome, claim.attempt, client=pipe)
-        # A live chunk pushes its deadline a lease ahead after each group: if its worker dies, the reconciler
-        # republishes it after SEND_LEASE_SECONDS rather than QUEUED_REPUBLISH_AFTER (a copy that overlaps a
-        # live but slow chunk is safe: each row is claimed once).
-        store.watch_until(member, time.time() + settings.send_lease_seconds, client=pipe)
-        pipe.expire(lock, settings.send_lease_seconds)
-        answers = pipe.execute()
-        for claim, answer in zip(claims, answers, strict=False):
+            return state
+        with keeper.claims({claim.message_id: claim.attempt for claim in claims}):
+            sent, outcomes = _send_group(keeper, claims)
+            pipe = store.redis.pipeline(transaction=False)
+            for claim, outcome in zip(sent, outcomes, strict=True):
+                record(store, claim.message_id, outcome, claim.attempt, client=pipe)
+            for claim in claims[len(sent) :] if _stopping.is_set() else ():
+                hand_back(store, claim, client=pipe)
+            answers = pipe.execute()
+        for claim, answer in zip(sent, answers, strict=True):
             note_recorded(answer, claim)
-        for claim, outcome, answer in zip(claims, outcomes, answers, strict=False):
-            if outcome.status == statuses.RETRYING and answer.startswith("ok"):
-                send_message.apply_async((claim.message_id,), countdown=outcome.retry_in)
         position += group
-        group = next_group_size(len(claims), time.monotonic() - began) if claims else MAX_GROUP
-    if state != "handed back":
-        store.forget_pending(member)
-    store.redis.delete(lock)
-    log.info("chunk %s-%s ended: batch is %s", start, stop, state, extra=context)
+        group = next_group_size(len(sent), time.monotonic() - began) if sent else MAX_GROUP
     return state

@@ -25,6 +25,7 @@ import requests
 from dispatcher import signatures
 from dispatcher.callback_urls import UnsafeCallbackUrl, check_resolved
 from dispatcher.outbox import Pending
+from providers.deadline import DeadlineAdapter, deadline
 from tasks import runtime
 from tasks.celery_app import DELIVER_CALLBACKS, app
 
@@ -40,6 +41,9 @@ TASK_BUDGET_SECONDS = 20
 def _session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = "whatsapp-dispatcher-callbacks"
+    adapter = DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
@@ -64,11 +68,12 @@ def post(pending: Pending) -> str | None:
     }
     timeout = settings.timeout_seconds
     try:
-        response = _session().post(
-            pending.url, data=body, headers=headers, timeout=(min(timeout, 3.05), timeout), allow_redirects=False
-        )
+        with deadline(timeout) as call:  # CALLBACK_TIMEOUT bounds the whole delivery, however it trickles
+            response = _session().post(
+                pending.url, data=body, headers=headers, timeout=(min(timeout, 3.05), timeout), allow_redirects=False
+            )
     except requests.RequestException as error:
-        return f"{type(error).__name__}: {error}"
+        return f"no complete answer within {timeout:g} s" if call.expired else f"{type(error).__name__}: {error}"
     if 200 <= response.status_code < 300:
         return None
     return f"HTTP {response.status_code}"

@@ -35,14 +35,19 @@ class Outcome:
     seconds: float = 0.0  # how long the provider call took (the send latency /metrics shows)
 
 
+# The longest a provider's Retry-After holds a message back: an hour. A longer one (or a date far off) is
+# more likely a provider's mistake than a wish to see the message a day late.
+RETRY_AFTER_MAX_SECONDS = 3600
+
+
 def backoff_seconds(attempt: int, base_ms: int, max_ms: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter: about base·2^(attempt-1), between half and all of it, capped.
 
-    A provider's own Retry-After wins when it asks for longer.
+    A provider's own Retry-After wins when it asks for longer (up to RETRY_AFTER_MAX_SECONDS).
     """
     ceiling = min(max_ms, base_ms * 2 ** (attempt - 1)) / 1000
     delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-    return max(delay, retry_after or 0)
+    return max(delay, min(retry_after or 0, RETRY_AFTER_MAX_SECONDS))
 
 
 def _error(error: Exception, kind: str) -> str:
@@ -127,6 +132,28 @@ def note_recorded(answer: str, claim: Claim) -> None:
         )
 
 
+RECORD_RETRY_SECONDS = 30
+
+
+def record_durably(store: MessageStore, message_id: str, outcome: Outcome, attempt: int) -> str:
+    """`record`, tried again while Redis is unreachable (for up to RECORD_RETRY_SECONDS): the provider has
+    answered, and an outcome lost to a Redis blip would turn into a resend once the lease ran out. A retry
+    after a write that did happen (its reply was lost) finds the message already moved and changes nothing."""
+    deadline = time.monotonic() + RECORD_RETRY_SECONDS
+    pause = 0.1
+    while True:
+        try:
+            return record(store, message_id, outcome, attempt)
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "recording the outcome failed (Redis unreachable): trying again", extra={"message_id": message_id}
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
 def record(
     store: MessageStore, message_id: str, outcome: Outcome, attempt: int, client: redis.client.Pipeline | None = None
 ):
@@ -165,4 +192,22 @@ def record(
         attempt=attempt,
         last_error=outcome.error,
         last_send_seconds=outcome.seconds,
+    )
+
+
+def hand_back(store: MessageStore, claim: Claim, client: redis.client.Pipeline | None = None):
+    """Give back a claimed row that was never sent (its worker is stopping): `retrying`, due now, with the
+    attempt it claimed not counted, so another worker sends it at once and LEASE_EXPIRED_ACTION never sees
+    it as a send that may have gone out."""
+    now = store.clock()
+    return store.advance(
+        claim.message_id,
+        statuses.RETRYING,
+        (statuses.SENDING,),
+        pending_deadline=now + store.queued_grace_seconds,
+        detail={"reason": "handed back unsent: its worker is stopping"},
+        client=client,
+        attempt=claim.attempt,
+        attempts=claim.attempt - 1,
+        next_attempt_at=now,
     )

@@ -42,3 +42,11 @@ def messages() -> MessageService:
 
     queue = settings().queue_name
     return MessageService(store(), send_task_for(queue), chunk_task_for(queue), settings().bulk_chunk_size)
+
+
+@functools.cache
+def keeper():
+    """The process's lease keeper (see tasks/leases.py)."""
+    from tasks.leases import LeaseKeeper
+
+    return LeaseKeeper(store())

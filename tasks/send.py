@@ -1,8 +1,10 @@
 """The per-message task: claim the message, call the provider, record what happened.
 
 The claim (queued/retrying → sending, with a lease) is what makes a task delivered twice send
-once. Attempts are counted on the message record, not by Celery, so a task republished by the
-reconciler keeps the same budget.
+once; the lease is kept alive while the call lives (tasks/leases.py). Attempts are counted on the
+message record, not by Celery, so a task republished by the reconciler keeps the same budget. A retry
+is not a Celery retry: the outcome `retrying` puts the message in the store's due index at its next
+attempt's time, and the workers publish it from there (so no worker holds a countdown in memory).
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import logging
 from dispatcher import statuses
 from tasks import runtime
 from tasks.celery_app import SEND_MESSAGE, app
-from tasks.delivery import deliver, note_recorded, record
+from tasks.delivery import deliver, note_recorded, record_durably
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=SEND_MESSAGE, bind=True, acks_late=True, max_retries=None, ignore_result=True)
-def send_message(self, message_id: str) -> str:
+@app.task(name=SEND_MESSAGE, acks_late=True, ignore_result=True)
+def send_message(message_id: str) -> str:
     settings = runtime.settings()
     store = runtime.store()
     claim = store.claim(message_id, take_over_expired=settings.lease_expired_action == "resend")
@@ -41,12 +43,10 @@ def send_message(self, message_id: str) -> str:
         if claim.outcome == "missing":
             store.forget_pending(message_id)
         # A paced message waits in the due index for its sender's slot; that is routine, not news.
-        level = logging.DEBUG if claim.outcome in ("paced", "sender_paused", "scheduled") else logging.INFO
+        level = logging.DEBUG if claim.outcome in ("paced", "sender_paused", "scheduled", "not_due") else logging.INFO
         log.log(level, "task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
         return claim.outcome
-    outcome = deliver(claim)
-    answer = record(store, message_id, outcome, claim.attempt)
-    note_recorded(answer, claim)
-    if outcome.status == statuses.RETRYING and answer.startswith("ok"):
-        raise self.retry(countdown=outcome.retry_in)
+    with runtime.keeper().claims({message_id: claim.attempt}):  # a slow call keeps its message
+        outcome = deliver(claim)
+        note_recorded(record_durably(store, message_id, outcome, claim.attempt), claim)
     return outcome.status

@@ -1,5 +1,6 @@
-"""Worker start-up: JSON logs, the Redis eviction check, the reconciler's timer, the release of
-messages held for their sender's pacing slot, and the release of status callbacks.
+"""Worker start-up: JSON logs, the Redis eviction check, the lease keeper, the reconciler's timer, the
+release of messages held for their sender's pacing slot (and of retries), and the release of status
+callbacks.
 
 The reconciler runs inside every sending worker, but a Redis lock lets only one of them act per
 period, so no separate beat process has to be remembered in the Procfile. Held messages are released
@@ -117,5 +118,6 @@ def _start_reconciler(sender, **_):
         threading.Thread(target=_release_callbacks_forever, name="callbacks-release", daemon=True).start()
     if runtime.settings().queue_name not in consumed:
         return
+    runtime.keeper().start()  # what this worker has received stays its own while it lives
     threading.Thread(target=_release_due_forever, name="pacing-release", daemon=True).start()
     threading.Thread(target=_reconcile_forever, args=(sender.hostname,), name="reconciler", daemon=True).start()

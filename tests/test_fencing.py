@@ -11,6 +11,8 @@ from dispatcher import statuses
 from dispatcher.messages import MessageService, Route
 from dispatcher.store import MessageStore, connect
 from tasks.delivery import Outcome, record
+from tests.conftest import auth, wait_for
+from tests.fakes import meta
 
 
 class Clock:
@@ -72,3 +74,30 @@ def test_the_claim_that_holds_the_message_records_its_outcome(store, message_id)
     claim = store.claim(message_id, take_over_expired=True)
     assert record(store, message_id, Outcome(statuses.FAILED, error="{}"), attempt=claim.attempt) == "ok"
     assert store.get(message_id).status == statuses.FAILED
+
+
+@pytest.fixture
+def slow_meta():
+    server = meta.FakeMeta().start()
+    yield server
+    server.stop()
+
+
+def test_a_call_trickling_past_its_lease_keeps_its_message_and_sends_once(slow_meta, make_app, start_worker):
+    """End to end: the answer takes 6 s to trickle in, the lease is 3 s. The live worker keeps renewing the
+    lease, so the reconciler (every second) never hands the message to another claim: Meta gets one request,
+    and the message ends `sent` with that request's id."""
+    slow_meta.trickle_seconds = 6
+    env = {**meta.CASE.env(slow_meta), "SEND_LEASE_SECONDS": "3", "PROVIDER_READ_TIMEOUT": "10"}
+    client = make_app(**env)
+    worker = start_worker(**env)
+    body = {"recipient_phone": "+5564999998888", "message_body": "Olá", "external_id": "slow-1"}
+    message_id = client.post("/v1/messages/send", json=body, headers=auth()).json["message_id"]
+    record = wait_for(
+        lambda: (m := client.get(f"/v1/messages/{message_id}", headers=auth()).json)["status"] == "sent" and m,
+        20,
+        what="the slow send to be recorded",
+    )
+    assert len(slow_meta.received) == 1, worker.output[-3000:]
+    assert record["attempts"] == 1
+    assert record["provider_message_id"].startswith("wamid.")

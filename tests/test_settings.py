@@ -135,9 +135,27 @@ def test_a_disabled_provider_needs_no_settings():
     assert load_settings(MINIMAL).evolution is None
 
 
-def test_the_lease_must_outlast_a_provider_call():
+def test_the_lease_is_short_and_need_not_outlast_a_provider_call():
+    settings = load_settings({**MINIMAL, "PROVIDER_READ_TIMEOUT": "30"})
+    assert settings.send_lease_seconds == 6 and settings.reconcile_interval_seconds == 2
     with pytest.raises(SettingsError, match="SEND_LEASE_SECONDS"):
-        load_settings({**MINIMAL, "SEND_LEASE_SECONDS": "20", "PROVIDER_READ_TIMEOUT": "30"})
+        load_settings({**MINIMAL, "SEND_LEASE_SECONDS": "1"})
+
+
+def test_waits_that_a_lease_cannot_cover_are_refused():
+    evolution = {
+        "WHATSAPP_PROVIDER": "evolution",
+        "EVOLUTION_API_URL": "http://127.0.0.1:9",
+        "EVOLUTION_API_KEY": "k",
+        "EVOLUTION_INSTANCE": "loja-1",
+    }
+    with pytest.raises(SettingsError, match="EVOLUTION_TYPING_DELAY_MS"):
+        load_settings({**MINIMAL, **evolution, "EVOLUTION_TYPING_DELAY_MS": "5000", "PROVIDER_READ_TIMEOUT": "5"})
+    assert (
+        load_settings({**MINIMAL, **evolution, "EVOLUTION_TYPING_DELAY_MS": "3000"}).evolution.typing_delay_ms == 3000
+    )
+    with pytest.raises(SettingsError, match="CALLBACK_TIMEOUT"):
+        load_settings({**MINIMAL, "CALLBACK_TIMEOUT": "45"})
 
 
 def test_pacing_defaults_per_provider():

@@ -14,6 +14,8 @@ if not string.find(',' .. ARGV[3] .. ',', ',' .. status .. ',', 1, true) then re
 -- attempt). Its late outcome must not overwrite the claim that holds the message now.
 if status == 'sending' and ARGV[10] ~= '' and redis.call('HGET', key, 'attempts') ~= ARGV[10] then return 'stale' end
 if #ARGV > 10 then redis.call('HSET', key, unpack(ARGV, 11)) end
+-- A retry waits in the due index for its time (the workers publish it then), never in a worker.
+if new == 'retrying' then redis.call('ZADD', 'dispatch:due', redis.call('HGET', key, 'next_attempt_at') or ARGV[6], id) end
 local deadline = false
 if ARGV[4] ~= '' then deadline = ARGV[4] end
 move(key, id, status, new, tonumber(ARGV[6]), ARGV[7], ARGV[5], deadline)

@@ -2,7 +2,8 @@
 -- body, external_id, provider, sender, media, template}, or {why, 0}: busy (another holds the lease),
 -- lease_expired (its holder died and take-over is off; with the attempt it held, to fence the failure
 -- to it), paused or canceled (its batch), paced (held until its sender's slot), sender_paused (held
--- until its sender is resumed), scheduled (not due yet), missing, or the status it is already in.
+-- until its sender is resumed), scheduled or not_due (a retry: not due yet), missing, or the status
+-- it is already in.
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO),
 -- pacing limits (JSON), when the send window next opens (0: it is open).
 local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
@@ -13,7 +14,14 @@ if status == 'sending' then
   if ARGV[4] ~= '1' then return {'lease_expired', tonumber(redis.call('HGET', key, 'attempts'))} end
 elseif status == 'scheduled' then
   if tonumber(redis.call('HGET', key, 'scheduled_for') or '0') > now then return {'scheduled', 0} end
-elseif status ~= 'queued' and status ~= 'retrying' then
+elseif status == 'retrying' then
+  -- Republished before its time (a reconciler pass, a duplicate task): it waits in the due index.
+  local next_at = tonumber(redis.call('HGET', key, 'next_attempt_at') or '0')
+  if next_at > now then
+    redis.call('ZADD', 'dispatch:due', next_at, id)
+    return {'not_due', 0}
+  end
+elseif status ~= 'queued' then
   return {status, 0}
 end
 local state = batch_state(key)

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import time
 import uuid
 from collections.abc import Callable
 
 import yaml
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
 
@@ -96,6 +97,9 @@ class FakeMeta(FakeServer):
         # Called with each accepted message's wamid and recipient before the answer goes out: a test posts
         # Meta's status webhook from there, as Meta can before our own call has its answer.
         self.on_accept: Callable[[str, str], None] | None = None
+        # With a value, a success answer trickles in a few bytes at a time over that many seconds (each read
+        # well within any read timeout, the whole answer far slower): a slow network, a struggling proxy.
+        self.trickle_seconds = 0.0
         self.openapi = _openapi()  # loaded now: the first request must not wait for the spec
         app = Flask("fake-meta")
         app.add_url_rule("/<version>/<phone_number_id>/messages", view_func=self._send, methods=["POST"])
@@ -125,13 +129,25 @@ class FakeMeta(FakeServer):
         wamid = "wamid." + base64.b64encode(wa_id.encode() + uuid.uuid4().bytes).decode()
         if self.on_accept:
             self.on_accept(wamid, to)
-        return jsonify(
+        answer = jsonify(
             {
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": to, "wa_id": wa_id}],
                 "messages": [{"id": wamid, "message_status": "accepted"}],
             }
         )
+        return self._trickled(answer.get_data()) if self.trickle_seconds else answer
+
+    def _trickled(self, body: bytes) -> Response:
+        pieces = [body[i : i + 8] for i in range(0, len(body), 8)]
+        pause = self.trickle_seconds / len(pieces)
+
+        def chunks():
+            for piece in pieces:
+                time.sleep(pause)
+                yield piece
+
+        return Response(chunks(), content_type="application/json", headers={"Content-Length": str(len(body))})
 
 
 CASE = ProviderCase(

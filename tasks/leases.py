@@ -1,0 +1,127 @@
+"""Leases kept alive while their holder lives, so they can be short.
+
+A claim (a message being sent) and a chunk lock last SEND_LEASE_SECONDS. Rather than making the lease
+longer than the slowest provider call, and so making a dead worker's messages wait that long, every
+worker process keeps what it holds alive: a thread renews, every third of a lease, in one round trip,
+the claims whose calls are in flight, the locks of the chunks it runs, and the reconciler's deadline of
+every task it has received but not finished (prefetched tasks included). A live but slow call keeps its
+message; a worker killed with -9 stops renewing, and within a lease the reconciler republishes its work.
+
+A claim found lost (taken over after a renewal failed, e.g. a Redis blip longer than the lease) is
+reported back, so a chunk does not send a row another worker now holds; a late outcome of a lost claim
+is refused by the store anyway (see `advance`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+
+from dispatcher.store import MessageStore, chunk_member
+from tasks.celery_app import SEND_BATCH_CHUNK, SEND_MESSAGE
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    def __init__(self, store: MessageStore):
+        self.store = store
+        self.period = store.lease_seconds / 3
+        self._claims: dict[str, int] = {}
+        self._locks: dict[str, str] = {}
+        self._lost: set[str] = set()
+        self._mutex = threading.Lock()
+        self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """A forked pool child holds nothing yet, and must not inherit a mutex the parent's keeper held."""
+        self._mutex = threading.Lock()
+        self._claims, self._locks, self._lost, self._thread = {}, {}, set(), None
+
+    def start(self) -> None:
+        """Start renewing (a worker's main process does at start, for the tasks it receives; a process that
+        claims or locks starts it then)."""
+        with self._mutex:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._forever, name="lease-keeper", daemon=True)
+                self._thread.start()
+
+    @contextlib.contextmanager
+    def claims(self, claims: dict[str, int]) -> Iterator[None]:
+        """Keep these claims (message id → attempt) alive while the block runs."""
+        self.start()
+        with self._mutex:
+            self._claims.update(claims)
+        try:
+            yield
+        finally:
+            with self._mutex:
+                for message_id in claims:
+                    self._claims.pop(message_id, None)
+                    self._lost.discard(message_id)
+
+    @contextlib.contextmanager
+    def lock(self, member: str, token: str) -> Iterator[None]:
+        """Keep a chunk's lock (and its deadline) alive while the block runs."""
+        self.start()
+        with self._mutex:
+            self._locks[member] = token
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._locks.pop(member, None)
+                self._lost.discard(member)
+
+    def lost(self, member: str) -> bool:
+        """Whether a claim or lock held here was found taken by another worker."""
+        with self._mutex:
+            return member in self._lost
+
+    def keep_now(self) -> None:
+        """One renewal: what this process holds, one lease longer."""
+        with self._mutex:
+            claims, locks = list(self._claims.items()), list(self._locks.items())
+        held = received_members()
+        if not (claims or locks or held):
+            return
+        lost_claims, lost_locks = self.store.keep(claims, locks, held)
+        if lost_claims or lost_locks:
+            log.warning(
+                "%d claim(s) and %d chunk lock(s) were taken over by another worker", len(lost_claims), len(lost_locks)
+            )
+            with self._mutex:
+                self._lost |= lost_claims | lost_locks
+
+    def _forever(self) -> None:
+        wake = threading.Event()
+        while not wake.wait(self.period):
+            try:
+                self.keep_now()
+            except Exception:  # a Redis outage must not kill the keeper; the fence covers a lease lost meanwhile
+                log.exception("renewing leases failed")
+
+
+def received_members() -> list[str]:
+    """The work behind every task this worker process has received and not finished (reserved, prefetched
+    or running): message ids and chunk members. Empty outside a worker's main process."""
+    from celery.worker import state
+
+    try:
+        requests = list(state.requests.values())
+    except RuntimeError:  # changed while copied (another thread received a task): next round
+        return []
+    members = []
+    for request in requests:
+        try:
+            if request.task_name == SEND_MESSAGE:
+                members.append(request.args[0])
+            elif request.task_name == SEND_BATCH_CHUNK:
+                members.append(chunk_member(*request.args))
+        except (IndexError, TypeError):  # a task someone published by hand with odd arguments
+            continue
+    return members
