@@ -455,9 +455,14 @@ class MessageStore:
         return set(lost_claims), set(lost_locks)
 
     def lock_chunk(self, member: str) -> str | None:
-        """Take a batch chunk for one task; returns the lock's token, or None when another copy runs it."""
+        """Take a batch chunk for one task; returns the lock's token, or None when another copy runs it. The
+        chunk's deadline moves a lease ahead at once: if this worker dies before its keeper's first renewal,
+        the chunk still comes back within a lease."""
         token = uuid.uuid4().hex
-        acquired = self.redis.set(f"{PREFIX}lock:{member}", token, nx=True, px=int(self.lease_seconds * 1000))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(f"{PREFIX}lock:{member}", token, nx=True, px=int(self.lease_seconds * 1000))
+        pipe.zadd(PENDING_KEY, {member: self.clock() + self.lease_seconds}, xx=True)
+        acquired, _ = pipe.execute()
         return token if acquired else None
 
     def unlock_chunk(self, member: str, token: str, done: bool) -> bool:

@@ -1,11 +1,11 @@
 """The batch chunk task: send a range of a batch's rows through the same path as single messages.
 
 A chunk claims its rows a group at a time (one round trip per group), sends each, and records the
-group's outcomes in one pipelined round trip. Groups are sized to take about a quarter of a second,
-so a pause or a cancel takes effect within a second; a row that must be retried waits in the due index
-and goes on as its own `dispatch.send_message` task, exactly as a single message would. A lock per chunk
-(with a token, kept alive by the lease keeper while the chunk runs) keeps a republished copy from
-running beside a live one; only the lock's holder forgets the chunk when it ends.
+outcomes in pipelined round trips, at least every RECORD_EVERY_SECONDS. Groups are sized to take about
+a quarter of a second, so a pause or a cancel takes effect within a second; a row that must be retried
+waits in the due index and goes on as its own `dispatch.send_message` task, exactly as a single message
+would. A lock per chunk (with a token, kept alive by the lease keeper while the chunk runs) keeps a
+republished copy from running beside a live one; only the lock's holder forgets the chunk when it ends.
 
 A chunk can take minutes, longer than a platform waits after SIGTERM (Heroku: 30 s) before it kills:
 when the worker starts shutting down, a running chunk stops before its next row, hands the rows it
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 GROUP_SECONDS = 0.25
 MAX_GROUP = 100
+# A group's outcomes are recorded at least this often while it sends (a round trip each time): what a
+# worker killed with -9 leaves sent but unrecorded is a few rows, not a whole group.
+RECORD_EVERY_SECONDS = 0.02
 
 _stopping = threading.Event()
 
@@ -48,21 +51,42 @@ def next_group_size(sent: int, elapsed: float) -> int:
     return max(1, min(MAX_GROUP, int(GROUP_SECONDS * sent / elapsed)))
 
 
-def _send_group(keeper, claims: list[Claim]) -> tuple[list[Claim], list[Outcome]]:
-    """Send a claimed group one row after another while the keeper keeps the group's leases alive; a row
-    taken over meanwhile (its lease was lost) is not sent here. When the worker starts stopping, the rest
-    are not sent either (the caller hands them back). Returns the rows sent and their outcomes."""
-    sent: list[Claim] = []
-    outcomes: list[Outcome] = []
-    for claim in claims:
+def _send_group(store, keeper, claims: list[Claim]) -> int:
+    """Send a claimed group one row after another while the keeper keeps the group's leases alive, and
+    record the outcomes every RECORD_EVERY_SECONDS (one pipelined round trip for the rows sent since), so
+    a worker killed mid-group leaves only its last few sends unrecorded (the ambiguous window). A row taken
+    over meanwhile (its lease was lost) is not sent here. When the worker starts stopping, the rows not sent
+    yet are handed back. Returns how many rows were sent."""
+    pending: list[tuple[Claim, Outcome]] = []
+    flushed = time.monotonic()
+    sent = 0
+    for index, claim in enumerate(claims):
         if _stopping.is_set():
-            break
+            _record(store, pending, hand_back_rows=[c for c in claims[index:] if not keeper.lost(c.message_id)])
+            return sent
         if keeper.lost(claim.message_id):
             log.warning("row taken over by another worker: not sent here", extra={"message_id": claim.message_id})
             continue
-        sent.append(claim)
-        outcomes.append(deliver(claim))
-    return sent, outcomes
+        pending.append((claim, deliver(claim)))
+        sent += 1
+        if time.monotonic() - flushed >= RECORD_EVERY_SECONDS:
+            _record(store, pending)
+            pending, flushed = [], time.monotonic()
+    _record(store, pending)
+    return sent
+
+
+def _record(store, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[Claim] = ()) -> None:
+    """Record outcomes (and hand back unsent rows) in one pipelined round trip."""
+    if not outcomes and not hand_back_rows:
+        return
+    pipe = store.redis.pipeline(transaction=False)
+    for claim, outcome in outcomes:
+        record(store, claim.message_id, outcome, claim.attempt, client=pipe)
+    for claim in hand_back_rows:
+        hand_back(store, claim, client=pipe)
+    for (claim, _), answer in zip(outcomes, pipe.execute(), strict=False):
+        note_recorded(answer, claim)
 
 
 @app.task(name=SEND_BATCH_CHUNK, acks_late=True, ignore_result=True)
@@ -99,15 +123,7 @@ def _send_rows(store, keeper, batch_id: str, ids: list[str], member: str) -> str
         if state != "running":
             return state
         with keeper.claims({claim.message_id: claim.attempt for claim in claims}):
-            sent, outcomes = _send_group(keeper, claims)
-            pipe = store.redis.pipeline(transaction=False)
-            for claim, outcome in zip(sent, outcomes, strict=True):
-                record(store, claim.message_id, outcome, claim.attempt, client=pipe)
-            for claim in claims[len(sent) :] if _stopping.is_set() else ():
-                hand_back(store, claim, client=pipe)
-            answers = pipe.execute()
-        for claim, answer in zip(sent, answers, strict=True):
-            note_recorded(answer, claim)
+            sent = _send_group(store, keeper, claims)
         position += group
-        group = next_group_size(len(sent), time.monotonic() - began) if sent else MAX_GROUP
+        group = next_group_size(sent, time.monotonic() - began) if sent else MAX_GROUP
     return state

@@ -99,11 +99,12 @@ class LeaseKeeper:
 
     def _forever(self) -> None:
         wake = threading.Event()
-        while not wake.wait(self.period):
+        while True:
             try:
                 self.keep_now()
             except Exception:  # a Redis outage must not kill the keeper; the fence covers a lease lost meanwhile
                 log.exception("renewing leases failed")
+            wake.wait(self.period)
 
 
 def received_members() -> list[str]:
