@@ -126,7 +126,8 @@ def main() -> None:
                     memory["end"] = (rss_bytes(api_pid), rss_bytes(worker.pid))
 
                 latencies, errors, elapsed = asyncio.run(_drive(port, seconds, rate, connections, tick))
-                sent = int(redis.Redis.from_url(redis_url).hget("dispatch:counts", "sent") or 0)
+                counts = redis.Redis.from_url(redis_url)  # finished messages are counted per day
+                sent = sum(int(counts.hget(key, "sent") or 0) for key in counts.keys("dispatch:counts:*"))
         finally:
             stop(worker)
     by_minute = {}

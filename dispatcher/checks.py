@@ -6,7 +6,9 @@ which the API turns into a 400 (single send) or a row error (bulk).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from datetime import datetime
 
 from dispatcher.callback_urls import UnsafeCallbackUrl, check_written
 from dispatcher.phones import InvalidPhoneNumber, to_e164
@@ -35,6 +37,18 @@ def checked_callback_url(given: str | None, callbacks: CallbackSettings) -> str:
     except UnsafeCallbackUrl as unsafe:
         raise InvalidInput(str(unsafe), "invalid_field", "callback_url") from None
     return given
+
+
+def checked_send_at(send_at: datetime | None, retention_days: int) -> float | None:
+    """`send_at` as a timestamp, at most MESSAGE_RETENTION_DAYS ahead: a message is kept for as long as it
+    waits, but one due months from now is far more likely a typo in the year than a plan."""
+    if send_at is None:
+        return None
+    if send_at.timestamp() - time.time() > retention_days * 86400:
+        raise InvalidInput(
+            f"send_at must be at most {retention_days} days ahead (MESSAGE_RETENTION_DAYS)", "invalid_field", "send_at"
+        )
+    return send_at.timestamp()
 
 
 def checked_body(body: str, max_chars: int, optional: bool = False) -> str:

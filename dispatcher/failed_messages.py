@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from dispatcher.store import PREFIX, MessageStore, iso, lua_script
+from dispatcher.store import PREFIX, MessageStore, iso
 
 FAILED_KEY = PREFIX + "failed"
 SLICE = 500
@@ -66,8 +66,8 @@ class FailedMessages:
     def __init__(self, store: MessageStore):
         self.store = store
         self.redis = store.redis
-        self._retry = lua_script(store.redis, "retry")
-        self._cancel = lua_script(store.redis, "cancel")
+        self._retry = store.script("retry")
+        self._cancel = store.script("cancel")
 
     def page(
         self, key_id: str | None, wanted: FailedFilter, limit: int, cursor: Cursor | None = None
@@ -121,7 +121,7 @@ class FailedMessages:
     def retry_many(self, message_ids: list[str], task_for, grace_seconds: int) -> list[str]:
         """`retry` for many messages in one pipelined round trip (a batch's failed rows); `task_for(id)` gives
         each one's (queue key, task payload). Returns each outcome, in order."""
-        now = time.time()
+        now = self.store.clock()
         pipe = self.redis.pipeline(transaction=False)
         for message_id in message_ids:
             queue_key, task_payload = task_for(message_id)

@@ -17,7 +17,7 @@ from dispatcher.failed_messages import FAILED_KEY
 from dispatcher.outbox import DEAD_BY_TIME_KEY
 from dispatcher.outbox import DUE_KEY as CALLBACKS_DUE_KEY
 from dispatcher.settings import Settings
-from dispatcher.store import COUNTS_KEY, DUE_KEY, MessageStore
+from dispatcher.store import DUE_KEY, MessageStore
 
 # The send-latency buckets advance.lua fills (upper bounds, seconds); the rest is +Inf.
 LATENCY_BUCKETS = ("0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30")
@@ -39,7 +39,6 @@ class DispatcherCollector(Collector):
         for key in ("statuses", "latency", "reports", "callbacks"):
             pipe.hgetall(f"dispatch:metrics:{key}")
         pipe.hgetall("dispatch:metrics")
-        pipe.hgetall(COUNTS_KEY)
         pipe.llen(self.settings.queue_name)
         pipe.llen(self.settings.callbacks.queue_name)
         pipe.zcard(DUE_KEY)
@@ -52,7 +51,6 @@ class DispatcherCollector(Collector):
             reports,
             callbacks,
             misc,
-            counts,
             queue_depth,
             callback_queue_depth,
             held,
@@ -61,6 +59,7 @@ class DispatcherCollector(Collector):
             failed,
         ) = pipe.execute()
         workers = worker_registry.seen(client)
+        counts = self.store.counts()
 
         messages = CounterMetricFamily(
             "dispatcher_messages",

@@ -50,11 +50,11 @@ class Outbox:
     def __init__(self, client: redis.Redis, retention_seconds: int):
         self.redis = client
         self.retention_seconds = retention_seconds
-        self._take_chains = lua_script(client, "take_chains")
-        self._settle_head = lua_script(client, "settle_head")
-        self._revive = lua_script(client, "revive")
-        self._receive = lua_script(client, "receive")
-        self._unlock = lua_script(client, "unlock")
+        self._take_chains = lua_script(client, "take_chains", retention_seconds)
+        self._settle_head = lua_script(client, "settle_head", retention_seconds)
+        self._revive = lua_script(client, "revive", retention_seconds)
+        self._receive = lua_script(client, "receive", retention_seconds)
+        self._unlock = lua_script(client, "unlock", retention_seconds)
 
     # --- taking work ---
 

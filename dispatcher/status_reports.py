@@ -15,7 +15,7 @@ import time
 
 from dispatcher import statuses
 from dispatcher.outbox import Outbox
-from dispatcher.store import PREFIX, MessageStore, iso, lua_script
+from dispatcher.store import PREFIX, MessageStore, iso
 from providers.base import mask_phone
 from providers.inbound import IncomingMessage, StatusReport
 
@@ -47,7 +47,7 @@ class StatusReports:
         self.store = store
         self.outbox = outbox
         self.default_callback_url = default_callback_url
-        self._report = lua_script(store.redis, "report")
+        self._report = store.script("report")
 
     def apply(self, report: StatusReport) -> str:
         """Apply one report; returns its outcome: ok, duplicate, same, stale, or parked (no message has that

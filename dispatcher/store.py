@@ -5,14 +5,17 @@ atomic: two requests with one external_id create one message, a task delivered t
 message once, a status never moves backwards, and the counters always agree with the records.
 
 Keys (all under `dispatch:`):
-  msg:<id>                    hash: the message record
+  msg:<id>                    hash: the message record (with its history and ext key, kept while it waits
+                              and MESSAGE_RETENTION_DAYS after the day it finished)
   msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
   ext:<key_id>:<external_id>  the message id an external_id maps to, per API key
   pending                     sorted set: unfinished work (message ids, batch chunks as
                               `chunk:<batch>:<start>:<stop>`, batches still accepting as `accept:<batch>`)
                               scored by the time by which something should have happened to it; the
                               reconciler republishes (or starts) what is overdue
-  counts                      hash: messages by status, all of them
+  counts                      hash: unfinished messages by status
+  counts:<day>                hash: messages finished on that UTC day (days since 1970), by status; it
+                              expires with them, MESSAGE_RETENTION_DAYS after that day ends
   batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
   batch:<id>:messages         list: the batch's message ids, in row order
   batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
@@ -43,6 +46,7 @@ from dispatcher.settings import Settings, redis_ssl_options
 PREFIX = "dispatch:"
 PENDING_KEY = PREFIX + "pending"
 COUNTS_KEY = PREFIX + "counts"
+DAY = 86400
 DUE_KEY = PREFIX + "due"
 SCHEDULED_KEY = PREFIX + "scheduled"
 _LUA = Path(__file__).with_name("lua")
@@ -54,9 +58,13 @@ ROWS_PER_SCRIPT = 1000
 ACCEPT_GRACE_SECONDS = 10
 
 
-def lua_script(client: redis.Redis, name: str):
-    """The script `dispatcher/lua/<name>.lua`, prefixed with `common.lua`, registered on `client`."""
-    return client.register_script((_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text())
+def lua_script(client: redis.Redis, name: str, retention_seconds: int):
+    """The script `dispatcher/lua/<name>.lua`, prefixed with a generated preamble (the settings scripts read)
+    and `common.lua`, registered on `client`."""
+    preamble = f"local RETENTION = {int(retention_seconds)}\n"
+    return client.register_script(
+        preamble + (_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text()
+    )
 
 
 def connect(url: str) -> redis.Redis:
@@ -182,18 +190,22 @@ class MessageStore:
         self.retention_seconds = retention_seconds
         self.queued_grace_seconds = queued_grace_seconds
         self.lease_seconds = lease_seconds
-        self._create = lua_script(client, "create")
-        self._create_rows = lua_script(client, "create_rows")
-        self._claim = lua_script(client, "claim")
-        self._claim_group = lua_script(client, "claim_group")
-        self._keep = lua_script(client, "keep")
-        self._unlock = lua_script(client, "unlock")
-        self._advance = lua_script(client, "advance")
-        self._cancel_batch = lua_script(client, "cancel_batch")
-        self._set_batch_state = lua_script(client, "set_batch_state")
-        self._start_batch = lua_script(client, "start_batch")
-        self._pop_due = lua_script(client, "pop_due")
+        self._create = self.script("create")
+        self._create_rows = self.script("create_rows")
+        self._claim = self.script("claim")
+        self._claim_group = self.script("claim_group")
+        self._keep = self.script("keep")
+        self._unlock = self.script("unlock")
+        self._advance = self.script("advance")
+        self._cancel_batch = self.script("cancel_batch")
+        self._set_batch_state = self.script("set_batch_state")
+        self._start_batch = self.script("start_batch")
+        self._pop_due = self.script("pop_due")
         self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
+
+    def script(self, name: str):
+        """One of `dispatcher/lua/`'s scripts, for this store's client and retention."""
+        return lua_script(self.redis, name, self.retention_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageStore:
@@ -257,7 +269,6 @@ class MessageStore:
             keys=[self.external_key(key_id, new.external_id), self.message_key(new.message_id), queue_key],
             args=[
                 new.message_id,
-                self.retention_seconds,
                 (scheduled_for or created_at) + self.queued_grace_seconds,
                 fields["status"],
                 scheduled_for or "",
@@ -309,7 +320,6 @@ class MessageStore:
                 ]
             )
             args = [
-                self.retention_seconds,
                 f"{PREFIX}ext:{key_id}:",
                 status,
                 packed,
@@ -407,7 +417,18 @@ class MessageStore:
         return pipe.execute()
 
     def counts(self) -> dict[str, int]:
-        return {status: int(count) for status, count in self.redis.hgetall(COUNTS_KEY).items()}
+        """Messages by status: every one that exists. Unfinished messages are counted in one hash; finished
+        ones in a hash per UTC day they finished in, which expires with them (see count_move in common.lua)."""
+        today = int(self.clock() // DAY)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(COUNTS_KEY)
+        for day in range(today - self.retention_seconds // DAY - 1, today + 1):
+            pipe.hgetall(f"{COUNTS_KEY}:{day}")
+        totals: dict[str, int] = {}
+        for counts in pipe.execute():
+            for status, count in counts.items():
+                totals[status] = totals.get(status, 0) + int(count)
+        return totals
 
     # --- sending ---
 

@@ -67,12 +67,6 @@ def test_concurrent_requests_with_one_external_id_create_one_message(service, re
     assert len(redis_client.keys("dispatch:msg:*")) == 1
 
 
-def test_records_expire_after_the_retention(service, store, redis_client):
-    accepted = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK)
-    for key in (store.message_key(accepted.message_id), store.external_key("k", "ext-1")):
-        assert 3590 < redis_client.ttl(key) <= 3600
-
-
 def test_a_message_is_claimed_once(service, store):
     message_id = service.accept("k", "+5564999998888", "hi", "ext-1", MOCK).message_id
     assert store.claim(message_id, take_over_expired=True).claimed

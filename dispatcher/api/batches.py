@@ -13,7 +13,7 @@ from dispatcher.api.errors import ApiError
 from dispatcher.api.messages import message_view, route_for
 from dispatcher.api.schemas import EXTERNAL_ID_MAX, PHONE_MAX, BulkRequestSchema, BulkRowSchema
 from dispatcher.api.validation import field_error, int_arg, json_object, load
-from dispatcher.checks import InvalidInput, checked_body, checked_recipient, rendered
+from dispatcher.checks import InvalidInput, checked_body, checked_recipient, checked_send_at, rendered
 from dispatcher.messages import IdempotencyConflict, Route, new_message
 from dispatcher.store import NewMessage
 
@@ -126,6 +126,7 @@ def send_bulk():
     template = envelope.get("template")
     try:
         route = route_for(envelope, services)
+        send_at = checked_send_at(envelope.get("send_at"), settings.message_retention_days)
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
 
@@ -147,7 +148,6 @@ def send_bulk():
 
     batch_id = None
     if valid:
-        send_at = envelope["send_at"].timestamp() if envelope.get("send_at") else None
         batch_id, outcomes = services.messages.accept_batch(g.key_id, [m for _, m in valid], route, send_at)
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, IdempotencyConflict):

@@ -12,7 +12,7 @@ from dispatcher.api.auth import require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import int_arg, json_object, load
-from dispatcher.checks import InvalidInput, checked_body, checked_callback_url, checked_recipient
+from dispatcher.checks import InvalidInput, checked_body, checked_callback_url, checked_recipient, checked_send_at
 from dispatcher.failed_messages import Cursor, FailedFilter
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.provider_setup import ProviderCatalog
@@ -108,10 +108,10 @@ def send_message():
             data["message_body"], settings.message_body_max_chars, optional=bool(route.media or route.template)
         )
         recipient = checked_recipient(data["recipient_phone"], settings.default_region)
+        send_at = checked_send_at(data.get("send_at"), settings.message_retention_days)
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
     try:
-        send_at = data["send_at"].timestamp() if data.get("send_at") else None
         accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"], route, send_at)
     except IdempotencyConflict as conflict:
         raise ApiError(

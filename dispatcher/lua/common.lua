@@ -1,6 +1,7 @@
--- Prepended to every script below. Statuses that end a message's sending, and the counters that
--- each status change keeps up to date: global counts by status (dispatch:counts), the totals /metrics
--- shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
+-- Prepended to every script below (after a generated preamble: `local RETENTION = <seconds>`, see
+-- dispatcher/store.py). Statuses that end a message's sending, and the counters that each status
+-- change keeps up to date: counts by status (dispatch:counts, and per day for finished messages),
+-- the totals /metrics shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
 -- per-second send rate.
 local FINISHED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
 
@@ -48,10 +49,52 @@ local function report_batch(batch, bkey, now_iso, now)
                                           counts = counts, at = now_iso}, now)
 end
 
+-- Retention counts from when a message finishes, never from when it was accepted: a message that waits
+-- (scheduled far ahead, held by a daily cap, a paused sender or batch) keeps its record, its history and
+-- its external_id for as long as it waits, and every finished one is kept RETENTION seconds (from the
+-- generated preamble: MESSAGE_RETENTION_DAYS) after the end of the UTC day it finished in. Its count
+-- lives in that day's bucket, dispatch:counts:<day>, which expires with it, so the counts always agree
+-- with the records that exist; unfinished messages are counted in dispatch:counts, and never expire.
+local DAY = 86400
+
+local function kept_until(day)
+  return (day + 1) * DAY + RETENTION
+end
+
+local function count_key(status, day)
+  if FINISHED[status] then return 'dispatch:counts:' .. day end
+  return 'dispatch:counts'
+end
+
+-- The keys that live and die with a message record.
+local function message_keys(key)
+  local keys = {key, key .. ':history'}
+  local f = redis.call('HMGET', key, 'key_id', 'external_id')
+  if f[1] and f[2] then keys[#keys + 1] = 'dispatch:ext:' .. f[1] .. ':' .. f[2] end
+  return keys
+end
+
+-- A message finished (on `day`) or was reopened (`day` false: an operator's retry of a failed one).
+local function set_retention(key, day)
+  for _, k in ipairs(message_keys(key)) do
+    if day then redis.call('EXPIREAT', k, kept_until(day)) else redis.call('PERSIST', k) end
+  end
+  if day then redis.call('HSET', key, 'finished_day', day) else redis.call('HDEL', key, 'finished_day') end
+end
+
 local function count_move(key, old, new, now, now_iso)
   if old == new then return end
-  if old then redis.call('HINCRBY', 'dispatch:counts', old, -1) end
-  redis.call('HINCRBY', 'dispatch:counts', new, 1)
+  local day = tonumber(redis.call('HGET', key, 'finished_day') or '') or math.floor(now / DAY)
+  if old then redis.call('HINCRBY', count_key(old, day), old, -1) end
+  if FINISHED[new] and not FINISHED[old] then
+    day = math.floor(now / DAY)
+    set_retention(key, day)
+    redis.call('HINCRBY', count_key(new, day), new, 1)
+    redis.call('EXPIREAT', count_key(new, day), kept_until(day))
+  else
+    if FINISHED[old] and not FINISHED[new] then set_retention(key, false) end
+    redis.call('HINCRBY', count_key(new, day), new, 1)
+  end
   local f = redis.call('HMGET', key, 'batch_id', 'provider', 'sender')
   -- For /metrics: how many messages reached each status, by provider and sender (never decremented).
   redis.call('HINCRBY', 'dispatch:metrics:statuses', new .. '\t' .. (f[2] or '') .. '\t' .. (f[3] or ''), 1)
@@ -68,6 +111,7 @@ local function count_move(key, old, new, now, now_iso)
     local finished = redis.call('HINCRBY', bkey, 'finished', 1)
     if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
       redis.call('HSET', bkey, 'finished_at', now_iso)
+      for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
       if redis.call('HGET', bkey, 'state') ~= 'canceled' then redis.call('HSET', bkey, 'state', 'completed') end
       report_batch(batch, bkey, now_iso, now)
     end
@@ -75,6 +119,7 @@ local function count_move(key, old, new, now, now_iso)
     -- A failed row retried by an operator: the batch has work again.
     redis.call('HINCRBY', bkey, 'finished', -1)
     redis.call('HDEL', bkey, 'finished_at', 'completed_reported')
+    for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('PERSIST', k) end
     if redis.call('HGET', bkey, 'state') == 'completed' then redis.call('HSET', bkey, 'state', 'running') end
   end
 end
@@ -84,8 +129,6 @@ end
 local function move(key, id, old, new, now, now_iso, entry, deadline)
   redis.call('HSET', key, 'status', new, 'updated_at', now_iso)
   redis.call('RPUSH', key .. ':history', entry)
-  local ttl = redis.call('TTL', key)
-  if ttl > 0 then redis.call('EXPIRE', key .. ':history', ttl) end
   if deadline then
     redis.call('ZADD', 'dispatch:pending', deadline, id)
   else

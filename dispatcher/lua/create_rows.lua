@@ -6,25 +6,25 @@
 -- process, a reply lost after Redis did the work), the reconciler starts it past that deadline. A
 -- slice for a batch that is no longer accepting (the reconciler started it meanwhile) is refused
 -- whole, so no row joins a batch after its chunks were counted.
+-- Nothing expires until it finishes (see set_retention in common.lua).
 -- KEYS: batch key, batch list key.
--- ARGV: ttl, ext key prefix, status (queued, or scheduled), the rows as one JSON array of
+-- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
 --       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, then the
 --       shared field/value items.
-local ttl, ext_prefix, status = ARGV[1], ARGV[2], ARGV[3]
+local ext_prefix, status = ARGV[1], ARGV[2]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
 local shared = {}
-for i = 8, #ARGV do shared[#shared + 1] = ARGV[i] end
+for i = 7, #ARGV do shared[#shared + 1] = ARGV[i] end
 local out, created = {}, 0
-for _, row in ipairs(cjson.decode(ARGV[4])) do
+for _, row in ipairs(cjson.decode(ARGV[3])) do
   local id, external_id = row[1], row[2]
   local ext = ext_prefix .. external_id
-  if redis.call('SET', ext, id, 'NX', 'EX', ttl) then
+  if redis.call('SET', ext, id, 'NX') then
     local key = 'dispatch:msg:' .. id
     redis.call('HSET', key, 'message_id', id, 'external_id', external_id, 'recipient', row[3],
                'body', row[4], 'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
-    redis.call('EXPIRE', key, ttl)
     redis.call('RPUSH', KEYS[2], id)
     created = created + 1
     out[#out + 1] = {1}
@@ -37,13 +37,12 @@ end
 if created > 0 then
   if not state then
     local header = {}
-    for name, value in pairs(cjson.decode(ARGV[5])) do
+    for name, value in pairs(cjson.decode(ARGV[4])) do
       header[#header + 1] = name
       header[#header + 1] = value
     end
     redis.call('HSET', KEYS[1], 'state', 'accepting', 'total', 0, 'finished', 0, unpack(header))
-    redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('ZADD', 'dispatch:pending', ARGV[6], 'accept:' .. ARGV[7])
+    redis.call('ZADD', 'dispatch:pending', ARGV[5], 'accept:' .. ARGV[6])
   end
   redis.call('HINCRBY', KEYS[1], 'total', created)
   redis.call('HINCRBY', KEYS[1], 'count_' .. status, created)
@@ -53,6 +52,5 @@ if created > 0 then
     if shared[i] == 'provider' then provider = shared[i + 1] elseif shared[i] == 'sender' then sender = shared[i + 1] end
   end
   redis.call('HINCRBY', 'dispatch:metrics:statuses', 'accepted\t' .. provider .. '\t' .. sender, created)
-  redis.call('EXPIRE', KEYS[2], ttl)
 end
 return out

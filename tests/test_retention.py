@@ -1,0 +1,116 @@
+"""Retention counts from when a message finishes: nothing that still waits expires, and the counts agree
+with the records that exist.
+
+A message can wait longer than MESSAGE_RETENTION_DAYS: a `send_at` weeks ahead, a daily cap or warm-up
+holding a backlog, a paused sender or batch. Its record, history and external_id mapping must outlive
+the wait; once it finishes they are kept for the retention after the end of that (UTC) day, and its
+count, kept in that day's bucket, expires with them.
+"""
+
+import datetime
+
+import pytest
+
+from dispatcher import statuses
+from dispatcher.messages import MessageService, Route
+from dispatcher.store import MessageStore, NewMessage, connect
+from tasks.delivery import Outcome, record
+from tests.conftest import auth
+
+DAY = 86400
+RETENTION = 2 * DAY
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(redis_url, redis_client, clock):
+    return MessageStore(
+        connect(redis_url), retention_seconds=RETENTION, queued_grace_seconds=300, lease_seconds=5, clock=clock
+    )
+
+
+@pytest.fixture
+def service(store):
+    return MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", f"chunk:{b}:{s}:{e}"), 10)
+
+
+def keys_of(store, message_id: str, key_id: str, external_id: str) -> list[str]:
+    return [
+        store.message_key(message_id),
+        store.message_key(message_id) + ":history",
+        store.external_key(key_id, external_id),
+    ]
+
+
+def test_a_message_waiting_past_the_retention_keeps_its_record_and_its_external_id(store, service, clock, redis_client):
+    accepted = service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock"), send_at=clock.now + 10 * DAY)
+    claim_later = store.claim(accepted.message_id, take_over_expired=True)
+    assert claim_later.outcome == "scheduled"
+    for key in keys_of(store, accepted.message_id, "k", "ext-1")[::2]:
+        assert redis_client.ttl(key) == -1, key  # no expiry while it waits
+    clock.now += 10 * DAY  # its time comes, long past the two days of retention
+    claim = store.claim(accepted.message_id, take_over_expired=True)
+    assert claim.claimed
+    assert record(store, accepted.message_id, Outcome(statuses.SENT, provider_message_id="p"), claim.attempt) == "ok"
+    day = int(clock.now // DAY)
+    expires_in = (day + 1) * DAY + RETENTION - redis_client.time()[0]  # an instant, which Redis reads on its clock
+    for key in keys_of(store, accepted.message_id, "k", "ext-1"):
+        assert abs(redis_client.ttl(key) - expires_in) < 5, key
+    assert abs(redis_client.ttl(f"dispatch:counts:{day}") - expires_in) < 5
+    assert store.counts() == {"scheduled": 0, "sending": 0, "sent": 1}
+
+
+def test_a_batch_paused_for_weeks_keeps_its_rows(store, service, clock, redis_client):
+    rows = [NewMessage(f"msg-{n}", f"e-{n}", "+5564999998888", "hi", "f") for n in range(3)]
+    batch_id, _ = service.accept_batch("k", rows, Route("mock"))
+    assert store.set_batch_state(batch_id, "paused", ("running",)) == "ok"
+    for key in [store.batch_key(batch_id), store.batch_key(batch_id) + ":messages", store.message_key("msg-0")]:
+        assert redis_client.ttl(key) == -1, key
+    assert service.resume_batch(batch_id) == "ok"
+
+
+def test_counts_agree_with_the_records_as_days_pass(store, service, clock, redis_client):
+    first = service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock")).message_id
+    claim = store.claim(first, take_over_expired=True)
+    record(store, first, Outcome(statuses.SENT, provider_message_id="p"), claim.attempt)
+    clock.now += DAY
+    second = service.accept("k", "+5564999998888", "hi", "ext-2", Route("mock")).message_id
+    assert store.counts() == {"queued": 1, "sending": 0, "sent": 1}
+    redis_client.delete(f"dispatch:counts:{int((clock.now - DAY) // DAY)}")  # as if yesterday's bucket expired
+    assert store.counts() == {"queued": 1, "sending": 0}
+    assert second
+
+
+def test_an_operator_retry_makes_a_failed_message_wait_again_without_expiry(store, service, redis_client):
+    from dispatcher.failed_messages import FailedMessages
+
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock")).message_id
+    claim = store.claim(message_id, take_over_expired=True)
+    record(store, message_id, Outcome(statuses.FAILED, error="{}"), claim.attempt)
+    assert redis_client.ttl(store.message_key(message_id)) > 0
+    assert FailedMessages(store).retry(message_id, lambda i: ("q", "task"), 300) == "ok"
+    assert redis_client.ttl(store.message_key(message_id)) == -1
+    assert store.counts().get("failed", 0) == 0 and store.counts()["queued"] == 1
+
+
+@pytest.mark.parametrize("route", ["/v1/messages/send", "/v1/messages/bulk"])
+def test_a_send_at_beyond_the_retention_is_refused_naming_it(client, route):
+    later = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=31)).isoformat()
+    message = {"recipient_phone": "+5564999998888", "message_body": "hi", "external_id": "far"}
+    body = {**message, "send_at": later} if route.endswith("send") else {"messages": [message], "send_at": later}
+    answer = client.post(route, json=body, headers=auth())
+    assert answer.status_code == 400
+    assert answer.json["field"] == "send_at"
+    assert "30 days" in answer.json["error"]
