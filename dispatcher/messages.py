@@ -150,7 +150,7 @@ class MessageService:
                 results.append(IdempotencyConflict(outcome.message_id))
         created = sum(outcome.created for outcome in outcomes)
         if created:
-            self._start(batch_id, ("accepting",), created, scheduled_for)
+            self._start(batch_id, (statuses.ACCEPTING,), created, scheduled_for)
             return batch_id, results
         earlier = {
             outcome.batch_id
@@ -162,14 +162,16 @@ class MessageService:
     def resume_batch(self, batch_id: str) -> str:
         """Resume a paused batch: `running` and a chunk task for every `chunk_size` rows, in one step (chunks
         skip the rows already sent). Returns 'ok' or the state that refused."""
-        return self._start(batch_id, ("paused",))
+        return self._start(batch_id, (statuses.PAUSED,))
 
     def start_accepted(self, batch_id: str) -> str:
         """Start a batch whose request died after writing its rows (the reconciler's part): 'ok', or the
         state that refused (`running`: the request started it after all; `missing`: nothing to start)."""
         batch = self.store.batch(batch_id) or {}
         scheduled_for = float(batch.get("scheduled_for") or 0)
-        return self._start(batch_id, ("accepting",), None, scheduled_for if scheduled_for > self.clock() else None)
+        return self._start(
+            batch_id, (statuses.ACCEPTING,), None, scheduled_for if scheduled_for > self.clock() else None
+        )
 
     def _start(
         self, batch_id: str, allowed_from: tuple[str, ...], rows: int | None = None, scheduled_for: float | None = None

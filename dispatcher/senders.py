@@ -79,8 +79,11 @@ class SenderRegistry:
 
     def resume(self, provider: str, sender: str) -> tuple[SenderPace, int]:
         """Resume the sender; returns it and how many held messages were released."""
-        released = self._resume(keys=[f"{SENDER_PREFIX}{provider}:{sender}"], args=[time.time()])
-        return self.get(provider, sender), int(released)
+        released, left = 0, 1
+        while left:  # a thousand a call: no call walks an unbounded set
+            count, left = self._resume(keys=[f"{SENDER_PREFIX}{provider}:{sender}"], args=[time.time(), 1000])
+            released += int(count)
+        return self.get(provider, sender), released
 
     def known(self, configured: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
         """Every sender worth showing: the configured ones, those with their own settings, and those that

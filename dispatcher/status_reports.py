@@ -23,12 +23,7 @@ log = logging.getLogger(__name__)
 
 # The statuses a report may move a message from. Our own record already says `sent` (the index of
 # provider ids is written then), so a provider's `sent` only confirms it.
-ALLOWED_FROM = {
-    statuses.SENT: (),
-    statuses.DELIVERED: (statuses.SENT,),
-    statuses.READ: (statuses.SENT, statuses.DELIVERED),
-    statuses.FAILED: (statuses.SENT, statuses.DELIVERED),
-}
+ALLOWED_FROM = {status: statuses.sources(status, statuses.WITH_PROVIDER) for status in statuses.ALL}
 # A report that comes before we record `sent` waits this long for it (the window is a provider call's
 # answer, a batch group's other calls and a record retried over a Redis blip: seconds, not minutes); a
 # report for a message that is not ours expires after it.

@@ -59,9 +59,9 @@ ACCEPT_GRACE_SECONDS = 10
 
 
 def lua_script(client: redis.Redis, name: str, retention_seconds: int):
-    """The script `dispatcher/lua/<name>.lua`, prefixed with a generated preamble (the settings scripts read)
-    and `common.lua`, registered on `client`."""
-    preamble = f"local RETENTION = {int(retention_seconds)}\n"
+    """The script `dispatcher/lua/<name>.lua`, prefixed with a generated preamble (the lifecycle table of
+    `dispatcher.statuses`, and the retention) and `common.lua`, registered on `client`."""
+    preamble = statuses.lua_preamble() + f"local RETENTION = {int(retention_seconds)}\n"
     return client.register_script(
         preamble + (_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text()
     )
@@ -201,6 +201,7 @@ class MessageStore:
         self._set_batch_state = self.script("set_batch_state")
         self._start_batch = self.script("start_batch")
         self._pop_due = self.script("pop_due")
+        self._rearm = self.script("rearm")
         self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
 
     def script(self, name: str):
@@ -539,11 +540,21 @@ class MessageStore:
         return self._set_batch_state(keys=[self.batch_key(batch_id)], args=[state, ",".join(allowed_from)])
 
     def cancel_batch(self, batch_id: str) -> tuple[str, int]:
-        """Cancel the batch and every row still waiting; returns ('ok', rows canceled) or (refusing state, 0)."""
-        now = self.clock()
+        """Cancel the batch and every row still waiting, ROWS_PER_SCRIPT rows a call (none holds Redis long);
+        returns ('ok', rows canceled) or (refusing state, 0). Calling it again for a canceled batch goes on
+        with any row still waiting."""
         key = self.batch_key(batch_id)
-        outcome, *canceled = self._cancel_batch(keys=[key, key + ":messages"], args=[now, iso(now)])
-        return outcome, int(canceled[0]) if canceled else 0
+        position, total = 0, 0
+        while position >= 0:
+            now = self.clock()
+            outcome, *rest = self._cancel_batch(
+                keys=[key, key + ":messages"], args=[now, iso(now), position, ROWS_PER_SCRIPT]
+            )
+            if outcome != "ok":
+                return outcome, 0
+            total += int(rest[0])
+            position = int(rest[1])
+        return "ok", total
 
     def _window_opens(self, now: float) -> float:
         return self.send_window.opens_at(now) if self.send_window else 0.0
@@ -566,9 +577,15 @@ class MessageStore:
 
     # --- reconciling ---
 
-    def overdue(self, limit: int = 500) -> list[str]:
-        """Unfinished work past its deadline: a lost task, or a worker that died."""
-        return self.redis.zrangebyscore(PENDING_KEY, "-inf", self.clock(), start=0, num=limit)
+    def overdue(self, limit: int = 500) -> tuple[float, list[str]]:
+        """Unfinished work past its deadline (a lost task, or a worker that died), and the time it was read."""
+        now = self.clock()
+        return now, self.redis.zrangebyscore(PENDING_KEY, "-inf", now, start=0, num=limit)
+
+    def rearm(self, members: list[str], read_at: float, deadline: float) -> list[str]:
+        """Give overdue members a new deadline, those still overdue since `read_at` only (see rearm.lua);
+        returns them: the ones to republish."""
+        return self._rearm(args=[read_at, deadline, *members]) if members else []
 
     def watch_until(self, member: str, deadline: float, client: redis.Redis | None = None) -> None:
         (client or self.redis).zadd(PENDING_KEY, {member: deadline}, xx=True)

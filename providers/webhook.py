@@ -2,12 +2,14 @@
 a configured URL with a shared secret in a header, as reach-town's own dispatcher did with n8n.
 
 The bridge answers 2xx when it took the message, with its own id in `id`, `message_id` or
-`messageId` if it has one; 401/403 mean our secret is wrong (configuration), 429 and 5xx are worth
-another try, any other 4xx refuses this message.
+`messageId` if it has one (a 2xx whose body cannot be read still means taken: never a retry);
+401/403 mean our secret is wrong (configuration), 429 and 5xx are worth another try, any other 4xx
+refuses this message.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -22,6 +24,8 @@ from providers.base import (
     TransientProviderError,
 )
 from providers.http import HttpProvider, retry_after
+
+log = logging.getLogger(__name__)
 
 
 class WebhookProvider(HttpProvider):
@@ -52,7 +56,19 @@ class WebhookProvider(HttpProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         response = self.request("POST", "", json=self.payload(message))
         if 200 <= response.status_code < 300:
-            answer = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else {}
+            # A 2xx is the bridge taking the message, whatever its body says: a body we cannot read must not
+            # turn into a retry (the message would go out twice), so it is sent, under our own id.
+            try:
+                answer = (
+                    response.json() if response.content and "json" in response.headers.get("Content-Type", "") else {}
+                )
+            except ValueError:
+                log.warning(
+                    "webhook bridge answered %s with a body that is not JSON: taken as accepted",
+                    response.status_code,
+                    extra={"message_id": message.message_id},
+                )
+                answer = {}
             answer = answer if isinstance(answer, dict) else {}
             found = answer.get("id") or answer.get("message_id") or answer.get("messageId")
             return SendResult(str(found or message.message_id), str(answer.get("status", "accepted")), answer)

@@ -26,28 +26,29 @@ def republish_overdue(store: MessageStore, messages: MessageService) -> int:
     """Republish every overdue message or batch chunk once, and give it a new deadline; start every batch
     left accepting. Returns how many were overdue. Tasks are pushed the way the API pushes them (the
     envelopes of `tasks.envelope`), in one round trip for all of them."""
-    overdue = store.overdue()
-    if not overdue:
-        return 0
-    deadline = store.clock() + store.queued_grace_seconds
+    read_at, overdue = store.overdue()
+    for member in [m for m in overdue if m.startswith("accept:")]:
+        outcome = messages.start_accepted(member.removeprefix("accept:"))
+        log.warning(
+            "reconciler started a batch its request left accepting: %s",
+            outcome,
+            extra={"batch_id": member.removeprefix("accept:")},
+        )
+    # Re-armed first, compared with the deadline just read: work a live worker renewed meanwhile is left alone.
+    rearmed = store.rearm(
+        [m for m in overdue if not m.startswith("accept:")], read_at, read_at + store.queued_grace_seconds
+    )
+    if not rearmed:
+        return len(overdue)
     pipe = store.redis.pipeline(transaction=False)
-    for member in overdue:
-        if member.startswith("accept:"):
-            outcome = messages.start_accepted(member.removeprefix("accept:"))
-            log.warning(
-                "reconciler started a batch its request left accepting: %s",
-                outcome,
-                extra={"batch_id": member.removeprefix("accept:")},
-            )
-            continue
+    for member in rearmed:
         if member.startswith("chunk:"):
             _, batch_id, start, stop = member.split(":")
             pipe.lpush(*messages.chunk_task_for(batch_id, int(start), int(stop)))
         else:
             pipe.lpush(*messages.task_for(member))
-        store.watch_until(member, deadline, client=pipe)
     pipe.execute()
-    log.warning("reconciler republished %d overdue message(s)", len(overdue))
+    log.warning("reconciler republished %d overdue message(s) or chunk(s)", len(rearmed))
     return len(overdue)
 
 

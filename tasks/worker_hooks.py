@@ -52,8 +52,10 @@ RELEASE_INTERVAL = 0.2
 
 
 def _release_due_forever() -> None:
-    """Publish held messages (and scheduled chunks) whose time has come: one round trip to take them,
-    one to push all their tasks."""
+    """Publish held messages (and scheduled chunks, and retries) whose time has come: one round trip to
+    take them, one to push all their tasks. They go to the front of the queue (the end Celery's Redis
+    transport pops from): a message released for its pacing slot must not wait behind a backlog, or it
+    would miss its slot and be booked again at the back of the line."""
     store = runtime.store()
     queue = runtime.settings().queue_name
     task_for, chunk_for = send_task_for(queue), chunk_task_for(queue)
@@ -66,9 +68,9 @@ def _release_due_forever() -> None:
                 for member in due:
                     if member.startswith("chunk:"):  # a scheduled batch's chunk
                         _, batch_id, start, stop = member.split(":")
-                        pipe.lpush(*chunk_for(batch_id, int(start), int(stop)))
+                        pipe.rpush(*chunk_for(batch_id, int(start), int(stop)))
                     else:
-                        pipe.lpush(*task_for(member))
+                        pipe.rpush(*task_for(member))
                 pipe.execute()
         except Exception:  # a Redis outage must not kill the loop; the reconciler covers what was taken
             log.exception("releasing paced messages failed")

@@ -160,3 +160,11 @@ def test_a_batch_its_request_left_accepting_is_sent_whole_by_a_worker(
         if not key.endswith(":history")
     ]
     assert attempts == ["1"] * ROWS
+
+
+def test_cancel_walks_a_large_batch_a_slice_at_a_time_and_can_be_called_again(client, redis_client):
+    batch_id = client.post("/v1/messages/bulk", json=bulk(2500), headers=auth()).json["batch_id"]
+    first = client.post(f"/v1/batches/{batch_id}/cancel", headers=auth())
+    assert first.status_code == 200 and first.json["canceled_now"] == 2500
+    again = client.post(f"/v1/batches/{batch_id}/cancel", headers=auth())
+    assert again.status_code == 200 and again.json["canceled_now"] == 0

@@ -101,3 +101,17 @@ def test_a_call_trickling_past_its_lease_keeps_its_message_and_sends_once(slow_m
     assert len(slow_meta.received) == 1, worker.output[-3000:]
     assert record["attempts"] == 1
     assert record["provider_message_id"].startswith("wamid.")
+
+
+def test_the_reconciler_leaves_alone_what_a_live_worker_renewed_after_it_looked(store, clock, message_id):
+    claim = store.claim(message_id, take_over_expired=True)
+    clock.now += 6  # the lease ran out, as far as the reconciler can tell when it reads
+    read_at, overdue = store.overdue()
+    assert message_id in overdue
+    store.keep([(message_id, claim.attempt)], [], [])  # the worker's keeper renews it right then
+    renewed = store.redis.zscore("dispatch:pending", message_id)
+    assert store.rearm(overdue, read_at, read_at + 300) == []  # not republished, its deadline kept
+    assert store.redis.zscore("dispatch:pending", message_id) == renewed
+    clock.now += 10  # the worker died since: now it is overdue for real
+    read_at, overdue = store.overdue()
+    assert store.rearm(overdue, read_at, read_at + 300) == [message_id]

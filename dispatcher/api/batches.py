@@ -292,7 +292,7 @@ def _refused(batch_id: str, action: str, state: str):
 @require_api_key
 def pause_batch(batch_id: str):
     _own_batch(batch_id)
-    outcome = _services().store.set_batch_state(batch_id, "paused", ("running",))
+    outcome = _services().store.set_batch_state(batch_id, statuses.PAUSED, statuses.batch_sources(statuses.PAUSED))
     if outcome != "ok":
         _refused(batch_id, "pause", outcome)
     log.info("batch paused", extra={"batch_id": batch_id})

@@ -4,7 +4,7 @@
 local key, id, now, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local status = redis.call('HGET', key, 'status')
 if not status then return 'missing' end
-if status ~= 'queued' and status ~= 'retrying' and status ~= 'scheduled' then return status end
+if not WAITING[status] then return status end
 redis.call('ZREM', 'dispatch:scheduled', id)
 redis.call('ZREM', 'dispatch:due', id)
 move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso}), false)

@@ -12,6 +12,8 @@ if not status then return {'missing', 0} end
 if status == 'sending' then
   if tonumber(redis.call('HGET', key, 'lease_until') or '0') > now then return {'busy', 0} end
   if ARGV[4] ~= '1' then return {'lease_expired', tonumber(redis.call('HGET', key, 'attempts'))} end
+elseif not WAITING[status] then
+  return {status, 0}
 elseif status == 'scheduled' then
   if tonumber(redis.call('HGET', key, 'scheduled_for') or '0') > now then return {'scheduled', 0} end
 elseif status == 'retrying' then
@@ -21,8 +23,6 @@ elseif status == 'retrying' then
     redis.call('ZADD', 'dispatch:due', next_at, id)
     return {'not_due', 0}
   end
-elseif status ~= 'queued' then
-  return {status, 0}
 end
 local state = batch_state(key)
 if state == 'paused' then return {'paused', 0} end

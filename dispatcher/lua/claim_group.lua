@@ -14,8 +14,9 @@ for i = 6, #ARGV do
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'body', 'external_id', 'provider',
                       'sender', 'media', 'template', 'scheduled_for')
-  local waiting = f[1] == 'queued' or (f[1] == 'retrying' and tonumber(f[2] or '0') <= now)
-                  or (f[1] == 'scheduled' and tonumber(f[10] or '0') <= now)
+  -- Waiting, and due: a retry's or a schedule's time has come.
+  local waiting = WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
+                  and not (f[1] == 'scheduled' and tonumber(f[10] or '0') > now)
   if waiting and opens > now then
     hold_for_window(key, id, f[1], opens, now, now_iso)
   elseif waiting and pace(key, id, f[6], f[7], limits, now) == 0 then

@@ -1,15 +1,13 @@
--- Prepended to every script below (after a generated preamble: `local RETENTION = <seconds>`, see
--- dispatcher/store.py). Statuses that end a message's sending, and the counters that each status
--- change keeps up to date: counts by status (dispatch:counts, and per day for finished messages),
--- the totals /metrics shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
--- per-second send rate.
-local FINISHED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
+-- Prepended to every script below, after a generated preamble: the lifecycle table of
+-- dispatcher/statuses.py (MOVES, BATCH_MOVES, WAITING, FINISHED) and RETENTION (seconds). The counters
+-- that each status change keeps up to date: counts by status (dispatch:counts, and per day for finished
+-- messages), the totals /metrics shows (dispatch:metrics:*) and, for a batch message, the batch's
+-- counts, its finish time and its per-second send rate.
 
 -- Status callbacks (the outbox). Each event waits in a chain, a list delivered in order by one task
 -- at a time (tasks/callbacks.py): a message's own events in one chain, so the caller gets them in
 -- the order the statuses moved. dispatch:cb:due holds each chain with events, scored by when it
 -- should next be tried. An event is {url, attempts, event = the JSON body}.
-local REPORTED = {sent = true, delivered = true, read = true, failed = true, canceled = true}
 
 local function enqueue_event(chain, url, event, now)
   local length = redis.call('RPUSH', 'dispatch:cb:chain:' .. chain, cjson.encode({url = url, attempts = 0,
@@ -21,7 +19,7 @@ end
 -- caller's own or STATUS_WEBHOOK_URL), if it has one. Event ids count the message's events, so a
 -- message that fails, is retried and is sent gets distinct ids.
 local function report_status(key, id, new, now, now_iso)
-  if not REPORTED[new] then return end
+  if not FINISHED[new] then return end
   local f = redis.call('HMGET', key, 'callback_url', 'external_id', 'batch_id', 'last_error')
   if not f[1] then return end
   local number = redis.call('HINCRBY', key, 'events', 1)
@@ -112,7 +110,7 @@ local function count_move(key, old, new, now, now_iso)
     if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
       redis.call('HSET', bkey, 'finished_at', now_iso)
       for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
-      if redis.call('HGET', bkey, 'state') ~= 'canceled' then redis.call('HSET', bkey, 'state', 'completed') end
+      if BATCH_MOVES[redis.call('HGET', bkey, 'state')]['completed'] then redis.call('HSET', bkey, 'state', 'completed') end
       report_batch(batch, bkey, now_iso, now)
     end
   elseif FINISHED[old] and not FINISHED[new] then
@@ -120,13 +118,15 @@ local function count_move(key, old, new, now, now_iso)
     redis.call('HINCRBY', bkey, 'finished', -1)
     redis.call('HDEL', bkey, 'finished_at', 'completed_reported')
     for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('PERSIST', k) end
-    if redis.call('HGET', bkey, 'state') == 'completed' then redis.call('HSET', bkey, 'state', 'running') end
+    if redis.call('HGET', bkey, 'state') == 'completed' then redis.call('HSET', bkey, 'state', 'running') end  -- reopened
   end
 end
 
 -- Move one message to `new`: its status, a history entry, the counters; `deadline` keeps the
 -- reconciler watching it (false: stop watching).
 local function move(key, id, old, new, now, now_iso, entry, deadline)
+  -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
+  if not (MOVES[old] or {})[new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
   redis.call('HSET', key, 'status', new, 'updated_at', now_iso)
   redis.call('RPUSH', key .. ':history', entry)
   if deadline then
@@ -215,7 +215,9 @@ local function pace(key, id, provider, sender, limits, now)
     local ramp = math.floor(warmup * tonumber(own[6] or '1.5') ^ (day - first_day))
     if cap <= 0 or ramp < cap then cap = ramp end
   end
-  if cap > 0 then
+  -- A message is counted against its sender's cap once a day: one that was counted, then held for its
+  -- pacing slot and released late, must not take a second place in the day's allowance.
+  if cap > 0 and tonumber(redis.call('HGET', key, 'capped_day') or '-1') ~= day then
     local counter = 'dispatch:sent-today:' .. provider .. ':' .. (sender or '') .. ':' .. day
     if tonumber(redis.call('GET', counter) or '0') >= cap then
       hold_until(key, id, (day + 1) * 86400)
@@ -223,6 +225,7 @@ local function pace(key, id, provider, sender, limits, now)
     end
     redis.call('INCR', counter)
     redis.call('EXPIRE', counter, 172800)
+    redis.call('HSET', key, 'capped_day', day)
   end
   local limiter = 'dispatch:pace:' .. provider .. ':' .. (sender or '')
   local tat = math.max(tonumber(redis.call('GET', limiter) or '0'), now)

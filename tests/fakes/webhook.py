@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from tests.fakes.server import FakeServer, Scripted
 from tests.provider_cases import ProviderCase
@@ -30,6 +30,7 @@ class FakeBridge(FakeServer):
         self.accepted_late: set[str] = set()  # external ids taken by a request answered too late
         self.faulted: dict[str, list[str]] = defaultdict(list)  # external_id → the faults its requests got
         self.accepted_while_hanging = 0  # messages taken while another request was being held
+        self.garbled = False  # answer a taken message with a JSON content type and a body that is not JSON
 
     def _fault(self, external_id: str) -> Scripted | None:
         """The answer scripted for this message's request, if any (its own first, then the queue and window)."""
@@ -64,6 +65,8 @@ class FakeBridge(FakeServer):
                 self.accepted_late.add(external_id)
         if scripted is not None:  # taken, but the answer comes after the client gave up
             self.hold(scripted.hang)
+        if self.garbled:
+            return Response('{"id": "n8n-', status=200, content_type="application/json")
         return jsonify({"id": f"n8n-{uuid.uuid4().hex[:12]}", "status": "accepted"})
 
 

@@ -1,4 +1,4 @@
-"""Every provider call ends within its total deadline, even when the answer trickles in."""
+"""Provider calls at their transport edges: a total deadline however the answer trickles, a garbled 2xx."""
 
 import time
 
@@ -51,3 +51,19 @@ def test_a_deadline_does_not_outlive_its_call(fake):
     time.sleep(1.2)  # the first call's deadline (1 s) passes while nothing is in flight
     fake.trickle_seconds = 0.5
     assert quick.send(OutboundMessage("msg-2", "+5564999998888", text="Olá")).provider_message_id
+
+
+def test_a_bridge_that_took_the_message_but_garbled_its_answer_is_not_asked_again():
+    """A 2xx is the bridge taking the message: a body that is not JSON must not become a retry (a resend)."""
+    from providers.webhook import WebhookProvider
+    from tests.fakes import webhook
+
+    bridge = webhook.FakeBridge().start()
+    try:
+        bridge.garbled = True
+        provider = WebhookProvider(f"{bridge.url}/hook", webhook.SECRET)
+        result = provider.send(OutboundMessage("msg-9", "+5564999998888", text="Olá", external_id="e-9"))
+        assert result.provider_message_id == "msg-9"  # our own id: the bridge gave none we could read
+        assert bridge.accepted["e-9"] == 1
+    finally:
+        bridge.stop()

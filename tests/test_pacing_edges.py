@@ -1,0 +1,41 @@
+"""Pacing decisions at their edges, with an injected clock: the daily cap counts a message once, however
+late it comes back for its slot."""
+
+import pytest
+
+from dispatcher.messages import MessageService, Route
+from dispatcher.senders import SenderRegistry
+from dispatcher.store import MessageStore, connect
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(redis_url, redis_client, clock):
+    return MessageStore(connect(redis_url), 86400, 300, 5, sender_limits={"mock": (1.0, 1, 0.0)}, clock=clock)
+
+
+def test_a_paced_message_released_late_is_not_counted_twice_against_the_daily_cap(store, clock):
+    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
+    SenderRegistry(store.redis, {}).set("mock", "loja-1", rate=1, burst=1, daily_cap=3)
+    route = Route("mock", sender="loja-1")
+    ids = [service.accept("k", "+5564999998888", "hi", f"e-{n}", route).message_id for n in range(5)]
+    first = [store.claim(message_id, take_over_expired=True).outcome for message_id in ids]
+    assert first == ["claimed", "paced", "paced", "paced", "paced"]  # the 4th and 5th: over the cap, till midnight
+    clock.now += 30  # the queue was busy: the two paced within the cap come back long after their slots
+    assert store.claim(ids[1], take_over_expired=True).outcome == "claimed"  # not counted again: still within 3
+    clock.now += 1  # one a second
+    assert store.claim(ids[2], take_over_expired=True).outcome == "claimed"
+    assert [store.claim(message_id, take_over_expired=True).outcome for message_id in ids[3:]] == ["paced", "paced"]
+    assert store.redis.get(f"dispatch:sent-today:mock:loja-1:{int(clock.now // 86400)}") == "3"
