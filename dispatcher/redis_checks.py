@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 
@@ -26,3 +27,22 @@ def warn_if_evicting(client: redis.Redis) -> None:
             "Set it to noeviction (CONFIG SET maxmemory-policy noeviction, or your provider's dashboard).",
             policy,
         )
+
+
+# Leases are instants written on one worker's clock and read on another's (see the README's guarantees):
+# a clock behind by more than a lease's renewal margin makes a live claim look expired to the others.
+CLOCK_SKEW_WARNING_SECONDS = 1.0
+
+
+def warn_if_clock_skewed(client: redis.Redis, now: float | None = None) -> float:
+    """Shout when this host's clock and Redis's disagree by more than a second; returns the skew (s)."""
+    seconds, micros = client.time()
+    skew = (time.time() if now is None else now) - (seconds + micros / 1e6)
+    if abs(skew) > CLOCK_SKEW_WARNING_SECONDS:
+        log.warning(
+            "this host's clock is %.1f s %s Redis's: leases and schedules are written on each worker's clock, so "
+            "keep every host on NTP (a worker more than a few seconds behind can see a live claim as expired)",
+            abs(skew),
+            "ahead of" if skew > 0 else "behind",
+        )
+    return skew

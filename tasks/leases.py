@@ -35,17 +35,20 @@ class LeaseKeeper:
         self._lost: set[str] = set()
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._consumer = False  # this process receives the worker's tasks (its main process)
         os.register_at_fork(after_in_child=self._forget_parent)
 
     def _forget_parent(self) -> None:
         """A forked pool child holds nothing yet, and must not inherit a mutex the parent's keeper held."""
         self._mutex = threading.Lock()
         self._claims, self._locks, self._lost, self._thread = {}, {}, set(), None
+        self._consumer = False  # a child's copy of the parent's received tasks is stale from the start
 
-    def start(self) -> None:
-        """Start renewing (a worker's main process does at start, for the tasks it receives; a process that
-        claims or locks starts it then)."""
+    def start(self, consumer: bool = False) -> None:
+        """Start renewing: a worker's main process at start, as the `consumer` of the tasks it receives; any
+        process that claims or locks, then."""
         with self._mutex:
+            self._consumer = self._consumer or consumer
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._forever, name="lease-keeper", daemon=True)
                 self._thread.start()
@@ -86,7 +89,7 @@ class LeaseKeeper:
         """One renewal: what this process holds, one lease longer."""
         with self._mutex:
             claims, locks = list(self._claims.items()), list(self._locks.items())
-        held = received_members()
+        held = received_members() if self._consumer else []
         if not (claims or locks or held):
             return
         lost_claims, lost_locks = self.store.keep(claims, locks, held)

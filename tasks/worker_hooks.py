@@ -19,7 +19,7 @@ from celery.signals import setup_logging, worker_ready
 
 from dispatcher import worker_registry
 from dispatcher.logs import configure_logging
-from dispatcher.redis_checks import warn_if_evicting
+from dispatcher.redis_checks import warn_if_clock_skewed, warn_if_evicting
 from tasks import runtime
 from tasks.callbacks import CHAIN_LEASE_SECONDS
 from tasks.envelope import callback_task_for, chunk_task_for, send_task_for
@@ -111,6 +111,7 @@ def _heartbeat_forever(hostname: str, queues: list[str]) -> None:
 @worker_ready.connect
 def _start_reconciler(sender, **_):
     warn_if_evicting(runtime.store().redis)
+    warn_if_clock_skewed(runtime.store().redis)
     consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
     threading.Thread(
         target=_heartbeat_forever, args=(sender.hostname, sorted(consumed)), name="heartbeat", daemon=True
@@ -120,6 +121,6 @@ def _start_reconciler(sender, **_):
         threading.Thread(target=_release_callbacks_forever, name="callbacks-release", daemon=True).start()
     if runtime.settings().queue_name not in consumed:
         return
-    runtime.keeper().start()  # what this worker has received stays its own while it lives
+    runtime.keeper().start(consumer=True)  # what this worker has received stays its own while it lives
     threading.Thread(target=_release_due_forever, name="pacing-release", daemon=True).start()
     threading.Thread(target=_reconcile_forever, args=(sender.hostname,), name="reconciler", daemon=True).start()

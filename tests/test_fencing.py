@@ -115,3 +115,20 @@ def test_the_reconciler_leaves_alone_what_a_live_worker_renewed_after_it_looked(
     clock.now += 10  # the worker died since: now it is overdue for real
     read_at, overdue = store.overdue()
     assert store.rearm(overdue, read_at, read_at + 300) == [message_id]
+
+
+def test_the_keeper_renews_its_claims_and_reports_one_taken_over(store, clock, message_id):
+    from tasks.leases import LeaseKeeper
+
+    keeper = LeaseKeeper(store)
+    first = store.claim(message_id, take_over_expired=True)
+    with keeper.claims({message_id: first.attempt}):
+        clock.now += 4
+        keeper.keep_now()  # within the lease: renewed, 5 s from now
+        assert float(store.redis.hget(store.message_key(message_id), "lease_until")) == clock.now + 5
+        assert store.claim(message_id, take_over_expired=True).outcome == "busy"
+        clock.now += 6  # renewals stopped (a Redis blip): another worker takes it over
+        assert store.claim(message_id, take_over_expired=True).claimed
+        keeper.keep_now()
+        assert keeper.lost(message_id)
+    assert not keeper.lost(message_id)  # forgotten with the block

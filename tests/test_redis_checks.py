@@ -1,8 +1,9 @@
-"""The start-up warning when Redis may evict queued work (seed 000's advice)."""
+"""The start-up warnings: Redis may evict queued work (seed 000's advice), or this host's clock is off."""
 
 import logging
+import time
 
-from dispatcher.redis_checks import warn_if_evicting
+from dispatcher.redis_checks import warn_if_clock_skewed, warn_if_evicting
 
 
 def test_warns_unless_noeviction(redis_client, caplog):
@@ -19,3 +20,11 @@ def test_warns_unless_noeviction(redis_client, caplog):
         assert caplog.text == ""
     finally:
         redis_client.config_set("maxmemory-policy", previous)
+
+
+def test_a_clock_far_from_redis_is_reported(redis_client, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert abs(warn_if_clock_skewed(redis_client)) < 1
+        assert "clock" not in caplog.text
+        assert warn_if_clock_skewed(redis_client, now=time.time() - 5) < -4
+    assert "5.0 s behind Redis's" in caplog.text
