@@ -191,10 +191,11 @@ def start_callbacks_worker(base_env):
 
 @pytest.fixture
 def start_web(base_env):
-    """Start the Procfile's `web` line (the real granian web server) on a free port; returns its base URL."""
+    """Start the Procfile's `web` line (the real granian web server) on a free port; returns its base URL
+    (and its process, with `with_process=True`)."""
     processes: list[Process] = []
 
-    def start(**overrides: str) -> str:
+    def start(with_process: bool = False, **overrides: str):
         port = free_port()
         env = {
             **base_env,
@@ -209,7 +210,7 @@ def start_web(base_env):
         wait_for(lambda: _answers(url) or web._died(), 30, what="the web server to answer")
         if web._died():
             raise AssertionError(f"the web server exited:\n{web.output[-3000:]}")
-        return url
+        return (url, web) if with_process else url
 
     yield start
     for process in processes:

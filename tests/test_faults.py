@@ -238,6 +238,57 @@ def test_kill_9_of_a_worker_mid_batch_loses_nothing_and_resends_only_what_it_hel
     assert max(bridge.accepted.values()) == (2 if counts.doubled else 1)
 
 
+# --- the web process killed while it accepts --------------------------------------------------------------
+
+
+def test_a_web_server_killed_while_accepting_bulk_requests_then_replayed_sends_every_row_once(
+    start_web, start_worker, redis_client, bridge
+):
+    """Eight clients post 1,500-row campaigns while the web server is killed with -9; each replays its request
+    (the same rows, the same external_ids) to a new web server until it gets a 200, as reach-town retries a
+    failed call. Requests cut off mid-accept leave batches `accepting`; the reconciler starts them. Every row
+    must be sent exactly once: nothing was sending when the fault hit, so nothing is ambiguous."""
+    env = fault_env(bridge)
+    url, web = start_web(with_process=True, **env)
+    start_worker(**env)
+    clients, rows = 8, 1500
+    answers: dict[int, int] = {}
+
+    def campaign(n: int, base: str) -> None:
+        body = {"messages": bulk_rows(f"web-{n}", 0, rows)}
+        try:
+            answers[n] = requests.post(f"{base}/v1/messages/bulk", json=body, headers=auth(), timeout=30).status_code
+        except requests.RequestException:
+            answers[n] = 0
+
+    threads = [threading.Thread(target=campaign, args=(n, url)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # well into the requests: some answered, some mid-accept, some not yet read
+    web.kill9()
+    for thread in threads:
+        thread.join()
+    cut = [n for n in range(clients) if answers[n] != 200]
+    accepting = sum(
+        redis_client.hget(key, "state") == "accepting"
+        for key in redis_client.keys("dispatch:batch:*")
+        if key.count(":") == 2
+    )
+    url = start_web(**env)
+    for n in range(clients):  # every client replays what it did not get a 200 for (and one that did, to be sure)
+        if n in cut or n == 0:
+            campaign(n, url)
+            assert answers[n] == 200
+    total = clients * rows
+    wait_for(lambda: len([c for c in bridge.accepted.values() if c]) == total, 60, interval=0.2, what="every row sent")
+    print(
+        f"[faults] web kill -9 mid-accept: {clients} requests of {rows} rows, cut {len(cut)}, "
+        f"left accepting {accepting}, doubled {sum(c > 1 for c in bridge.accepted.values())}"
+    )
+    assert all(count == 1 for count in bridge.accepted.values()), "a row sent twice"
+    assert len(bridge.accepted) == total
+
+
 # --- Redis killed mid-batch -----------------------------------------------------------------------------
 
 
@@ -512,13 +563,11 @@ def test_a_hanging_provider_times_out_keeps_workers_free_and_resends_only_what_i
 def test_a_slow_group_of_a_batch_chunk_is_not_sent_twice_while_its_worker_lives(
     make_app, start_worker, redis_client, bridge
 ):
-    """A 10-row campaign (one chunk; its first group claims all 10 rows with one 2 s lease, the shortest
-    allowed over the 0.5 + 1 s timeouts). The first request of rows 0 to 3 hangs past the 1 s timeout, so the
-    chunk reaches rows 4 to 9 about 4 s after claiming them. No worker dies and no answer comes late:
-    nothing is ambiguous, every row must be taken exactly once.
-
-    The same happens with the defaults (lease 60 s, timeouts 3.05 + 30 s) when two calls of one group time
-    out: a stalled Evolution instance is enough.
+    """A 10-row campaign (one chunk; its first group claims all 10 rows, with a 2 s lease). The first request
+    of rows 0 to 3 hangs past the 1 s timeout, so the chunk reaches rows 4 to 9 about 4 s after claiming them,
+    twice the lease: the worker's keeper renews the group's leases meanwhile. No worker dies and no answer
+    comes late: nothing is ambiguous, every row must be taken exactly once (a stalled Evolution instance does
+    the same with the defaults).
     """
     env = fault_env(bridge, SEND_LEASE_SECONDS="2", JOB_BACKOFF_DELAY="100")
     client = make_app(**env)

@@ -132,3 +132,17 @@ def test_the_keeper_renews_its_claims_and_reports_one_taken_over(store, clock, m
         keeper.keep_now()
         assert keeper.lost(message_id)
     assert not keeper.lost(message_id)  # forgotten with the block
+
+
+def test_a_chunk_copy_that_lost_its_lock_leaves_the_live_copy_alone(store):
+    member = "chunk:batch-1:0:500"
+    store.redis.zadd("dispatch:pending", {member: 0})
+    old = store.lock_chunk(member)
+    store.redis.delete(f"dispatch:lock:{member}")  # its lease ran out while it ran (a frozen process)
+    live = store.lock_chunk(member)
+    assert old and live and old != live
+    assert not store.unlock_chunk(member, old, done=True)  # the old copy ends: it may forget nothing
+    assert store.redis.get(f"dispatch:lock:{member}") == live
+    assert store.redis.zscore("dispatch:pending", member) is not None
+    assert store.unlock_chunk(member, live, done=True)
+    assert store.redis.zscore("dispatch:pending", member) is None

@@ -1,5 +1,5 @@
-"""Pacing decisions at their edges, with an injected clock: the daily cap counts a message once, however
-late it comes back for its slot."""
+"""Pacing decisions at their edges, with an injected clock (days pass without waiting): the daily cap
+counts a message once, however late it comes back for its slot; a warm-up cap grows day by day."""
 
 import pytest
 
@@ -39,3 +39,15 @@ def test_a_paced_message_released_late_is_not_counted_twice_against_the_daily_ca
     assert store.claim(ids[2], take_over_expired=True).outcome == "claimed"
     assert [store.claim(message_id, take_over_expired=True).outcome for message_id in ids[3:]] == ["paced", "paced"]
     assert store.redis.get(f"dispatch:sent-today:mock:loja-1:{int(clock.now // 86400)}") == "3"
+
+
+def test_a_warm_up_cap_grows_day_by_day(store, clock):
+    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
+    SenderRegistry(store.redis, {}).set("mock", "novo", rate=0, warmup_start=2, warmup_growth=2)
+    route = Route("mock", sender="novo")
+    ids = [service.accept("k", "+5564999998888", "hi", f"w-{n}", route).message_id for n in range(7)]
+    day_one = [store.claim(message_id, take_over_expired=True).outcome for message_id in ids]
+    assert day_one == ["claimed"] * 2 + ["paced"] * 5  # a new number: 2 on its first day
+    clock.now += 86400  # the next day: 4
+    day_two = [store.claim(message_id, take_over_expired=True).outcome for message_id in ids[2:]]
+    assert day_two == ["claimed"] * 4 + ["paced"]
