@@ -37,6 +37,10 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
         ),
         ("python -m bench.operations", run([sys.executable, "-m", "bench.operations"])),
+        *(
+            ("python -m bench.recovery 1500 3", line)
+            for line in run([sys.executable, "-m", "bench.recovery", "1500", "3"]).splitlines()
+        ),
         ("python -m bench.load 300 1000", one_line(run([sys.executable, "-m", "bench.load", "300", "1000"]))),
         (
             "python -m bench.load 60 1000 64 0 50",

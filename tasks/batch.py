@@ -111,10 +111,12 @@ def send_batch_chunk(batch_id: str, start: int, stop: int) -> str:
 
 def _send_rows(store, keeper, batch_id: str, ids: list[str], member: str) -> str:
     """Claim, send and record the chunk's rows a group at a time; returns the batch's state at the end
-    (or "handed back" when the worker started stopping)."""
+    ("handed back" when the worker started stopping, "taken over" when another copy took the lock)."""
     position, group, state = 0, 10, "running"
     while position < len(ids):
-        if _stopping.is_set() or keeper.lost(member):
+        if keeper.lost(member):  # another copy holds the chunk now (this one outlived its lock): it goes on
+            return "taken over"
+        if _stopping.is_set():
             store.watch_until(member, store.clock())  # the reconciler republishes it at its next pass
             log.info("chunk handed back: the worker is stopping", extra={"batch_id": batch_id})
             return "handed back"

@@ -93,12 +93,11 @@ class LeaseKeeper:
         if not (claims or locks or held):
             return
         lost_claims, lost_locks = self.store.keep(claims, locks, held)
-        if lost_claims or lost_locks:
-            log.warning(
-                "%d claim(s) and %d chunk lock(s) were taken over by another worker", len(lost_claims), len(lost_locks)
-            )
-            with self._mutex:
-                self._lost |= lost_claims | lost_locks
+        with self._mutex:  # only what is still held here: a block that ended meanwhile has nothing to learn
+            lost = {m for m in lost_claims if m in self._claims} | {m for m in lost_locks if m in self._locks}
+            self._lost |= lost
+        if lost:
+            log.warning("%d claim(s) or chunk lock(s) held here were taken over by another worker", len(lost))
 
     def _forever(self) -> None:
         wake = threading.Event()

@@ -40,6 +40,22 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15, interval: flo
         time.sleep(interval)
 
 
+class Clock:
+    """A clock a test moves by hand (`clock.now += 6`), for the store's `clock`: leases run out, slots come
+    and days pass without sleeping."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     given = os.environ.get("TEST_REDIS_URL")

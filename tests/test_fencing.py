@@ -15,21 +15,6 @@ from tests.conftest import auth, wait_for
 from tests.fakes import meta
 
 
-class Clock:
-    """A clock the test moves by hand: leases run out without sleeping."""
-
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def store(redis_url, redis_client, clock):
     return MessageStore(

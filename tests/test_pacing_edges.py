@@ -8,19 +8,6 @@ from dispatcher.senders import SenderRegistry
 from dispatcher.store import MessageStore, connect
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def store(redis_url, redis_client, clock):
     return MessageStore(connect(redis_url), 86400, 300, 5, sender_limits={"mock": (1.0, 1, 0.0)}, clock=clock)

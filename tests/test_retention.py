@@ -21,19 +21,6 @@ DAY = 86400
 RETENTION = 2 * DAY
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def store(redis_url, redis_client, clock):
     return MessageStore(

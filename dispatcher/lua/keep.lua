@@ -1,6 +1,7 @@
 -- A live worker keeps what it holds (tasks/leases.py calls this every third of a lease):
---   claims: messages it is sending, as (id, attempt). A claim is still its own only while the message is
---           `sending` at that attempt; the lease and the reconciler's deadline move to `until`.
+--   claims: messages it is sending, as (id, attempt). A claim is still its own while the message is
+--           `sending` at that attempt; the lease and the reconciler's deadline move to `until`. It is lost
+--           once the message was claimed again (a higher attempt).
 --   locks:  batch chunks it runs, as (chunk member, lock token): the lock lives on and the chunk's
 --           deadline moves to `until`, while the token is still the lock's.
 --   held:   members (message ids, chunk members) whose tasks it has received but not finished: their
@@ -19,8 +20,8 @@ for _ = 1, tonumber(ARGV[3]) do
   if f[1] == 'sending' and f[2] == attempt then
     redis.call('HSET', key, 'lease_until', keep_until)
     redis.call('ZADD', 'dispatch:pending', keep_until, id)
-  else
-    lost_claims[#lost_claims + 1] = id
+  elseif f[2] ~= attempt then
+    lost_claims[#lost_claims + 1] = id  -- claimed again since (an outcome of this attempt is over: no news)
   end
   i = i + 2
 end
