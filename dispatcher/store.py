@@ -48,7 +48,6 @@ PENDING_KEY = PREFIX + "pending"
 COUNTS_KEY = PREFIX + "counts"
 DAY = 86400
 DUE_KEY = PREFIX + "due"
-SCHEDULED_KEY = PREFIX + "scheduled"
 _LUA = Path(__file__).with_name("lua")
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
 ROWS_PER_SCRIPT = 1000
@@ -157,9 +156,8 @@ def chunk_member(batch_id: str, start: int, stop: int) -> str:
     return f"chunk:{batch_id}:{start}:{stop}"
 
 
-def accept_member(batch_id: str) -> str:
-    """The pending entry of a batch still `accepting` (see `create_batch`)."""
-    return f"accept:{batch_id}"
+# The pending entry of a batch still `accepting` is this prefix and its id (see `create_batch`).
+ACCEPT_PREFIX = "accept:"
 
 
 class MessageStore:

@@ -15,7 +15,7 @@ import logging
 
 from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import MessageService
-from dispatcher.store import MessageStore
+from dispatcher.store import ACCEPT_PREFIX, MessageStore
 from tasks import runtime
 from tasks.celery_app import RECONCILE, app
 
@@ -27,16 +27,13 @@ def republish_overdue(store: MessageStore, messages: MessageService) -> int:
     left accepting. Returns how many were overdue. Tasks are pushed the way the API pushes them (the
     envelopes of `tasks.envelope`), in one round trip for all of them."""
     read_at, overdue = store.overdue()
-    for member in [m for m in overdue if m.startswith("accept:")]:
-        outcome = messages.start_accepted(member.removeprefix("accept:"))
-        log.warning(
-            "reconciler started a batch its request left accepting: %s",
-            outcome,
-            extra={"batch_id": member.removeprefix("accept:")},
-        )
+    for member in [m for m in overdue if m.startswith(ACCEPT_PREFIX)]:
+        batch_id = member.removeprefix(ACCEPT_PREFIX)
+        outcome = messages.start_accepted(batch_id)
+        log.warning("reconciler started a batch its request left accepting: %s", outcome, extra={"batch_id": batch_id})
     # Re-armed first, compared with the deadline just read: work a live worker renewed meanwhile is left alone.
     rearmed = store.rearm(
-        [m for m in overdue if not m.startswith("accept:")], read_at, read_at + store.queued_grace_seconds
+        [m for m in overdue if not m.startswith(ACCEPT_PREFIX)], read_at, read_at + store.queued_grace_seconds
     )
     if not rearmed:
         return len(overdue)

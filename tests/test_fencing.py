@@ -5,14 +5,20 @@ stall): another worker then takes the message over. The first worker's late outc
 nothing, or it would overwrite the second claim (and its `retrying` would send a third time).
 """
 
+import threading
+import time
+from urllib.parse import urlsplit
+
 import pytest
 
 from dispatcher import statuses
 from dispatcher.messages import MessageService, Route
 from dispatcher.store import MessageStore, connect
-from tasks.delivery import Outcome, record
+from tasks.delivery import Outcome, record, record_durably
+from tasks.leases import LeaseKeeper
 from tests.conftest import auth, wait_for
 from tests.fakes import meta
+from tests.fakes.redis_proxy import RedisProxy
 
 
 @pytest.fixture
@@ -103,8 +109,6 @@ def test_the_reconciler_leaves_alone_what_a_live_worker_renewed_after_it_looked(
 
 
 def test_the_keeper_renews_its_claims_and_reports_one_taken_over(store, clock, message_id):
-    from tasks.leases import LeaseKeeper
-
     keeper = LeaseKeeper(store)
     first = store.claim(message_id, take_over_expired=True)
     with keeper.claims({message_id: first.attempt}):
@@ -131,3 +135,23 @@ def test_a_chunk_copy_that_lost_its_lock_leaves_the_live_copy_alone(store):
     assert store.redis.zscore("dispatch:pending", member) is not None
     assert store.unlock_chunk(member, live, done=True)
     assert store.redis.zscore("dispatch:pending", member) is None
+
+
+def test_an_outcome_lost_to_a_redis_blip_is_recorded_once_redis_is_back(redis_url, redis_client):
+    """The provider has answered; Redis is unreachable for a moment (a proxy in front of it cuts every
+    connection). Recording is tried again, not given up: a lost `sent` would become a resend."""
+    parts = urlsplit(redis_url)
+    proxy = RedisProxy(parts.port)
+    try:
+        store = MessageStore(connect(f"redis://127.0.0.1:{proxy.port}{parts.path}"), 3600, 300, 5)
+        service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
+        message_id = service.accept("k", "+5564999998888", "hi", "blip-1", Route("mock")).message_id
+        claim = store.claim(message_id, take_over_expired=True)
+        proxy.cut_at(0)
+        threading.Timer(1.0, proxy.heal).start()
+        began = time.monotonic()
+        answer = record_durably(store, message_id, Outcome(statuses.SENT, provider_message_id="p-1"), claim.attempt)
+        assert answer == "ok" and time.monotonic() - began >= 0.9
+        assert redis_client.hget(store.message_key(message_id), "status") == statuses.SENT
+    finally:
+        proxy.close()
