@@ -82,7 +82,8 @@ end
 
 local function count_move(key, old, new, now, now_iso)
   if old == new then return end
-  local day = tonumber(redis.call('HGET', key, 'finished_day') or '') or math.floor(now / DAY)
+  -- A finished message's count lives in the bucket of the day it finished; anything else counts today.
+  local day = FINISHED[old] and tonumber(redis.call('HGET', key, 'finished_day') or '') or math.floor(now / DAY)
   if old then redis.call('HINCRBY', count_key(old, day), old, -1) end
   if FINISHED[new] and not FINISHED[old] then
     day = math.floor(now / DAY)
@@ -110,7 +111,8 @@ local function count_move(key, old, new, now, now_iso)
     if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
       redis.call('HSET', bkey, 'finished_at', now_iso)
       for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
-      if BATCH_MOVES[redis.call('HGET', bkey, 'state')]['completed'] then redis.call('HSET', bkey, 'state', 'completed') end
+      local state = redis.call('HGET', bkey, 'state') or ''
+      if (BATCH_MOVES[state] or {})['completed'] then redis.call('HSET', bkey, 'state', 'completed') end
       report_batch(batch, bkey, now_iso, now)
     end
   elseif FINISHED[old] and not FINISHED[new] then
