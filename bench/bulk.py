@@ -18,6 +18,7 @@ from bench.common import API_KEY, private_redis, service_env, start, start_worke
 from dispatcher.api.batches import prepare_row
 from dispatcher.messages import Route
 from dispatcher.settings import load_settings
+from dispatcher.templates import Template
 from scripts.embedded_redis import free_port
 from scripts.procfile import procfile_command
 
@@ -63,8 +64,9 @@ def validation_cost(rows: int, redis_url: str) -> float:
     body = json.loads(campaign(rows, 0))
     route = Route("mock")
     began = time.perf_counter()
+    template = Template(body["template"])
     for row in body["messages"]:
-        prepare_row(row, body["template"], settings, route)
+        prepare_row(row, template, settings, route)
     return (time.perf_counter() - began) / rows * 1e6
 
 

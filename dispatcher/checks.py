@@ -13,7 +13,7 @@ from datetime import datetime
 from dispatcher.callback_urls import UnsafeCallbackUrl, check_written
 from dispatcher.phones import InvalidPhoneNumber, to_e164
 from dispatcher.settings import CallbackSettings
-from dispatcher.templates import MissingVariable, render
+from dispatcher.templates import MissingVariable, Template
 
 
 class InvalidInput(ValueError):
@@ -70,9 +70,9 @@ def checked_recipient(raw: str, region: str) -> str:
         raise InvalidInput("Invalid phone number format", "invalid_phone", "recipient_phone") from None
 
 
-def rendered(template: str, variables: Mapping[str, object]) -> str:
+def rendered(template: Template, variables: Mapping[str, object]) -> str:
     try:
-        return render(template, variables)
+        return template.render(variables)
     except MissingVariable as missing:
         raise InvalidInput(
             f"Missing template variable: {missing.name}", "missing_variable", f"variables.{missing.name}"

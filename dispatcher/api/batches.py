@@ -16,6 +16,7 @@ from dispatcher.api.validation import field_error, int_arg, json_object, load
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient, checked_send_at, rendered
 from dispatcher.messages import IdempotencyConflict, Route, new_message
 from dispatcher.store import NewMessage
+from dispatcher.templates import Template
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("batches", __name__)
@@ -55,8 +56,9 @@ def load_row(raw: dict) -> dict:
     return _row_schema.load(raw)
 
 
-def prepare_row(raw: object, template: str | None, settings, route: Route) -> NewMessage:
-    """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it."""
+def prepare_row(raw: object, template: Template | None, settings, route: Route) -> NewMessage:
+    """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it. The
+    request's template comes parsed once (`Template(text)`), not once a row."""
     if not isinstance(raw, dict):
         raise InvalidInput("Each row must be a JSON object", "invalid_row", "messages")
     try:
@@ -123,7 +125,7 @@ def send_bulk():
             limit=settings.bulk_max_messages,
         )
     envelope = load(_envelope_schema, data)
-    template = envelope.get("template")
+    template = Template(envelope["template"]) if envelope.get("template") is not None else None
     try:
         route = route_for(envelope, services)
         send_at = checked_send_at(envelope.get("send_at"), settings.message_retention_days)

@@ -19,10 +19,12 @@ from dispatcher.api.auth import require_api_key
 from dispatcher.api.batches import prepare_row
 from dispatcher.api.errors import ApiError
 from dispatcher.api.queue import queue_counts
+from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.store import iso
+from dispatcher.templates import Template
 from providers.base import TEXT, mask_phone
 
 blueprint = Blueprint("fastify", __name__, url_prefix="/api/v1")
@@ -58,10 +60,14 @@ class FastifySingleSchema(Schema):
     instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
     phone = fields.String(required=True)
     type = fields.String(required=True, validate=validate.OneOf(SINGLE_TYPES))
-    message = fields.String()
+    message = fields.String(
+        validate=validate.Length(max=TEMPLATE_MAX, error=f"message must be at most {TEMPLATE_MAX} characters")
+    )
     mediaUrl = fields.String()
     audioUrl = fields.String()
-    caption = fields.String()
+    caption = fields.String(
+        validate=validate.Length(max=TEMPLATE_MAX, error=f"caption must be at most {TEMPLATE_MAX} characters")
+    )
     buttons = fields.List(fields.Dict())
     sections = fields.List(fields.Dict())
     buttonText = fields.String()
@@ -84,11 +90,15 @@ class FastifyBulkSchema(Schema):
 
     instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
     recipients = fields.List(fields.Nested(FastifyRecipientSchema), required=True, validate=validate.Length(min=1))
-    message = fields.String()
+    message = fields.String(
+        validate=validate.Length(max=TEMPLATE_MAX, error=f"message must be at most {TEMPLATE_MAX} characters")
+    )
     type = fields.String(required=True, validate=validate.OneOf(BULK_TYPES))
     mediaUrl = fields.String()
     audioUrl = fields.String()
-    caption = fields.String()
+    caption = fields.String(
+        validate=validate.Length(max=TEMPLATE_MAX, error=f"caption must be at most {TEMPLATE_MAX} characters")
+    )
     delayInMs = fields.Integer(validate=validate.Range(min=0))
 
 
@@ -213,6 +223,7 @@ def dispatch_bulk():
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
     rows = []
+    template = Template(data.get("message", ""))  # parsed once for every recipient
     for index, recipient in enumerate(data["recipients"]):
         row = {
             "recipient_phone": recipient["phone"],
@@ -220,7 +231,7 @@ def dispatch_bulk():
             "variables": recipient.get("variables") or {},
         }
         try:
-            rows.append(prepare_row(row, data.get("message", ""), settings, route))
+            rows.append(prepare_row(row, template, settings, route))
         except InvalidInput as invalid:
             raise ApiError(
                 400,

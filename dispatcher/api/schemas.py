@@ -11,6 +11,8 @@ from providers.base import MEDIA_KINDS
 MISSING = "Missing data for required field."
 EXTERNAL_ID_MAX = 255
 PHONE_MAX = 32
+# The longest template (ours, and seed 000's `message` and `caption`): parsing is linear, and this bounds it.
+TEMPLATE_MAX = 4096
 
 
 def _no_control_characters(name: str) -> validate.Regexp:
@@ -286,7 +288,7 @@ class BulkRequestSchema(RouteSchema):
         metadata={"description": "Up to BULK_MAX_MESSAGES rows (default 10,000)."},
     )
     template = fields.String(
-        validate=validate.Length(max=4096, error="template must be at most 4096 characters"),
+        validate=validate.Length(max=TEMPLATE_MAX, error=f"template must be at most {TEMPLATE_MAX} characters"),
         error_messages={"invalid": "template must be a string"},
         metadata={
             "description": "Text with {{variable}} or {{variable|fallback}} placeholders, for rows "
