@@ -37,6 +37,7 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.provider_overhead", "2000"]).splitlines()
         ),
         ("python -m bench.operations", run([sys.executable, "-m", "bench.operations"])),
+        ("python -m bench.hostile_template 10000", run([sys.executable, "-m", "bench.hostile_template", "10000"])),
         *(
             ("python -m bench.recovery 1500 3", line)
             for line in run([sys.executable, "-m", "bench.recovery", "1500", "3"]).splitlines()
