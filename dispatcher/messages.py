@@ -159,6 +159,14 @@ class MessageService:
         }
         return (earlier.pop() if len(earlier) == 1 else None), results
 
+    def task_for_member(self, member: str) -> tuple[str, str]:
+        """The task of a member of the store's indexes (a message id, or `chunk:<batch>:<start>:<stop>`), as
+        (queue key, payload): what the reconciler republishes and the workers release when due."""
+        if member.startswith("chunk:"):
+            _, batch_id, start, stop = member.split(":")
+            return self.chunk_task_for(batch_id, int(start), int(stop))
+        return self.task_for(member)
+
     def resume_batch(self, batch_id: str) -> str:
         """Resume a paused batch: `running` and a chunk task for every `chunk_size` rows, in one step (chunks
         skip the rows already sent). Returns 'ok' or the state that refused."""

@@ -35,8 +35,13 @@ CLOCK_SKEW_WARNING_SECONDS = 1.0
 
 
 def warn_if_clock_skewed(client: redis.Redis, now: float | None = None) -> float:
-    """Shout when this host's clock and Redis's disagree by more than a second; returns the skew (s)."""
-    seconds, micros = client.time()
+    """Shout when this host's clock and Redis's disagree by more than a second; returns the skew (s), 0 when
+    Redis cannot be asked (a worker starting during an outage must still start its loops)."""
+    try:
+        seconds, micros = client.time()
+    except redis.RedisError as error:
+        log.info("could not read Redis's clock (%s); keep every host on NTP", error)
+        return 0.0
     skew = (time.time() if now is None else now) - (seconds + micros / 1e6)
     if abs(skew) > CLOCK_SKEW_WARNING_SECONDS:
         log.warning(

@@ -39,11 +39,7 @@ def republish_overdue(store: MessageStore, messages: MessageService) -> int:
         return len(overdue)
     pipe = store.redis.pipeline(transaction=False)
     for member in rearmed:
-        if member.startswith("chunk:"):
-            _, batch_id, start, stop = member.split(":")
-            pipe.lpush(*messages.chunk_task_for(batch_id, int(start), int(stop)))
-        else:
-            pipe.lpush(*messages.task_for(member))
+        pipe.lpush(*messages.task_for_member(member))
     pipe.execute()
     log.warning("reconciler republished %d overdue message(s) or chunk(s)", len(rearmed))
     return len(overdue)

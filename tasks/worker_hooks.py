@@ -22,7 +22,7 @@ from dispatcher.logs import configure_logging
 from dispatcher.redis_checks import warn_if_clock_skewed, warn_if_evicting
 from tasks import runtime
 from tasks.callbacks import CHAIN_LEASE_SECONDS
-from tasks.envelope import callback_task_for, chunk_task_for, send_task_for
+from tasks.envelope import callback_task_for
 from tasks.reconcile import republish_overdue, trim_failed_listing
 
 log = logging.getLogger(__name__)
@@ -56,21 +56,15 @@ def _release_due_forever() -> None:
     take them, one to push all their tasks. They go to the front of the queue (the end Celery's Redis
     transport pops from): a message released for its pacing slot must not wait behind a backlog, or it
     would miss its slot and be booked again at the back of the line."""
-    store = runtime.store()
-    queue = runtime.settings().queue_name
-    task_for, chunk_for = send_task_for(queue), chunk_task_for(queue)
+    store, messages = runtime.store(), runtime.messages()
     while True:
         time.sleep(RELEASE_INTERVAL)
         try:
             due = store.pop_due()
             if due:
                 pipe = store.redis.pipeline(transaction=False)
-                for member in due:
-                    if member.startswith("chunk:"):  # a scheduled batch's chunk
-                        _, batch_id, start, stop = member.split(":")
-                        pipe.rpush(*chunk_for(batch_id, int(start), int(stop)))
-                    else:
-                        pipe.rpush(*task_for(member))
+                for member in due:  # messages, and scheduled batches' chunks
+                    pipe.rpush(*messages.task_for_member(member))
                 pipe.execute()
         except Exception:  # a Redis outage must not kill the loop; the reconciler covers what was taken
             log.exception("releasing paced messages failed")

@@ -92,6 +92,16 @@ def base_env(redis_url, redis_client) -> dict[str, str]:
 
 
 @pytest.fixture
+def fake_meta():
+    """A running fake Meta Cloud API (tests/fakes/meta.py), stopped after the test."""
+    from tests.fakes.meta import FakeMeta  # its spec check loads on first use only
+
+    server = FakeMeta().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def make_app(base_env):
     """Build the real Flask app from its factory with `base_env` plus overrides; returns its test client."""
     from dispatcher.api import create_app

@@ -17,19 +17,13 @@ from tests.fakes import inbound, meta
 APP_SECRET = "meta-app-secret-for-tests"
 
 
-@pytest.fixture
-def fake():
-    server = meta.FakeMeta().start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize(
     ("reported", "error_code", "final"), [("delivered", None, "delivered"), ("failed", 131026, "failed")]
 )
 def test_a_status_webhook_posted_before_the_send_is_answered_is_applied(
-    fake, start_web, start_worker, reported, error_code, final
+    fake_meta, start_web, start_worker, reported, error_code, final
 ):
+    fake = fake_meta
     env = {**meta.CASE.env(fake), "META_APP_SECRET": APP_SECRET, "API_KEY": API_KEY}
     url = start_web(**env)
 

@@ -67,19 +67,12 @@ def test_the_claim_that_holds_the_message_records_its_outcome(store, message_id)
     assert store.get(message_id).status == statuses.FAILED
 
 
-@pytest.fixture
-def slow_meta():
-    server = meta.FakeMeta().start()
-    yield server
-    server.stop()
-
-
-def test_a_call_trickling_past_its_lease_keeps_its_message_and_sends_once(slow_meta, make_app, start_worker):
+def test_a_call_trickling_past_its_lease_keeps_its_message_and_sends_once(fake_meta, make_app, start_worker):
     """End to end: the answer takes 6 s to trickle in, the lease is 3 s. The live worker keeps renewing the
     lease, so the reconciler (every second) never hands the message to another claim: Meta gets one request,
     and the message ends `sent` with that request's id."""
-    slow_meta.trickle_seconds = 6
-    env = {**meta.CASE.env(slow_meta), "SEND_LEASE_SECONDS": "3", "PROVIDER_READ_TIMEOUT": "10"}
+    fake_meta.trickle_seconds = 6
+    env = {**meta.CASE.env(fake_meta), "SEND_LEASE_SECONDS": "3", "PROVIDER_READ_TIMEOUT": "10"}
     client = make_app(**env)
     worker = start_worker(**env)
     body = {"recipient_phone": "+5564999998888", "message_body": "Olá", "external_id": "slow-1"}
@@ -89,7 +82,7 @@ def test_a_call_trickling_past_its_lease_keeps_its_message_and_sends_once(slow_m
         20,
         what="the slow send to be recorded",
     )
-    assert len(slow_meta.received) == 1, worker.output[-3000:]
+    assert len(fake_meta.received) == 1, worker.output[-3000:]
     assert record["attempts"] == 1
     assert record["provider_message_id"].startswith("wamid.")
 

@@ -23,10 +23,8 @@ OTHER_PHONE_NUMBER_ID = "206540352242923"
 
 
 @pytest.fixture
-def fake():
-    server = meta.FakeMeta().start()
-    yield server
-    server.stop()
+def fake(fake_meta):
+    return fake_meta
 
 
 @pytest.fixture

@@ -13,11 +13,16 @@ def store(redis_url, redis_client, clock):
     return MessageStore(connect(redis_url), 86400, 300, 5, sender_limits={"mock": (1.0, 1, 0.0)}, clock=clock)
 
 
-def test_a_paced_message_released_late_is_not_counted_twice_against_the_daily_cap(store, clock):
+def accepted(store, sender: str, count: int, **pace: float) -> list[str]:
+    """`count` messages from `sender`, whose own pace is `pace`."""
+    SenderRegistry(store.redis, {}).set("mock", sender, **pace)
     service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
-    SenderRegistry(store.redis, {}).set("mock", "loja-1", rate=1, burst=1, daily_cap=3)
-    route = Route("mock", sender="loja-1")
-    ids = [service.accept("k", "+5564999998888", "hi", f"e-{n}", route).message_id for n in range(5)]
+    route = Route("mock", sender=sender)
+    return [service.accept("k", "+5564999998888", "hi", f"{sender}-{n}", route).message_id for n in range(count)]
+
+
+def test_a_paced_message_released_late_is_not_counted_twice_against_the_daily_cap(store, clock):
+    ids = accepted(store, "loja-1", 5, rate=1, burst=1, daily_cap=3)
     first = [store.claim(message_id, take_over_expired=True).outcome for message_id in ids]
     assert first == ["claimed", "paced", "paced", "paced", "paced"]  # the 4th and 5th: over the cap, till midnight
     clock.now += 30  # the queue was busy: the two paced within the cap come back long after their slots
@@ -29,10 +34,7 @@ def test_a_paced_message_released_late_is_not_counted_twice_against_the_daily_ca
 
 
 def test_a_warm_up_cap_grows_day_by_day(store, clock):
-    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
-    SenderRegistry(store.redis, {}).set("mock", "novo", rate=0, warmup_start=2, warmup_growth=2)
-    route = Route("mock", sender="novo")
-    ids = [service.accept("k", "+5564999998888", "hi", f"w-{n}", route).message_id for n in range(7)]
+    ids = accepted(store, "novo", 7, rate=0, warmup_start=2, warmup_growth=2)
     day_one = [store.claim(message_id, take_over_expired=True).outcome for message_id in ids]
     assert day_one == ["claimed"] * 2 + ["paced"] * 5  # a new number: 2 on its first day
     clock.now += 86400  # the next day: 4

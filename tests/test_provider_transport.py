@@ -11,10 +11,8 @@ from tests.fakes import meta
 
 
 @pytest.fixture
-def fake():
-    server = meta.FakeMeta().start()
-    yield server
-    server.stop()
+def fake(fake_meta):
+    return fake_meta
 
 
 def provider(fake, read_timeout: float) -> MetaProvider:
