@@ -12,7 +12,8 @@ import sys
 import time
 
 from bench.common import pending, private_redis, service_env, start_worker, stop, wait_until
-from dispatcher.messages import MessageService, Route, key_id
+from dispatcher.accounts import key_id
+from dispatcher.messages import MessageService, Route
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore
 from tasks.envelope import chunk_task_for, send_task_for

@@ -18,7 +18,8 @@ import urllib.request
 
 from bench.common import API_KEY, private_redis, service_env, web
 from dispatcher import statuses
-from dispatcher.messages import Route, key_id, new_message
+from dispatcher.accounts import key_id
+from dispatcher.messages import Route, new_message
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore
 

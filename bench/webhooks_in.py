@@ -22,7 +22,8 @@ import time
 
 from bench import http_load
 from bench.common import private_redis, service_env, web
-from dispatcher.messages import MessageService, Route, key_id, new_message
+from dispatcher.accounts import key_id
+from dispatcher.messages import MessageService, Route, new_message
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore
 from tasks.envelope import chunk_task_for, send_task_for

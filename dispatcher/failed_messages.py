@@ -21,6 +21,11 @@ SLICE = 500
 EXAMINE_MAX = 5000
 
 
+# What a page reads of each failed message: whether it still exists, its account (under either name:
+# dispatcher/accounts.py, owner), then what FailedFilter.matches compares.
+_FIELDS_READ = ("message_id", "account", "key_id", "batch_id", "provider", "sender", "last_error")
+
+
 @dataclass(frozen=True)
 class FailedFilter:
     batch_id: str | None = None
@@ -70,10 +75,10 @@ class FailedMessages:
         self._cancel = store.script("cancel")
 
     def page(
-        self, key_id: str | None, wanted: FailedFilter, limit: int, cursor: Cursor | None = None
+        self, account: str | None, wanted: FailedFilter, limit: int, cursor: Cursor | None = None
     ) -> tuple[list[str], Cursor | None]:
-        """Failed message ids of this API key (None: of every key) matching `wanted`, oldest failure first,
-        and the next cursor."""
+        """Failed message ids of this account (None: of every account) matching `wanted`, oldest failure
+        first, and the next cursor."""
         top = wanted.until if wanted.until is not None else "+inf"
         score = cursor.score if cursor else (wanted.since if wanted.since is not None else "-inf")
         after = cursor.member if cursor else None
@@ -88,14 +93,16 @@ class FailedMessages:
                 break
             pipe = self.redis.pipeline(transaction=False)
             for member, _ in fresh:
-                pipe.hmget(self.store.message_key(member), "key_id", "batch_id", "provider", "sender", "last_error")
+                pipe.hmget(self.store.message_key(member), *_FIELDS_READ)
             expired = []
-            for (member, entry_score), (owner, *fields) in zip(fresh, pipe.execute(), strict=True):
+            for (member, entry_score), (exists, account_now, account_before, *fields) in zip(
+                fresh, pipe.execute(), strict=True
+            ):
                 examined += 1
                 last = Cursor(entry_score, member)
-                if owner is None:
+                if exists is None:
                     expired.append(member)  # its record expired (MESSAGE_RETENTION_DAYS)
-                elif (key_id is None or owner == key_id) and wanted.matches(fields):
+                elif account in (None, account_now or account_before) and wanted.matches(fields):
                     found.append(member)
                     if len(found) == limit:
                         break

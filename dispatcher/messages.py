@@ -1,6 +1,6 @@
 """Accepting messages, one by one or as a batch: the idempotency rule and the records, independent of HTTP.
 
-`external_id` is unique per API key. The first request creates the message; a replay with the
+`external_id` is unique per account (dispatcher/accounts.py). The first request creates the message; a replay with the
 same recipient and text gets that first message back; the same external_id with another
 recipient or text is a conflict, because the caller almost certainly reused an id by mistake.
 """
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher import statuses
+from dispatcher.quotas import QuotaExceeded, Quotas
 from dispatcher.store import MessageStore, NewMessage, iso
 
 # (queue key, task payload) for a message id, or for a batch chunk (batch id, first row, row after the last).
@@ -41,11 +42,6 @@ class RowAccepted:
 
     message_id: str
     replayed: bool
-
-
-def key_id(api_key: str) -> str:
-    """A stable, non-secret name for an API key, used to scope external_ids; the key itself is never stored."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -88,11 +84,20 @@ class MessageService:
     """Accepts messages into the store together with their tasks.
 
     The task payloads come from the Celery side (`tasks.envelope`); the store writes them in the
-    same atomic step as the records, so every accepted message has a task.
+    same atomic step as the records, so every accepted message has a task. With `quotas`, an account's new
+    messages count against its day (a replay gives its count back).
     """
 
-    def __init__(self, store: MessageStore, task_for: MessageTaskFor, chunk_task_for: ChunkTaskFor, chunk_size: int):
+    def __init__(
+        self,
+        store: MessageStore,
+        task_for: MessageTaskFor,
+        chunk_task_for: ChunkTaskFor,
+        chunk_size: int,
+        quotas: Quotas | None = None,
+    ):
         self.store = store
+        self.quotas = quotas
         self.clock = store.clock
         self.task_for = task_for
         self.chunk_task_for = chunk_task_for
@@ -100,7 +105,7 @@ class MessageService:
 
     def accept(
         self,
-        api_key_id: str,
+        account: str,
         recipient: str,
         body: str,
         external_id: str,
@@ -112,7 +117,9 @@ class MessageService:
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         queue, payload = self.task_for(new.message_id)
-        created, stored_id = self.store.create(new, api_key_id, now, queue, payload, route.fields(), scheduled_for)
+        counted = self._count(account, [external_id])
+        created, stored_id = self.store.create(new, account, now, queue, payload, route.fields(), scheduled_for)
+        self._give_back(account, counted - created)
         if created:
             status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
             return Accepted(new.message_id, status, iso(now), replayed=False)
@@ -123,7 +130,7 @@ class MessageService:
 
     def accept_batch(
         self,
-        api_key_id: str,
+        account: str,
         rows: list[NewMessage],
         route: Route,
         send_at: float | None = None,
@@ -139,7 +146,9 @@ class MessageService:
         batch_id = f"batch-{uuid.uuid4()}"
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
-        outcomes = self.store.create_batch(batch_id, api_key_id, rows, now, route.fields(), scheduled_for)
+        counted = self._count(account, [row.external_id for row in rows])
+        outcomes = self.store.create_batch(batch_id, account, rows, now, route.fields(), scheduled_for)
+        self._give_back(account, counted - sum(outcome.created for outcome in outcomes))
         results: list[RowAccepted | IdempotencyConflict] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.created:
@@ -158,6 +167,28 @@ class MessageService:
             if isinstance(result, RowAccepted)
         }
         return (earlier.pop() if len(earlier) == 1 else None), results
+
+    def _count(self, account: str, external_ids: list[str]) -> int:
+        """Count the messages about to be created against the account's day; returns how many were counted.
+
+        Over the quota, the replays among them are not counted: a caller retrying a request that timed out
+        gets its messages back, never a 429 for messages that exist. QuotaExceeded when the new ones are
+        still too many.
+        """
+        if self.quotas is None:
+            return 0
+        try:
+            self.quotas.take_messages(account, len(external_ids))
+            return len(external_ids)
+        except QuotaExceeded:
+            new = len(external_ids) - self.store.count_external_ids(account, external_ids)
+            self.quotas.take_messages(account, new)
+            return new
+
+    def _give_back(self, account: str, messages: int) -> None:
+        """Give back what `_count` counted for rows that turned out to be replays."""
+        if self.quotas is not None and messages > 0:
+            self.quotas.give_back(account, messages)
 
     def task_for_member(self, member: str) -> tuple[str, str]:
         """The task of a member of the store's indexes (a message id, or `chunk:<batch>:<start>:<stop>`), as

@@ -9,8 +9,10 @@ Keys (all under `dispatch:cb:`):
   chain:<chain>      list: events waiting, oldest first; each {url, attempts, event, ...} as JSON
   due                sorted set: chains holding events, by when they should next be tried
   lock:<chain>       the task delivering the chain now
-  dead               hash: event id → a delivery that gave up ({url, event, attempts, last_error, chain, ...})
+  dead               hash: event id → a delivery that gave up ({url, event, attempts, last_error, chain,
+                     account, ...})
   dead:by-time       sorted set: dead event ids by when they died
+  dead:by-time:<account>  the same, of one account's deliveries
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Pending:
     event: dict
     attempts: int
     first_attempt_at: float | None
+    account: str | None = None  # whose event it is: its signing secret, who sees it if it dies
 
     @property
     def event_id(self) -> str:
@@ -83,7 +86,13 @@ class Outbox:
             return None
         record = json.loads(raw)
         return Pending(
-            chain, raw, record["url"], record["event"], record.get("attempts", 0), record.get("first_attempt_at")
+            chain,
+            raw,
+            record["url"],
+            record["event"],
+            record.get("attempts", 0),
+            record.get("first_attempt_at"),
+            record.get("account"),
         )
 
     # --- settling the first event ---
@@ -101,6 +110,7 @@ class Outbox:
             "last_attempt_at": now,
             "next_attempt_at": when,
             "last_error": error,
+            **self._owner(pending),
             "event": pending.event,
         }
         return self._settle(pending, "retry", json.dumps(record, ensure_ascii=False), when)
@@ -114,9 +124,14 @@ class Outbox:
             "first_attempt_at": pending.first_attempt_at or now,
             "died_at": now,
             "last_error": error,
+            **self._owner(pending),
             "event": pending.event,
         }
         return self._settle(pending, "dead", json.dumps(record, ensure_ascii=False), next_due)
+
+    @staticmethod
+    def _owner(pending: Pending) -> dict:
+        return {"account": pending.account} if pending.account else {}
 
     def _settle(self, pending: Pending, outcome: str, record: str, when: float) -> int:
         now = time.time()
@@ -136,17 +151,20 @@ class Outbox:
 
     # --- operators ---
 
-    def dead_page(self, offset: int, limit: int) -> tuple[list[dict], int | None]:
-        """Dead deliveries, newest first, from `offset`; returns the page and the offset of the next one."""
-        ids = self.redis.zrevrange(DEAD_BY_TIME_KEY, offset, offset + limit)
+    def dead_page(self, offset: int, limit: int, account: str | None = None) -> tuple[list[dict], int | None]:
+        """Dead deliveries of `account` (None: everyone's), newest first, from `offset`; returns the page and
+        the offset of the next one."""
+        index = f"{DEAD_BY_TIME_KEY}:{account}" if account else DEAD_BY_TIME_KEY
+        ids = self.redis.zrevrange(index, offset, offset + limit)
         page = ids[:limit]
         records = self.redis.hmget(DEAD_KEY, page) if page else []
         deliveries = [json.loads(record) for record in records if record]
         return deliveries, (offset + limit if len(ids) > limit else None)
 
-    def revive(self, event_id: str) -> str | None:
-        """Put a dead delivery back at the end of its chain; returns the chain, or None if there is none."""
-        return self._revive(args=[event_id, time.time()]) or None
+    def revive(self, event_id: str, account: str | None = None) -> str | None:
+        """Put a dead delivery (of `account`; None: anyone's) back at the end of its chain; returns the chain,
+        or None if there is none."""
+        return self._revive(args=[event_id, time.time(), account or ""]) or None
 
     def waiting(self) -> int:
         """Chains with events still to deliver."""

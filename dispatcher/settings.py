@@ -17,12 +17,19 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from dotenv import load_dotenv
 
+from dispatcher.accounts import ApiKey, parse_api_keys
 from dispatcher.send_window import SendWindow
 
 PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta", "webhook")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 LEASE_EXPIRED_ACTIONS = ("resend", "fail")
 REDIS_TLS_VERIFY = ("required", "none")
+
+
+# The largest bulk body by default: 10,000 rows of a templated campaign (a number, an external_id and a few
+# variables: under 300 bytes each) fit with room to spare, and no single request can write much more than
+# this into Redis. Rows that each carry a long text of their own come in several requests, or with more.
+BULK_MAX_BYTES_DEFAULT = 8 * 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -37,7 +44,7 @@ class Settings:
     host: str
     port: int
     log_level: str
-    api_keys: tuple[str, ...]
+    api_keys: tuple[ApiKey, ...]
     whatsapp_provider: str
     redis_url: str
     queue_name: str
@@ -77,11 +84,28 @@ class Settings:
     send_window: SendWindow | None = None
     callbacks: CallbackSettings = field(default_factory=lambda: CallbackSettings())
     inbound: InboundSettings = field(default_factory=lambda: InboundSettings())
-    metrics_token: str = ""  # a bearer token for /metrics; without it, /metrics takes an API key
+    metrics_token: str = ""  # a bearer token for /metrics; without it, /metrics takes an operator key
+    admin_api_keys: tuple[str, ...] = ()  # ADMIN_API_KEY: the operators' keys
+    quotas: QuotaSettings = field(default_factory=lambda: QuotaSettings())
+
+    @property
+    def api_keys_act_as_operator(self) -> bool:
+        """In development with no ADMIN_API_KEY, the API keys open operator routes too (`make run` is one command)."""
+        return self.environment == "development" and not self.admin_api_keys
 
     @property
     def message_retention_seconds(self) -> int:
         return self.message_retention_days * 86400
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """What one account may ask of us: requests a second (a token bucket shared by every web process) and
+    messages a UTC day. A rate or count of 0 means no limit."""
+
+    requests_per_second: float = 0.0
+    burst: int = 0  # the bucket's size: requests allowed at once after a quiet spell
+    messages_per_day: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,12 +114,17 @@ class CallbackSettings:
 
     status_webhook_url: str = ""  # for messages sent without a callback_url of their own
     secret: str = ""  # WEBHOOK_SECRET: the HMAC key of X-Dispatcher-Signature
+    account_secrets: dict = field(default_factory=dict)  # CALLBACK_SECRETS: account → its own HMAC key
     allowlist: tuple[str, ...] = ()  # host names and CIDR ranges allowed although private
     timeout_seconds: float = 5.0
     retry_for_seconds: int = 86400  # then the delivery is dead
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 3600.0
     queue_name: str = "dispatch-callbacks"
+
+    def secret_for(self, account: str | None) -> str:
+        """The key that signs `account`'s events: its own (CALLBACK_SECRETS), else WEBHOOK_SECRET."""
+        return self.account_secrets.get(account, self.secret) if account else self.secret
 
 
 @dataclass(frozen=True)
@@ -282,14 +311,46 @@ def redis_ssl_options(url: str) -> dict[str, int] | None:
     return {"ssl_cert_reqs": {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(wanted, ssl.CERT_REQUIRED)}
 
 
-def _api_keys(read: _Reader) -> tuple[str, ...]:
-    value = read.raw("API_KEY")
-    if value is None:
-        raise SettingsError("API_KEY must be set: one key, or several separated by commas")
-    keys = tuple(key.strip() for key in value.split(",") if key.strip())
+def _listed(read: _Reader, name: str) -> list[str]:
+    """A comma-separated variable's non-empty entries."""
+    return [entry.strip() for entry in (read.raw(name) or "").split(",") if entry.strip()]
+
+
+def _api_keys(read: _Reader) -> tuple[ApiKey, ...]:
+    if read.raw("API_KEY") is None:
+        raise SettingsError("API_KEY must be set: one key, or several separated by commas, each `key` or `account:key`")
+    try:
+        keys = parse_api_keys(_listed(read, "API_KEY"))
+    except ValueError as error:
+        raise SettingsError(f"API_KEY: {error}") from None
     if not keys:
         raise SettingsError("API_KEY must hold at least one non-empty key")
     return keys
+
+
+def _account_secrets(read: _Reader) -> dict[str, str]:
+    """CALLBACK_SECRETS: `account:secret` entries, so one tenant's receiver cannot be fed events signed by
+    another's key."""
+    secrets = {}
+    for entry in _listed(read, "CALLBACK_SECRETS"):
+        account, colon, secret = entry.partition(":")
+        if not colon or not account.strip() or not secret.strip():
+            raise SettingsError(f"CALLBACK_SECRETS entries must look like account:secret; got {account.strip()!r}:...")
+        if len(secret.strip()) < 16:
+            raise SettingsError(
+                f"CALLBACK_SECRETS: the secret of account {account.strip()!r} must be at least 16 characters"
+            )
+        secrets[account.strip()] = secret.strip()
+    return secrets
+
+
+def _quotas(read: _Reader) -> QuotaSettings:
+    rate = read.number("ACCOUNT_REQUESTS_PER_SECOND", 100.0, 0.0, "requests a second")
+    return QuotaSettings(
+        requests_per_second=rate,
+        burst=read.integer("ACCOUNT_REQUEST_BURST", max(1, round(rate * 2)), minimum=1),
+        messages_per_day=read.integer("ACCOUNT_MESSAGES_PER_DAY", 0),
+    )
 
 
 def _worker_rate_limit(read: _Reader) -> str | None:
@@ -433,6 +494,7 @@ def _callbacks(read: _Reader) -> CallbackSettings:
     return CallbackSettings(
         status_webhook_url=url,
         secret=secret,
+        account_secrets=_account_secrets(read),
         allowlist=allowlist,
         timeout_seconds=_callback_timeout(read),
         retry_for_seconds=read.integer("CALLBACK_RETRY_FOR", 86400, minimum=1),
@@ -481,6 +543,44 @@ def _send_window(read: _Reader) -> SendWindow | None:
         ) from None
 
 
+# Secrets, and how to find the secret parts of each value. In production each must be at least
+# SECRET_MIN_CHARS long and none may be a value our own files ship: the seeds' and `make run`'s development
+# key, `.env.example`'s placeholders, Flower's development login.
+SECRET_MIN_CHARS = 16
+DEVELOPMENT_VALUES = ("dev-api-key-12345", "admin", "change-me", "changeme", "password", "secret")
+PLACEHOLDER_PREFIX = "replace-with-"
+
+
+def _after_colon(entry: str) -> str:
+    return entry.partition(":")[2] if ":" in entry else entry
+
+
+SECRET_PARTS = {
+    "API_KEY": _after_colon,  # account:key
+    "ADMIN_API_KEY": str,
+    "WEBHOOK_SECRET": str,
+    "CALLBACK_SECRETS": _after_colon,  # account:secret
+    "FLOWER_BASIC_AUTH": _after_colon,  # user:password
+    "EVOLUTION_WEBHOOK_SECRET": str,
+    "META_WEBHOOK_VERIFY_TOKEN": str,
+    "WEBHOOK_PROVIDER_SECRET": str,
+    "METRICS_TOKEN": str,
+}
+
+
+def refuse_development_secrets(env: Mapping[str, str]) -> None:
+    """In production: every secret set is long, and none is a development value; the error names the variable."""
+    for name, part in SECRET_PARTS.items():
+        for entry in filter(None, (entry.strip() for entry in (env.get(name) or "").split(","))):
+            secret = part(entry).strip()
+            if secret.lower() in DEVELOPMENT_VALUES or secret.lower().startswith(PLACEHOLDER_PREFIX):
+                raise SettingsError(f"{name} holds a development value or a placeholder: set a secret of your own")
+            if len(secret) < SECRET_MIN_CHARS:
+                raise SettingsError(
+                    f"{name}: every secret must be at least {SECRET_MIN_CHARS} characters in production"
+                )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -498,8 +598,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     # The lease is renewed every third of it while its holder lives (tasks/leases.py), so it need not outlast
     # a provider call: it is how long a dead worker's messages wait before another worker takes them.
     lease = read.integer("SEND_LEASE_SECONDS", 6, minimum=2)
+    environment = read.choice("APP_ENV", read.text("NODE_ENV", "production"), ("development", "production", "test"))
+    if environment == "production":
+        refuse_development_secrets(env)
     return Settings(
-        environment=read.choice("APP_ENV", read.text("NODE_ENV", "production"), ("development", "production", "test")),
+        environment=environment,
         host=read.text("HOST", "0.0.0.0"),
         port=read.integer("PORT", 3001, minimum=1, maximum=65535),
         log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
@@ -521,7 +624,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         message_body_max_chars=read.integer("MESSAGE_BODY_MAX_CHARS", 4096, minimum=1),
         bulk_max_messages=read.integer("BULK_MAX_MESSAGES", 10_000, minimum=1, maximum=100_000),
         bulk_chunk_size=read.integer("BULK_CHUNK_SIZE", 500, minimum=1, maximum=10_000),
-        bulk_max_bytes=read.integer("BULK_MAX_BYTES", 32 * 1024 * 1024, minimum=1024),
+        bulk_max_bytes=read.integer("BULK_MAX_BYTES", BULK_MAX_BYTES_DEFAULT, minimum=1024),
         send_lease_seconds=lease,
         lease_expired_action=read.choice("LEASE_EXPIRED_ACTION", "resend", LEASE_EXPIRED_ACTIONS),
         queued_republish_after_seconds=read.integer("QUEUED_REPUBLISH_AFTER", 300, minimum=1),
@@ -543,4 +646,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callbacks=_callbacks(read),
         inbound=_inbound(read, public_base_url),
         metrics_token=read.raw("METRICS_TOKEN") or "",
+        admin_api_keys=tuple(_listed(read, "ADMIN_API_KEY")),
+        quotas=_quotas(read),
     )

@@ -8,7 +8,7 @@ Keys (all under `dispatch:`):
   msg:<id>                    hash: the message record (with its history and ext key, kept while it waits
                               and MESSAGE_RETENTION_DAYS after the day it finished)
   msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
-  ext:<key_id>:<external_id>  the message id an external_id maps to, per API key
+  ext:<account>:<external_id> the message id an external_id maps to, per account
   pending                     sorted set: unfinished work (message ids, batch chunks as
                               `chunk:<batch>:<start>:<stop>`, batches still accepting as `accept:<batch>`)
                               scored by the time by which something should have happened to it; the
@@ -40,6 +40,7 @@ from pathlib import Path
 import redis
 
 from dispatcher import statuses
+from dispatcher.accounts import owner
 from dispatcher.send_window import SendWindow
 from dispatcher.settings import Settings, redis_ssl_options
 
@@ -102,7 +103,7 @@ class NewMessage:
 @dataclass(frozen=True)
 class Message:
     message_id: str
-    key_id: str
+    account: str
     external_id: str
     recipient: str
     body: str
@@ -223,8 +224,8 @@ class MessageStore:
         return f"{PREFIX}msg:{message_id}"
 
     @staticmethod
-    def external_key(key_id: str, external_id: str) -> str:
-        return f"{PREFIX}ext:{key_id}:{external_id}"
+    def external_key(account: str, external_id: str) -> str:
+        return f"{PREFIX}ext:{account}:{external_id}"
 
     @staticmethod
     def batch_key(batch_id: str) -> str:
@@ -235,7 +236,7 @@ class MessageStore:
     def create(
         self,
         new: NewMessage,
-        key_id: str,
+        account: str,
         created_at: float,
         queue_key: str,
         task_payload: str,
@@ -252,7 +253,7 @@ class MessageStore:
         stamp = iso(created_at)
         fields = {
             "message_id": new.message_id,
-            "key_id": key_id,
+            "account": account,
             "external_id": new.external_id,
             "recipient": new.recipient,
             "body": new.body,
@@ -265,7 +266,7 @@ class MessageStore:
             **({"scheduled_for": scheduled_for, "send_at": scheduled_for} if scheduled_for else {}),
         }
         created, message_id = self._create(
-            keys=[self.external_key(key_id, new.external_id), self.message_key(new.message_id), queue_key],
+            keys=[self.external_key(account, new.external_id), self.message_key(new.message_id), queue_key],
             args=[
                 new.message_id,
                 (scheduled_for or created_at) + self.queued_grace_seconds,
@@ -280,7 +281,7 @@ class MessageStore:
     def create_batch(
         self,
         batch_id: str,
-        key_id: str,
+        account: str,
         rows: list[NewMessage],
         created_at: float,
         shared: dict[str, str],
@@ -301,12 +302,12 @@ class MessageStore:
             present.update(scheduled_for=scheduled_for, send_at=scheduled_for)
         common = {
             **present,
-            "key_id": key_id,
+            "account": account,
             "batch_id": batch_id,
             "created_at": stamp,
             "updated_at": stamp,
         }
-        header = json.dumps({"batch_id": batch_id, "key_id": key_id, "created_at": stamp, **present})
+        header = json.dumps({"batch_id": batch_id, "account": account, "created_at": stamp, **present})
         flat_common = _flat(common)
         status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
         accept_deadline = self.clock() + ACCEPT_GRACE_SECONDS
@@ -319,7 +320,7 @@ class MessageStore:
                 ]
             )
             args = [
-                f"{PREFIX}ext:{key_id}:",
+                f"{PREFIX}ext:{account}:",
                 status,
                 packed,
                 header,
@@ -391,8 +392,12 @@ class MessageStore:
         replies = pipe.execute()
         return [_message(record, history) for record, history in zip(replies[::2], replies[1::2], strict=True)]
 
-    def find_by_external_id(self, key_id: str, external_id: str) -> Message | None:
-        message_id = self.redis.get(self.external_key(key_id, external_id))
+    def count_external_ids(self, account: str, external_ids: list[str]) -> int:
+        """How many of `external_ids` already name a message of `account`."""
+        return self.redis.exists(*(self.external_key(account, e) for e in external_ids)) if external_ids else 0
+
+    def find_by_external_id(self, account: str, external_id: str) -> Message | None:
+        message_id = self.redis.get(self.external_key(account, external_id))
         return self.get(message_id) if message_id else None
 
     def batch(self, batch_id: str) -> dict[str, str] | None:
@@ -597,7 +602,7 @@ def _message(record: dict, history: list[str]) -> Message | None:
         return None
     return Message(
         message_id=record["message_id"],
-        key_id=record["key_id"],
+        account=owner(record),
         external_id=record["external_id"],
         recipient=record["recipient"],
         body=record["body"],

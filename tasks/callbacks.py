@@ -56,7 +56,8 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
 def post(pending: Pending) -> str | None:
     """POST one event, signed; returns None on a 2xx, else what went wrong. Raises UnsafeCallbackUrl."""
     settings = runtime.settings().callbacks
-    if not settings.secret:
+    secret = settings.secret_for(pending.account)
+    if not secret:
         return "WEBHOOK_SECRET is not set on this worker: callbacks are never sent unsigned"
     check_resolved(pending.url, settings.allowlist)
     body = json.dumps(pending.event, ensure_ascii=False, separators=(",", ":")).encode()
@@ -64,7 +65,7 @@ def post(pending: Pending) -> str | None:
         "Content-Type": "application/json",
         "X-Dispatcher-Event-Id": pending.event_id,
         "X-Dispatcher-Event-Type": pending.event.get("type", ""),
-        **signatures.headers(settings.secret, body),
+        **signatures.headers(secret, body),
     }
     timeout = settings.timeout_seconds
     try:

@@ -26,6 +26,7 @@ from scripts.procfile import procfile_command
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-key-1"
 OTHER_API_KEY = "test-key-2"
+ADMIN_API_KEY = "test-operator-key"
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15, interval: float = 0.05, what: str = "condition"):
@@ -79,6 +80,8 @@ def base_env(redis_url, redis_client) -> dict[str, str]:
     """The environment every process of a test gets; tests override what they exercise."""
     return {
         "API_KEY": f"{API_KEY}, {OTHER_API_KEY}",
+        "ADMIN_API_KEY": ADMIN_API_KEY,
+        "ACCOUNT_REQUESTS_PER_SECOND": "0",  # tests fire requests faster than any tenant should; tests/test_quotas.py
         "REDIS_URL": redis_url,
         "APP_ENV": "test",
         "LOG_LEVEL": "info",
@@ -120,6 +123,11 @@ def client(make_app):
 
 def auth(key: str = API_KEY) -> dict[str, str]:
     return {"X-API-Key": key}
+
+
+def operator() -> dict[str, str]:
+    """The headers of an operator's request (ADMIN_API_KEY)."""
+    return auth(ADMIN_API_KEY)
 
 
 class Process:

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
+from dispatcher.accounts import key_id
 from dispatcher.api.validation import MAX_JSON_DEPTH
-from dispatcher.messages import key_id
-from tests.conftest import API_KEY, auth
+from tests.conftest import API_KEY, auth, operator
 
 BULK_MAX_BYTES = 256 * 1024
 PHONE = "+5564999998888"
@@ -41,9 +41,14 @@ def _snapshot(redis_client) -> dict[str, bytes]:
     return {key: redis_client.dump(key) for key in sorted(redis_client.keys("*"))}
 
 
+def key_for(path: str) -> dict[str, str]:
+    """An operator's key for operator routes (senders' settings, instances), else an account's."""
+    return operator() if path.startswith(("/v1/senders", "/v1/instances", "/api/v1/instances")) else auth()
+
+
 def refused(client, redis_client, path: str, status: int = 400, *, code: str, field: str | None, **request) -> dict:
     """Send the request; assert a JSON error with `code` and `field` and an untouched Redis; return the body."""
-    headers = {**auth(), **request.pop("headers", {})}
+    headers = {**request.pop("headers", {}), **key_for(path)}
     before = _snapshot(redis_client)
     response = client.open(path, method=request.pop("method", "POST"), headers=headers, **request)
     assert response.status_code == status, response.get_data()[:500]
@@ -193,7 +198,7 @@ BODY_ENDPOINTS = [
 )
 @pytest.mark.parametrize(("method", "path"), BODY_ENDPOINTS)
 def test_a_body_that_is_not_json_is_refused_naming_content_type(client, redis_client, method, path, content_type):
-    headers = {**auth(), **({"Content-Type": content_type} if content_type else {})}
+    headers = {**key_for(path), **({"Content-Type": content_type} if content_type else {})}
     data = json.dumps(send_body()) if content_type != "application/x-www-form-urlencoded" else "recipient_phone=1"
     refused(
         client, redis_client, path, method=method, code="unsupported_content_type", field="Content-Type", data=data,

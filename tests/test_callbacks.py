@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from dispatcher import signatures
-from tests.conftest import ROOT, auth, wait_for
+from tests.conftest import ROOT, auth, operator, wait_for
 from tests.fakes.receiver import SECRET, FakeReceiver
 from tests.test_metrics import sample
 
@@ -137,7 +137,7 @@ def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker,
     assert delivery["attempts"] >= 2
     assert delivery["last_error"] == "HTTP 503"
     assert delivery["event"]["type"] == "message.sent"
-    assert client.get("/v1/queue/status", headers=auth()).json["callbacks_dead"] == 1
+    assert client.get("/v1/queue/status", headers=operator()).json["callbacks_dead"] == 1
 
     receiver.down = False
     answer = client.post(f"/v1/webhooks/deliveries/{delivery['delivery_id']}/retry", headers=auth())
@@ -145,8 +145,8 @@ def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker,
     wait_for(lambda: receiver.events(), 20, what="the re-sent delivery")
     assert [e["event_id"] for e in receiver.events()] == [f"{message_id}.1"]
     assert dead() == []
-    assert client.get("/v1/queue/status", headers=auth()).json["callbacks_dead"] == 0
-    scrape = client.get("/metrics", headers=auth()).get_data(as_text=True)
+    assert client.get("/v1/queue/status", headers=operator()).json["callbacks_dead"] == 0
+    scrape = client.get("/metrics", headers=operator()).get_data(as_text=True)
     assert sample(scrape, "dispatcher_callback_deliveries_total", outcome="dead") == 1
     assert sample(scrape, "dispatcher_callback_deliveries_total", outcome="delivered") == 1
     assert client.post("/v1/webhooks/deliveries/nope/retry", headers=auth()).status_code == 404

@@ -26,13 +26,13 @@ import pytest
 import redis
 import requests
 
-from dispatcher.messages import key_id
+from dispatcher.accounts import key_id
 from dispatcher.settings import SettingsError, load_settings, redis_ssl_options
 from dispatcher.store import connect
 from scripts.embedded_redis import find_redis_server, free_port
 from scripts.procfile import PROCFILE, procfile_command
 from tasks.control import workers_online
-from tests.conftest import API_KEY, ROOT, Process, _answers, auth, wait_for
+from tests.conftest import ADMIN_API_KEY, API_KEY, ROOT, Process, _answers, auth, wait_for
 
 HEROKU_STOP_SECONDS = 30
 PHONE = "+5564999998888"
@@ -153,13 +153,17 @@ def tls_env(tls_redis_url):
 
 def test_redis_tls_verify_is_validated_and_travels_in_the_url():
     with pytest.raises(SettingsError, match="REDIS_TLS_VERIFY"):
-        load_settings({"API_KEY": "k", "REDIS_TLS_VERIFY": "off"})
-    heroku = load_settings({"API_KEY": "k", "REDIS_URL": "rediss://:p@h:6380/0", "REDIS_TLS_VERIFY": "none"})
+        load_settings({"API_KEY": "a-long-test-api-key-0123", "REDIS_TLS_VERIFY": "off"})
+    heroku = load_settings(
+        {"API_KEY": "a-long-test-api-key-0123", "REDIS_URL": "rediss://:p@h:6380/0", "REDIS_TLS_VERIFY": "none"}
+    )
     assert heroku.redis_url == "rediss://:p@h:6380/0?ssl_cert_reqs=none"
     assert redis_ssl_options(heroku.redis_url) == {"ssl_cert_reqs": ssl.CERT_NONE}
-    verified = load_settings({"API_KEY": "k", "REDIS_URL": "rediss://:p@h:6380/0"})
+    verified = load_settings({"API_KEY": "a-long-test-api-key-0123", "REDIS_URL": "rediss://:p@h:6380/0"})
     assert redis_ssl_options(verified.redis_url) == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
-    plain = load_settings({"API_KEY": "k", "REDIS_URL": "redis://h:6379/0", "REDIS_TLS_VERIFY": "none"})
+    plain = load_settings(
+        {"API_KEY": "a-long-test-api-key-0123", "REDIS_URL": "redis://h:6379/0", "REDIS_TLS_VERIFY": "none"}
+    )
     assert plain.redis_url == "redis://h:6379/0"
     assert redis_ssl_options(plain.redis_url) is None
 
@@ -182,7 +186,7 @@ def test_heroku_redis_tls_without_verification_carries_a_message_to_the_provider
     wait_for(lambda: status()["status"] == "sent", what="the message to be sent over TLS")
     assert mock_sends(worker)[message_id] == 1
     # The API's control app pings the worker over the same TLS broker (tasks/control.py).
-    queue = requests.get(f"{base}/v1/queue/status", headers={"X-API-Key": API_KEY}, timeout=5).json()
+    queue = requests.get(f"{base}/v1/queue/status", headers={"X-API-Key": ADMIN_API_KEY}, timeout=5).json()
     assert queue["workers_online"] == 1, queue
 
 
@@ -398,3 +402,27 @@ def test_procfile_is_what_honcho_runs():
     from honcho.environ import parse_procfile
 
     assert set(parse_procfile(PROCFILE.read_text()).processes) == set(_app_json()["formation"])
+
+
+def test_every_package_is_pinned_transitive_ones_too():
+    """constraints.txt (made by `make lock`, applied by requirements.txt) names every installed package at the
+    version installed: a fresh install of this commit gets the very packages the suite ran with."""
+    from importlib import metadata
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[normal(name)] = version
+    assert "-c constraints.txt" in (ROOT / "requirements.txt").read_text().splitlines()
+    for requirements in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / requirements).read_text().splitlines():
+            if line and not line.startswith(("#", "-")):
+                name = normal(re.split(r"[\[=<>~]", line)[0])
+                assert name in pinned, f"{requirements}: {name} is not in constraints.txt (run make lock)"
+    installed = {normal(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    stale = {name: (version, installed.get(name)) for name, version in pinned.items() if installed.get(name) != version}
+    assert not stale, f"constraints.txt and the installed packages disagree (pinned, installed): {stale}"

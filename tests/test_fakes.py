@@ -52,7 +52,7 @@ def test_the_webhook_provider_posts_reach_towns_fields_with_the_secret():
 
     fake = webhook.FakeBridge().start()
     try:
-        settings = load_settings({"API_KEY": "k", **webhook.CASE.env(fake)})
+        settings = load_settings({"API_KEY": "a-long-test-api-key-0123", **webhook.CASE.env(fake)})
         result = build_provider("webhook", settings).send(
             OutboundMessage("msg-1", "+5564999998888", "Olá", "campaign_1_contact_1", sender="loja-1")
         )

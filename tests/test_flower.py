@@ -138,7 +138,8 @@ def _run_flower(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_flower_refuses_to_start_without_a_password_outside_development(base_env):
     # "" rather than unset, so that a FLOWER_BASIC_AUTH in a developer's .env cannot fill it in.
-    done = _run_flower({**base_env, "APP_ENV": "production", "FLOWER_BASIC_AUTH": ""})
+    production = {"APP_ENV": "production", "API_KEY": "a-production-key-0123456789", "ADMIN_API_KEY": ""}
+    done = _run_flower({**base_env, **production, "FLOWER_BASIC_AUTH": ""})
     assert done.returncode != 0
     assert "FLOWER_BASIC_AUTH is not set" in done.stderr
     assert "production" in done.stderr

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from dispatcher import statuses
-from tests.conftest import auth, wait_for
+from tests.conftest import auth, operator, wait_for
 from tests.fakes import inbound
 from tests.fakes.receiver import SECRET, FakeReceiver
 from tests.test_metrics import sample
@@ -90,7 +90,7 @@ def test_meta_statuses_move_forward_only_and_duplicates_are_dropped(client):
     ]
     assert webhook_entries[0]["provider_at"] == "2024-03-20T10:27:50.000Z"
 
-    scrape = client.get("/metrics", headers=auth()).get_data(as_text=True)
+    scrape = client.get("/metrics", headers=operator()).get_data(as_text=True)
     for outcome, count in (("same", 1), ("ok", 1), ("stale", 1), ("duplicate", 1)):
         assert sample(scrape, "dispatcher_status_reports_total", provider="meta", outcome=outcome) == count
 

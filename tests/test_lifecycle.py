@@ -21,7 +21,7 @@ def a_message_in(store, status: str) -> str:
         store.message_key(message_id),
         mapping={
             "message_id": message_id,
-            "key_id": "k",
+            "account": "k",
             "external_id": f"e-{status}",
             "recipient": "+5564999998888",
             "body": "hi",

@@ -122,7 +122,7 @@ def test_a_proxy_html_page_is_transient(case, fake):
 def test_a_refused_connection_is_transient(case, fake):
     closed = f"http://127.0.0.1:{free_port()}"
     env = {key: value.replace(fake.url, closed) for key, value in case.env(fake).items()}
-    settings = load_settings({"API_KEY": "k", **env})
+    settings = load_settings({"API_KEY": "a-long-test-api-key-0123", **env})
     with pytest.raises(TransientProviderError) as raised:
         build_provider(settings.whatsapp_provider, settings).send(TEXT)
     assert raised.value.code == "connection_error"

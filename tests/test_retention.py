@@ -33,11 +33,11 @@ def service(store):
     return MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", f"chunk:{b}:{s}:{e}"), 10)
 
 
-def keys_of(store, message_id: str, key_id: str, external_id: str) -> list[str]:
+def keys_of(store, message_id: str, account: str, external_id: str) -> list[str]:
     return [
         store.message_key(message_id),
         store.message_key(message_id) + ":history",
-        store.external_key(key_id, external_id),
+        store.external_key(account, external_id),
     ]
 
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import auth, wait_for
+from tests.conftest import auth, operator, wait_for
 
 BODY = {"recipient_phone": "+5564999998888", "message_body": "Bom dia!", "external_id": "sched-1"}
 
@@ -29,7 +29,7 @@ def test_a_message_waits_for_send_at_even_if_its_worker_dies(client, start_worke
     scheduled = message(client, message_id)
     assert scheduled["status"] == "scheduled"
     assert scheduled["history"][0]["status"] == "scheduled"
-    assert client.get("/v1/queue/status", headers=auth()).json["held_by_schedule"] == 1
+    assert client.get("/v1/queue/status", headers=operator()).json["held_by_schedule"] == 1
     first.kill9()  # nothing held in the worker: the schedule lives in Redis
     start_worker()
     sent = wait_for(lambda: (m := message(client, message_id))["status"] == "sent" and m, 15, what="the send")

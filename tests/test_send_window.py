@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatcher.send_window import SendWindow
-from tests.conftest import auth, wait_for
+from tests.conftest import auth, operator, wait_for
 
 ZONE = "America/Sao_Paulo"
 
@@ -64,7 +64,7 @@ def test_messages_wait_for_the_window_then_go(make_app, start_worker):
         lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["counts"] == {"scheduled": 5},
         what="the batch to be held",
     )
-    assert client.get("/v1/queue/status", headers=auth()).json["held_by_schedule"] == 6
+    assert client.get("/v1/queue/status", headers=operator()).json["held_by_schedule"] == 6
     wait_for(lambda: status() == "sent", 20, what="the window to open")
     wait_for(
         lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["state"] == "completed",

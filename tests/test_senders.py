@@ -1,6 +1,6 @@
 """/v1/senders, and fairness: a slow sender does not slow a fast one on the same queue and workers."""
 
-from tests.conftest import auth, wait_for
+from tests.conftest import auth, operator, wait_for
 from tests.test_pacing import bulk, completed, sending_times
 
 
@@ -20,7 +20,7 @@ def test_a_senders_own_pace_is_set_and_shown(make_app):
         "own": False,
         "current_wait_seconds": 0.0,
     }
-    changed = client.put("/v1/senders/mock/loja-1", json={"rate_per_second": 0.5}, headers=auth())
+    changed = client.put("/v1/senders/mock/loja-1", json={"rate_per_second": 0.5}, headers=operator())
     assert changed.status_code == 200
     assert changed.json["rate_per_second"] == 0.5 and changed.json["own"] is True and changed.json["burst"] == 1
     listed = client.get("/v1/senders", headers=auth()).json["senders"]
@@ -35,10 +35,10 @@ def test_bad_pace_and_unknown_senders(make_app):
         EVOLUTION_INSTANCE="loja-1",
     )
     assert (
-        client.put("/v1/senders/mock/a", json={"rate_per_second": -1}, headers=auth()).json["field"]
+        client.put("/v1/senders/mock/a", json={"rate_per_second": -1}, headers=operator()).json["field"]
         == "rate_per_second"
     )
-    assert client.put("/v1/senders/mock/a", json={"burst": 0}, headers=auth()).status_code == 400
+    assert client.put("/v1/senders/mock/a", json={"burst": 0}, headers=operator()).status_code == 400
     assert client.get("/v1/senders/twilio/a", headers=auth()).status_code == 404
     assert client.get("/v1/senders/evolution/loja-9", headers=auth()).json["code"] == "unknown_sender"
     assert client.get("/v1/senders/evolution/loja-1", headers=auth()).json["rate_per_second"] == 1.0
@@ -46,8 +46,8 @@ def test_bad_pace_and_unknown_senders(make_app):
 
 def test_a_fast_sender_keeps_its_rate_beside_a_slow_one(make_app, start_worker):
     client = make_app()
-    client.put("/v1/senders/mock/slow", json={"rate_per_second": 1, "burst": 1}, headers=auth())
-    client.put("/v1/senders/mock/fast", json={"rate_per_second": 20, "burst": 1}, headers=auth())
+    client.put("/v1/senders/mock/slow", json={"rate_per_second": 1, "burst": 1}, headers=operator())
+    client.put("/v1/senders/mock/fast", json={"rate_per_second": 20, "burst": 1}, headers=operator())
     start_worker(WORKER_CONCURRENCY="2")
     slow = bulk(client, 200, "slow")  # queued first: 200 s of work at 1/s
     fast = bulk(client, 100, "fast")
@@ -86,7 +86,7 @@ def test_a_failing_sender_is_auto_paused_holds_its_messages_and_resumes(make_app
     assert client.get(f"/v1/batches/{held_batch}", headers=auth()).json["counts"] == {"queued": 3}
     worker.stop()
     fixed = start_worker(SENDER_AUTO_PAUSE_WINDOW="10")  # the provider works again
-    resumed = client.post("/v1/senders/mock/broken/resume", headers=auth()).json
+    resumed = client.post("/v1/senders/mock/broken/resume", headers=operator()).json
     assert resumed["state"] == "active" and resumed["released"] == 3
     completed(client, held_batch)
     assert client.get(f"/v1/batches/{held_batch}", headers=auth()).json["counts"] == {"sent": 3}
@@ -95,7 +95,7 @@ def test_a_failing_sender_is_auto_paused_holds_its_messages_and_resumes(make_app
 
 def test_a_daily_cap_holds_the_rest_for_tomorrow(make_app, start_worker):
     client = make_app()
-    client.put("/v1/senders/mock/capped", json={"daily_cap": 3}, headers=auth())
+    client.put("/v1/senders/mock/capped", json={"daily_cap": 3}, headers=operator())
     start_worker()
     batch_id = bulk(client, 5, "capped")
     wait_for(
@@ -105,24 +105,24 @@ def test_a_daily_cap_holds_the_rest_for_tomorrow(make_app, start_worker):
     sender = client.get("/v1/senders/mock/capped", headers=auth()).json
     assert sender["sent_today"] == 3
     assert sender["daily_cap"] == 3
-    assert client.get("/v1/queue/status", headers=auth()).json["held_by_pacing"] == 2
+    assert client.get("/v1/queue/status", headers=operator()).json["held_by_pacing"] == 2
 
 
 def test_a_new_numbers_warm_up_caps_its_first_day(make_app, start_worker):
     client = make_app()
-    client.put("/v1/senders/mock/new-number", json={"warmup_start": 2, "warmup_growth": 2}, headers=auth())
+    client.put("/v1/senders/mock/new-number", json={"warmup_start": 2, "warmup_growth": 2}, headers=operator())
     start_worker()
     batch_id = bulk(client, 4, "new-number")
     wait_for(
         lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["counts"].get("sent") == 2,
         what="the first day's two sends",
     )
-    assert client.get("/v1/queue/status", headers=auth()).json["held_by_pacing"] == 2
+    assert client.get("/v1/queue/status", headers=operator()).json["held_by_pacing"] == 2
 
 
 def test_state_can_be_set_with_put(make_app):
     client = make_app()
-    paused = client.put("/v1/senders/mock/a", json={"state": "paused"}, headers=auth()).json
+    paused = client.put("/v1/senders/mock/a", json={"state": "paused"}, headers=operator()).json
     assert paused["state"] == "paused" and paused["paused_reason"] == "paused by an operator"
-    assert client.put("/v1/senders/mock/a", json={"state": "active"}, headers=auth()).json["state"] == "active"
-    assert client.put("/v1/senders/mock/a", json={"state": "off"}, headers=auth()).json["field"] == "state"
+    assert client.put("/v1/senders/mock/a", json={"state": "active"}, headers=operator()).json["state"] == "active"
+    assert client.put("/v1/senders/mock/a", json={"state": "off"}, headers=operator()).json["field"] == "state"

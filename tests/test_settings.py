@@ -4,10 +4,11 @@ import sys
 
 import pytest
 
+from dispatcher.accounts import key_id
 from dispatcher.settings import SettingsError, load_settings
 from tests.conftest import ROOT
 
-MINIMAL = {"API_KEY": "k"}
+MINIMAL = {"API_KEY": "a-long-test-api-key-0123"}
 
 
 def test_defaults_match_the_seeds():
@@ -32,7 +33,58 @@ def test_defaults_match_the_seeds():
 def test_api_key_is_required_and_may_hold_several_keys():
     with pytest.raises(SettingsError, match="API_KEY"):
         load_settings({})
-    assert load_settings({"API_KEY": " a, b ,,c "}).api_keys == ("a", "b", "c")
+    keys = load_settings({"APP_ENV": "test", "API_KEY": " a, b ,,c "}).api_keys
+    assert [api_key.key for api_key in keys] == ["a", "b", "c"]
+    # A plain key is an account of its own, named by its id: the scope records stored before accounts carry.
+    assert [api_key.account for api_key in keys] == [key_id("a"), key_id("b"), key_id("c")]
+
+
+def test_api_key_entries_may_name_their_account():
+    keys = load_settings({"APP_ENV": "test", "API_KEY": "reach:old-key, reach:new-key,plain-key"}).api_keys
+    assert [(api_key.account, api_key.key) for api_key in keys] == [
+        ("reach", "old-key"),
+        ("reach", "new-key"),
+        (key_id("plain-key"), "plain-key"),
+    ]
+
+
+@pytest.mark.parametrize("entry", ["bad name:key", "reach:", ":key", "x" * 65 + ":key", "ré:key"])
+def test_a_bad_account_entry_is_refused_naming_api_key(entry):
+    with pytest.raises(SettingsError, match="API_KEY"):
+        load_settings({"API_KEY": entry})
+
+
+PRODUCTION = {"APP_ENV": "production", "API_KEY": "reach:a-long-production-key-0123"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_KEY", "dev-api-key-12345"),
+        ("API_KEY", "reach:short-key"),
+        ("API_KEY", "reach:replace-with-a-long-random-key"),
+        ("ADMIN_API_KEY", "change-me"),
+        ("WEBHOOK_SECRET", "replace-with-a-long-random-secret"),
+        ("CALLBACK_SECRETS", "reach:replace-with-a-long-secret"),
+        ("FLOWER_BASIC_AUTH", "admin:admin"),
+        ("FLOWER_BASIC_AUTH", "ops:a-long-enough-password, admin:change-me"),
+        ("EVOLUTION_WEBHOOK_SECRET", "secret"),
+        ("META_WEBHOOK_VERIFY_TOKEN", "token"),
+        ("WEBHOOK_PROVIDER_SECRET", "password"),
+        ("METRICS_TOKEN", "1234"),
+    ],
+)
+def test_production_refuses_development_values_and_short_secrets_naming_the_variable(name, value):
+    env = {**PRODUCTION, name: value}
+    with pytest.raises(SettingsError, match=f"^{name}"):
+        load_settings(env)
+    load_settings({**env, "APP_ENV": "development"})  # on a developer's machine they are fine
+
+
+def test_production_starts_with_secrets_of_its_own():
+    load_settings(
+        {**PRODUCTION, "ADMIN_API_KEY": "an-operators-long-key-42", "FLOWER_BASIC_AUTH": "ops:a-long-password-here"}
+    )
 
 
 def test_redis_url_wins_over_host_and_port():
@@ -75,7 +127,7 @@ def test_job_remove_on_complete_keeps_seed_000_meaning(value, kept):
 
 
 def test_a_wrong_value_stops_the_worker_with_the_variable_named():
-    env = {**os.environ, "API_KEY": "k", "JOB_ATTEMPTS": "lots"}
+    env = {**os.environ, **MINIMAL, "JOB_ATTEMPTS": "lots"}
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker"],
         env=env,
@@ -122,7 +174,7 @@ def test_every_enabled_provider_is_configured_at_start():
         ("twilio", {**TWILIO, "TWILIO_WHATSAPP_FROM": ""}, "TWILIO_WHATSAPP_FROM"),
         ("meta", {**META, "META_ACCESS_TOKEN": ""}, "META_ACCESS_TOKEN"),
         ("meta", {**META, "META_API_VERSION": "23"}, "META_API_VERSION"),
-        ("webhook", {"WEBHOOK_PROVIDER_SECRET": "s"}, "WEBHOOK_PROVIDER_URL"),
+        ("webhook", {"WEBHOOK_PROVIDER_SECRET": "a-long-provider-secret"}, "WEBHOOK_PROVIDER_URL"),
         ("webhook", {"WEBHOOK_PROVIDER_URL": "https://n8n.example/hook"}, "WEBHOOK_PROVIDER_SECRET"),
     ],
 )

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from dispatcher import statuses
-from dispatcher.messages import IdempotencyConflict, MessageService, Route, key_id
+from dispatcher.accounts import key_id
+from dispatcher.messages import IdempotencyConflict, MessageService, Route
 from dispatcher.store import MessageStore, connect
 
 MOCK = Route("mock")

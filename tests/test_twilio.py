@@ -32,7 +32,7 @@ def fake():
 
 
 def provider_for(fake, **env):
-    settings = load_settings({"API_KEY": "k", **twilio.CASE.env(fake), **env})
+    settings = load_settings({"API_KEY": "a-long-test-api-key-0123", **twilio.CASE.env(fake), **env})
     return build_provider("twilio", settings)
 
 

@@ -33,6 +33,7 @@ from dispatcher.logs import configure_logging, request_id_var
 from dispatcher.messages import MessageService
 from dispatcher.outbox import Outbox
 from dispatcher.provider_setup import ProviderCatalog
+from dispatcher.quotas import Quotas
 from dispatcher.redis_checks import warn_if_evicting
 from dispatcher.settings import Settings, load_settings
 from dispatcher.status_reports import StatusReports
@@ -55,6 +56,7 @@ class Services:
     outbox: Outbox
     reports: StatusReports
     failed: FailedMessages
+    quotas: Quotas
     openapi: dict = field(default_factory=dict)
 
 
@@ -67,13 +69,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
 
     store = MessageStore.from_settings(settings)
+    quotas = Quotas(store.redis, settings.quotas, store.clock)
     service = MessageService(
-        store, send_task_for(settings.queue_name), chunk_task_for(settings.queue_name), settings.bulk_chunk_size
+        store,
+        send_task_for(settings.queue_name),
+        chunk_task_for(settings.queue_name),
+        settings.bulk_chunk_size,
+        quotas,
     )
     outbox = Outbox(store.redis, settings.message_retention_seconds)
     reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url)
     failed = FailedMessages(store)
-    services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports, failed)
+    services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports, failed, quotas)
     app.extensions["dispatcher"] = services
 
     @app.before_request
@@ -88,8 +95,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         request_id_var.set(g.request_id)
 
     @app.after_request
-    def _echo_request_id(response):
+    def _answer_headers(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        # Answers carry messages' numbers and statuses: no browser sniffs them into something else, and no
+        # cache between the caller and us keeps a copy.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     register_error_handlers(app)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from dispatcher import statuses
-from dispatcher.api.auth import require_api_key
+from dispatcher.accounts import owner
+from dispatcher.api.auth import account, require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.messages import message_view, route_for
 from dispatcher.api.schemas import EXTERNAL_ID_MAX, PHONE_MAX, BulkRequestSchema, BulkRowSchema
@@ -150,7 +151,7 @@ def send_bulk():
 
     batch_id = None
     if valid:
-        batch_id, outcomes = services.messages.accept_batch(g.key_id, [m for _, m in valid], route, send_at)
+        batch_id, outcomes = services.messages.accept_batch(account(), [m for _, m in valid], route, send_at)
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, IdempotencyConflict):
                 result.update(
@@ -172,7 +173,7 @@ def send_bulk():
 
 def _own_batch(batch_id: str) -> dict:
     batch = _services().store.batch(batch_id)
-    if batch is None or batch.get("key_id") != g.key_id:
+    if batch is None or owner(batch) != account():
         raise ApiError(404, "Batch not found", "batch_not_found", field="batch_id")
     return batch
 

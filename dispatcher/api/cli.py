@@ -75,7 +75,7 @@ def register(app: Flask) -> None:
         settings = current_app.extensions["dispatcher"].settings
         url = (url or f"http://127.0.0.1:{settings.port}").rstrip("/")
         session = requests.Session()
-        session.headers["X-API-Key"] = api_key or settings.api_keys[0]
+        session.headers["X-API-Key"] = api_key or settings.api_keys[0].key
         rows = list(_rows(csv_file, phone_column, id_column, campaign or csv_file.stem))
         if message_column:
             for _, row in rows:

@@ -7,29 +7,41 @@ The `error` texts of the seed contract (reach-town matches on them) are kept exa
 from __future__ import annotations
 
 import logging
+import math
 
 import redis
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dispatcher.logs import request_id_var
+from dispatcher.quotas import QuotaExceeded
 
 log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status, the human text, a machine code, and any extra keys."""
+    """An error answer: HTTP status, the human text, a machine code, and any extra keys (and headers)."""
 
-    def __init__(self, status: int, error: str, code: str, **extra):
+    def __init__(self, status: int, error: str, code: str, headers: dict[str, str] | None = None, **extra):
         super().__init__(error)
         self.status = status
+        self.headers = headers or {}
         self.body = {"error": error, "code": code, **extra}
+
+
+def over_quota(error: QuotaExceeded) -> ApiError:
+    """A quota's refusal as an answer: 429, its code, and when to come back."""
+    return ApiError(429, str(error), error.code, headers={"Retry-After": str(math.ceil(error.retry_after))})
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
-        return jsonify(error.body), error.status
+        return jsonify(error.body), error.status, error.headers
+
+    @app.errorhandler(QuotaExceeded)
+    def _over_quota(error: QuotaExceeded):
+        return _api_error(over_quota(error))
 
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)

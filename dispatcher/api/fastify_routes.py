@@ -11,18 +11,20 @@ import time
 import uuid
 from datetime import datetime
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
-from dispatcher.api.auth import require_api_key
+from dispatcher.accounts import owner
+from dispatcher.api.auth import account, require_api_key, require_operator
 from dispatcher.api.batches import prepare_row
-from dispatcher.api.errors import ApiError
+from dispatcher.api.errors import ApiError, over_quota
 from dispatcher.api.queue import queue_counts
 from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
+from dispatcher.quotas import QuotaExceeded
 from dispatcher.store import iso
 from dispatcher.templates import Template
 from providers.base import TEXT, mask_phone
@@ -106,7 +108,12 @@ class FastifyBulkSchema(Schema):
 def seed_error(error: ApiError):
     """Seed 000's error shape, keeping our machine-readable keys beside it."""
     body = {key: value for key, value in error.body.items() if key != "error"}
-    return jsonify({"success": False, "message": error.body["error"], **body}), error.status
+    return jsonify({"success": False, "message": error.body["error"], **body}), error.status, error.headers
+
+
+@blueprint.errorhandler(QuotaExceeded)
+def seed_over_quota(error: QuotaExceeded):
+    return seed_error(over_quota(error))
 
 
 @blueprint.errorhandler(413)
@@ -185,7 +192,7 @@ def dispatch_single():
         route = _route(services, data["instanceName"])
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
-    accepted = services.messages.accept(g.key_id, recipient, body, f"fastify-{uuid.uuid4()}", route)
+    accepted = services.messages.accept(account(), recipient, body, f"fastify-{uuid.uuid4()}", route)
     return jsonify({"success": True, "message": "Job único adicionado à fila.", "jobId": accepted.message_id})
 
 
@@ -239,7 +246,7 @@ def dispatch_bulk():
                 invalid.body["code"],
                 field=f"recipients/{index}/{invalid.body['field']}",
             ) from None
-    batch_id, outcomes = services.messages.accept_batch(g.key_id, rows, route)
+    batch_id, outcomes = services.messages.accept_batch(account(), rows, route)
     job_ids = [outcome.message_id for outcome in outcomes if not isinstance(outcome, IdempotencyConflict)]
     return jsonify(
         {"success": True, "message": f"{len(job_ids)} jobs adicionados à fila.", "jobIds": job_ids, "batchId": batch_id}
@@ -247,7 +254,7 @@ def dispatch_bulk():
 
 
 @blueprint.get("/queue/status")
-@require_api_key
+@require_operator
 def queue_status():
     """Seed 000: the queue's counts, in BullMQ's words.
     ---
@@ -339,11 +346,11 @@ def job_status(job_id: str):
     store = current_app.extensions["dispatcher"].store
     if job_id.startswith("batch-"):
         batch = store.batch(job_id)
-        if batch and batch.get("key_id") == g.key_id:
+        if batch and owner(batch) == account():
             return jsonify(_batch_job(job_id, batch))
     else:
         message = store.get(job_id)
-        if message and message.key_id == g.key_id:
+        if message and message.account == account():
             return jsonify(_message_job(message))
     raise ApiError(404, "Job não encontrado.", "job_not_found", field="jobId")
 

@@ -6,9 +6,10 @@ import logging
 import time
 
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from dispatcher import worker_registry
+from dispatcher.api.auth import identify
 from dispatcher.store import iso
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def ready():
     description: >
       200 whenever Redis answers, so a router keeps sending requests to this API even when no
       worker runs (messages are accepted and wait); `warning` then says that nothing consumes the queue.
+      Open to probes, so it says how many workers it heard from; the workers' names (host names) only
+      to an operator's key.
     responses:
       200:
         description: Redis answers
@@ -56,7 +59,10 @@ def ready():
         return jsonify(
             {"status": "unavailable", "redis": "unreachable", "error": f"Redis is unreachable ({type(error).__name__})"}
         ), 503
-    answer = {"status": "ok", "redis": "ok", "workers_seen": sorted(workers), "queue_depth": depth}
+    answer = {"status": "ok", "redis": "ok", "workers": len(workers), "queue_depth": depth}
+    caller = identify(request.headers.get("X-API-Key") or "", services.settings)
+    if caller is not None and caller.operator:
+        answer["workers_seen"] = sorted(workers)
     warning = no_consumer_warning(workers, services.settings.queue_name)
     if warning:
         answer["warning"] = warning

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from dispatcher.api.auth import require_api_key
+from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.fastify_routes import seed_error, seed_too_large
 from dispatcher.api.validation import json_object, load
@@ -84,7 +84,7 @@ def _relay(call, *args: Any, success: int | None = None):
 
 
 @blueprint.get("/v1/instances")
-@require_api_key
+@require_operator
 def list_instances():
     """Evolution instances.
     ---
@@ -99,7 +99,7 @@ def list_instances():
 
 
 @blueprint.post("/v1/instances")
-@require_api_key
+@require_operator
 def create_instance():
     """Create an Evolution instance.
     ---
@@ -126,7 +126,7 @@ def create_instance():
 
 
 @blueprint.get("/v1/instances/<name>/connect")
-@require_api_key
+@require_operator
 def connect_instance(name: str):
     """Connect an Evolution instance.
     ---
@@ -145,7 +145,7 @@ def connect_instance(name: str):
 
 
 @blueprint.get("/v1/instances/<name>/status")
-@require_api_key
+@require_operator
 def instance_status(name: str):
     """An Evolution instance's connection state.
     ---
@@ -163,7 +163,7 @@ def instance_status(name: str):
 
 
 @blueprint.delete("/v1/instances/<name>/logout")
-@require_api_key
+@require_operator
 def logout_instance(name: str):
     """Log an Evolution instance out.
     ---
@@ -181,7 +181,7 @@ def logout_instance(name: str):
 
 
 @blueprint.delete("/v1/instances/<name>")
-@require_api_key
+@require_operator
 def delete_instance(name: str):
     """Delete an Evolution instance.
     ---
@@ -202,13 +202,13 @@ def delete_instance(name: str):
 
 
 @seed_blueprint.get("/")
-@require_api_key
+@require_operator
 def seed_list():
     return _relay(_instances().list)
 
 
 @seed_blueprint.post("/")
-@require_api_key
+@require_operator
 def seed_create():
     raw = json_object()
     try:
@@ -228,13 +228,13 @@ def seed_create():
 
 
 @seed_blueprint.get("/<name>/connect")
-@require_api_key
+@require_operator
 def seed_connect(name: str):
     return _relay(_instances().connect, name)
 
 
 @seed_blueprint.get("/<name>/status")
-@require_api_key
+@require_operator
 def seed_status(name: str):
     status, answer = _instances().state(name)
     if status == 404:
@@ -243,12 +243,12 @@ def seed_status(name: str):
 
 
 @seed_blueprint.delete("/<name>/logout")
-@require_api_key
+@require_operator
 def seed_logout(name: str):
     return _relay(_instances().logout, name)
 
 
 @seed_blueprint.delete("/<name>")
-@require_api_key
+@require_operator
 def seed_delete(name: str):
     return _relay(_instances().delete, name)

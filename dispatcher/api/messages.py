@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from dispatcher import statuses
-from dispatcher.api.auth import require_api_key
+from dispatcher.api.auth import account, require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import int_arg, json_object, load
@@ -112,7 +112,7 @@ def send_message():
     except InvalidInput as invalid:
         raise ApiError(400, **invalid.body) from None
     try:
-        accepted = services.messages.accept(g.key_id, recipient, body, data["external_id"], route, send_at)
+        accepted = services.messages.accept(account(), recipient, body, data["external_id"], route, send_at)
     except IdempotencyConflict as conflict:
         raise ApiError(
             409,
@@ -155,7 +155,7 @@ def get_message(message_id: str):
         content: {application/json: {schema: ErrorSchema}}
     """
     message = _services().store.get(message_id)
-    if message is None or message.key_id != g.key_id:
+    if message is None or message.account != account():
         raise ApiError(404, "Message not found", "message_not_found", field="message_id")
     return jsonify(message_view(message))
 
@@ -199,7 +199,7 @@ def find_message():
     external_id = request.args.get("external_id", "")
     if not external_id:
         raise ApiError(400, "Missing required query parameter: external_id", "missing_fields", field="external_id")
-    message = _services().store.find_by_external_id(g.key_id, external_id)
+    message = _services().store.find_by_external_id(account(), external_id)
     if message is None:
         raise ApiError(404, "Message not found", "message_not_found", field="external_id")
     return jsonify(message_view(message))
@@ -240,6 +240,6 @@ def _failed_page() -> dict:
         message = "cursor must be the next_cursor of a previous page"
         raise ApiError(400, message, "invalid_field", field="cursor") from None
     services = _services()
-    ids, next_cursor = services.failed.page(g.key_id, wanted, limit, cursor)
+    ids, next_cursor = services.failed.page(account(), wanted, limit, cursor)
     messages = [message_view(m) for m in services.store.get_many(ids) if m is not None]
     return {"messages": messages, "next_cursor": str(next_cursor) if next_cursor else None}

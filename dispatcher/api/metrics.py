@@ -12,7 +12,7 @@ import hmac
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from dispatcher.api.auth import require_api_key
+from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.metrics import DispatcherCollector
 
@@ -36,14 +36,14 @@ def _scrape() -> Response:
 def metrics():
     """Prometheus metrics.
     ---
-    summary: Prometheus metrics (bearer METRICS_TOKEN, or an API key when none is set)
+    summary: Prometheus metrics (bearer METRICS_TOKEN, or an operator key when none is set)
     responses:
       200: {description: "Prometheus text format", content: {text/plain: {schema: {type: string}}}}
       401: {description: No or wrong token}
     """
     token = current_app.extensions["dispatcher"].settings.metrics_token
     if not token:
-        return require_api_key(_scrape)()
+        return require_operator(_scrape)()
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not given:
         raise ApiError(401, "Missing Authorization: Bearer <METRICS_TOKEN>", "missing_token")

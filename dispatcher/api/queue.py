@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from dispatcher import statuses, worker_registry
-from dispatcher.api.auth import require_api_key
+from dispatcher.api.auth import require_operator
 from dispatcher.api.health import no_consumer_warning
 from tasks.control import workers_online
 
@@ -19,7 +19,7 @@ def queue_counts() -> dict[str, int]:
 
 
 @blueprint.get("/v1/queue/status")
-@require_api_key
+@require_operator
 def queue_status():
     """The queue at a glance.
     ---

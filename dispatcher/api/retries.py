@@ -6,9 +6,10 @@ in the same Redis script; it never resends a message the provider already accept
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, jsonify
 
-from dispatcher.api.auth import require_api_key
+from dispatcher.accounts import owner
+from dispatcher.api.auth import account, require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.messages import message_view
 
@@ -26,7 +27,7 @@ def _services():
 
 def _own_message(message_id: str):
     message = _services().store.get(message_id)
-    if message is None or message.key_id != g.key_id:
+    if message is None or message.account != account():
         raise ApiError(404, "Message not found", "message_not_found", field="message_id")
     return message
 
@@ -111,7 +112,7 @@ def retry_failed_in_batch(batch_id: str):
     """
     services = _services()
     batch = services.store.batch(batch_id)
-    if batch is None or batch.get("key_id") != g.key_id:
+    if batch is None or owner(batch) != account():
         raise ApiError(404, "Batch not found", "batch_not_found", field="batch_id")
     failed = services.failed.failed_in_batch(batch_id, int(batch["total"]))
     grace = services.settings.queued_republish_after_seconds

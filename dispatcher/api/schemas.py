@@ -241,7 +241,10 @@ class ReadinessSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "unavailable"]})
     redis = fields.String(metadata={"enum": ["ok", "unreachable"]})
     error = fields.String()
-    workers_seen = fields.List(fields.String(), metadata={"description": "workers heard from in the last minute"})
+    workers = fields.Integer(metadata={"description": "how many workers were heard from in the last minute"})
+    workers_seen = fields.List(
+        fields.String(), metadata={"description": "their names (host names): with an operator's key only"}
+    )
     queue_depth = fields.Integer(metadata={"description": "Celery tasks waiting in the broker's queue"})
     warning = fields.String(metadata={"description": "present when no worker consumed the queue in the last minute"})
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields, validate
 
-from dispatcher.api.auth import require_api_key
+from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.validation import json_object, load
 from dispatcher.senders import SenderRegistry
@@ -62,7 +62,7 @@ def _checked(provider: str, sender: str) -> None:
 
 
 @blueprint.get("/v1/senders")
-@require_api_key
+@require_any_key
 def list_senders():
     """Every sender's pace.
     ---
@@ -81,7 +81,7 @@ def list_senders():
 
 
 @blueprint.get("/v1/senders/<provider>/<sender>")
-@require_api_key
+@require_any_key
 def get_sender(provider: str, sender: str):
     """One sender's pace.
     ---
@@ -99,7 +99,7 @@ def get_sender(provider: str, sender: str):
 
 
 @blueprint.put("/v1/senders/<provider>/<sender>")
-@require_api_key
+@require_operator
 def set_sender(provider: str, sender: str):
     """Set one sender's pace.
     ---
@@ -134,7 +134,7 @@ def set_sender(provider: str, sender: str):
 
 
 @blueprint.post("/v1/senders/<provider>/<sender>/pause")
-@require_api_key
+@require_operator
 def pause_sender(provider: str, sender: str):
     """Pause a sender.
     ---
@@ -152,7 +152,7 @@ def pause_sender(provider: str, sender: str):
 
 
 @blueprint.post("/v1/senders/<provider>/<sender>/resume")
-@require_api_key
+@require_operator
 def resume_sender(provider: str, sender: str):
     """Resume a sender.
     ---

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from dispatcher.api.auth import require_api_key
+from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
 from dispatcher.api.validation import int_arg, refuse_unsafe_json
 from providers import evolution_inbound, meta_inbound, twilio_inbound
@@ -195,14 +195,15 @@ def _delivery_view(record: dict) -> dict:
 
 
 @blueprint.get("/v1/webhooks/deliveries")
-@require_api_key
+@require_any_key
 def deliveries():
     """Status callbacks that gave up.
     ---
     summary: List dead callback deliveries
     description: >
       A callback is retried with exponential backoff for CALLBACK_RETRY_FOR (a day) and then dies;
-      dead ones are listed here, newest first, until POST .../retry re-sends them.
+      dead ones are listed here, newest first, until POST .../retry re-sends them. An account's key
+      sees its own; an operator key (ADMIN_API_KEY) sees every account's.
     security: [{ApiKey: []}]
     parameters:
       - {name: state, in: query, required: true, schema: {type: string, enum: [dead]}}
@@ -216,7 +217,7 @@ def deliveries():
         raise ApiError(400, "state must be dead", "invalid_field", field="state")
     limit = int_arg("limit", 100, 1, PAGE_MAX)
     offset = int_arg("cursor", 0, 0, None)
-    records, next_offset = _services().outbox.dead_page(offset, limit)
+    records, next_offset = _services().outbox.dead_page(offset, limit, scope())
     return jsonify(
         {
             "deliveries": [_delivery_view(record) for record in records],
@@ -226,12 +227,14 @@ def deliveries():
 
 
 @blueprint.post("/v1/webhooks/deliveries/<delivery_id>/retry")
-@require_api_key
+@require_any_key
 def retry_delivery(delivery_id: str):
     """Re-send a dead callback.
     ---
     summary: Re-send a dead callback delivery
-    description: It goes to the end of its chain, with a fresh retry budget.
+    description: >
+      It goes to the end of its chain, with a fresh retry budget. An account may re-send its own;
+      an operator key, any.
     security: [{ApiKey: []}]
     parameters:
       - {name: delivery_id, in: path, required: true, schema: {type: string}}
@@ -239,6 +242,6 @@ def retry_delivery(delivery_id: str):
       202: {description: "Queued again: {delivery_id, state: pending}"}
       404: {description: No dead delivery with that id}
     """
-    if _services().outbox.revive(delivery_id) is None:
+    if _services().outbox.revive(delivery_id, scope()) is None:
         raise ApiError(404, "No dead delivery with that id", "not_found", field="delivery_id")
     return jsonify({"delivery_id": delivery_id, "state": "pending"}), 202

@@ -19,12 +19,11 @@ redis.call('LPOP', KEYS[1])
 if outcome == 'dead' then
   redis.call('HSET', 'dispatch:cb:dead', ARGV[6], ARGV[4])
   redis.call('ZADD', 'dispatch:cb:dead:by-time', ARGV[7], ARGV[6])
+  local account = cjson.decode(ARGV[4]).account
+  if account then redis.call('ZADD', 'dispatch:cb:dead:by-time:' .. account, ARGV[7], ARGV[6]) end
   -- Dead deliveries are kept as long as messages are (ARGV[8]: the oldest time kept).
   local expired = redis.call('ZRANGEBYSCORE', 'dispatch:cb:dead:by-time', '-inf', ARGV[8], 'LIMIT', 0, 100)
-  if #expired > 0 then
-    redis.call('HDEL', 'dispatch:cb:dead', unpack(expired))
-    redis.call('ZREM', 'dispatch:cb:dead:by-time', unpack(expired))
-  end
+  if #expired > 0 then forget_dead(expired, redis.call('HMGET', 'dispatch:cb:dead', unpack(expired))) end
 end
 local left = redis.call('LLEN', KEYS[1])
 if left == 0 then
