@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-long lint bench clean
+.PHONY: run test test-long lint bench lock clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -32,6 +32,17 @@ lint: $(STAMP)
 ## bench: the figures quoted in the README's Performance section
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+## lock: re-pin every package, the transitive ones too, to what requirements*.txt resolve to today
+## (constraints.txt, which requirements.txt applies on every install, here and on Heroku)
+lock:
+	rm -rf var/lock && mkdir -p var/lock && $(PYTHON) -m venv var/lock/venv
+	grep -v -e '^-c ' -e '^-e ' requirements.txt > var/lock/requirements.txt
+	cp requirements-dev.txt var/lock/
+	cd var/lock && venv/bin/python -m pip install --quiet -r requirements-dev.txt
+	(echo "# Every package's exact version, the transitive ones too: made by \`make lock\`, applied by requirements.txt."; \
+	 var/lock/venv/bin/python -m pip freeze --exclude-editable) > constraints.txt
+	rm -rf var/lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
