@@ -28,7 +28,10 @@ def one_line(output: str) -> str:
 
 def main() -> None:
     rows = [
-        ("python -m bench.send_api 20 32", run([sys.executable, "-m", "bench.send_api", "20", "32"])),
+        *(
+            ("python -m bench.send_api 20 32", line)
+            for line in run([sys.executable, "-m", "bench.send_api", "20", "32"]).splitlines()
+        ),
         ("python -m bench.webhooks_in 20 32", run([sys.executable, "-m", "bench.webhooks_in", "20", "32"])),
         ("python -m bench.callbacks 2000 100", run([sys.executable, "-m", "bench.callbacks", "2000", "100"])),
         *(("python -m bench.bulk 10000 5", line) for line in run([sys.executable, "-m", "bench.bulk"]).splitlines()),

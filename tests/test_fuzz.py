@@ -46,7 +46,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from providers import twilio_inbound
-from tests.conftest import auth
+from tests.conftest import auth, operator
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
@@ -130,8 +130,14 @@ def _flavours(operation) -> dict[tuple, int]:
     return {flavour: round(examples * scale) for flavour, examples in BUDGET.items() if wanted[flavour]}
 
 
+def _key(operation) -> dict[str, str]:
+    """The valid key for the operation: an operator's where only an operator's opens it, else an account's."""
+    schemes = {name for requirement in operation.definition.raw.get("security", []) for name in requirement}
+    return operator() if schemes == {"OperatorKey"} else auth()
+
+
 def _strategy(operation, mode, keyed: bool, realistic: bool, known: dict[str, str]):
-    headers = {**auth()} if keyed else {}
+    headers = {**_key(operation)} if keyed else {}
     if operation.path == "/v1/webhooks/evolution":
         headers["X-Webhook-Secret"] = EVOLUTION_SECRET
     kwargs = {"generation_mode": mode, "headers": headers or None}

@@ -44,7 +44,7 @@ def fake(case):
 
 def provider_for(case, fake, **overrides):
     env = {
-        "API_KEY": "k",
+        "API_KEY": "a-long-test-api-key-0123",
         **case.env(fake),
         "PROVIDER_CONNECT_TIMEOUT": "0.5",
         "PROVIDER_READ_TIMEOUT": "1",

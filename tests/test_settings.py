@@ -140,6 +140,16 @@ def test_a_wrong_value_stops_the_worker_with_the_variable_named():
     assert "JOB_ATTEMPTS" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command", [["-m", "celery", "-A", "tasks", "worker"], ["-c", "import wsgi"]], ids=["worker", "web"]
+)
+def test_production_processes_refuse_the_development_key(command):
+    env = {**os.environ, "APP_ENV": "production", "API_KEY": "dev-api-key-12345", "ADMIN_API_KEY": ""}
+    result = subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode != 0
+    assert "API_KEY holds a development value" in result.stderr
+
+
 EVOLUTION = {"EVOLUTION_API_URL": "http://evolution:8080", "EVOLUTION_API_KEY": "k", "EVOLUTION_INSTANCE": "a, b"}
 TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t", "TWILIO_WHATSAPP_FROM": "+14155238886"}
 META = {"META_ACCESS_TOKEN": "t", "META_PHONE_NUMBER_ID": "106540352242922"}

@@ -45,7 +45,9 @@ def build_spec(app: Flask) -> dict:
         plugins=[MarshmallowPlugin()],
         info={"description": "Queue WhatsApp messages, one by one or in bulk, and follow each one's status."},
     )
-    spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    account_key = {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "a key of API_KEY"}
+    spec.components.security_scheme("ApiKey", account_key)
+    spec.components.security_scheme("OperatorKey", {**account_key, "description": "a key of ADMIN_API_KEY"})
     for schema in _SCHEMAS:
         spec.components.schema(schema.__name__, schema=schema)
     for rule in app.url_map.iter_rules():
@@ -61,14 +63,23 @@ def build_spec(app: Flask) -> dict:
 def with_common_answers(path: str, operation: dict) -> dict:
     """Add the answers every operation of its kind can give, so no docstring can forget them.
 
-    Any view behind `require_api_key` answers 401; any view reading a body answers 413 past the body
+    Any view behind a key (dispatcher/api/auth.py) answers 401, 403 when the key's role does not fit the
+    route, and 429 over the account's request rate; any view reading a body answers 413 past the body
     limit (Flask's MAX_CONTENT_LENGTH, before the view runs). Every error answer is JSON in the shape
     errors.py makes (seed 000's under /api/v1), so an error documented without a body gets that body.
     """
     responses = operation.setdefault("responses", {})
     documented = {str(code) for code in responses}
-    if operation.get("security") and "401" not in documented:
-        responses[401] = {"description": "`Missing X-API-Key header` or `Invalid API Key`"}
+    if operation.get("security"):
+        common = {
+            "401": "`Missing X-API-Key header` or `Invalid API Key`",
+            "403": "`operator_only` (an account's key on an operator route) or `account_only` (an operator's key "
+            "on an account's route)",
+            "429": "`rate_limited` or `daily_quota_exceeded`: the account's quota; see Retry-After",
+        }
+        for code, description in common.items():
+            if code not in documented:
+                responses[int(code)] = {"description": description}
     if operation.get("requestBody") and "413" not in documented:
         responses[413] = {"description": "Request body too large"}
     error_schema = "SeedErrorSchema" if path.startswith("/api/v1/") else "ErrorSchema"

@@ -259,7 +259,7 @@ def queue_status():
     """Seed 000: the queue's counts, in BullMQ's words.
     ---
     summary: "Seed 000 compatibility: queue counts"
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     responses:
       200:
         description: >

@@ -89,7 +89,7 @@ def list_instances():
     """Evolution instances.
     ---
     summary: List Evolution API instances (Evolution's fetchInstances answer)
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     responses:
       200: {description: The instances}
       400: {description: The evolution provider is not enabled}
@@ -104,7 +104,7 @@ def create_instance():
     """Create an Evolution instance.
     ---
     summary: Create an Evolution API instance (answers with its QR code)
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     requestBody:
       required: true
       content: {application/json: {schema: CreateInstanceSchema}}
@@ -131,7 +131,7 @@ def connect_instance(name: str):
     """Connect an Evolution instance.
     ---
     summary: A QR code (base64 PNG) to scan, or a pairing code with ?number=
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: name, in: path, required: true, schema: {type: string}}
       - {name: number, in: query, schema: {type: string}, description: "digits with country code, for a pairing code"}
@@ -150,7 +150,7 @@ def instance_status(name: str):
     """An Evolution instance's connection state.
     ---
     summary: "Connection state: open, connecting or close"
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
@@ -168,7 +168,7 @@ def logout_instance(name: str):
     """Log an Evolution instance out.
     ---
     summary: Log out (the number must be connected again with a new QR code)
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
@@ -186,7 +186,7 @@ def delete_instance(name: str):
     """Delete an Evolution instance.
     ---
     summary: Delete an instance
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:

@@ -40,6 +40,7 @@ def metrics():
     responses:
       200: {description: "Prometheus text format", content: {text/plain: {schema: {type: string}}}}
       401: {description: No or wrong token}
+      403: {description: "`operator_only`: without METRICS_TOKEN, an account's key is not enough"}
     """
     token = current_app.extensions["dispatcher"].settings.metrics_token
     if not token:

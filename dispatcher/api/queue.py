@@ -27,7 +27,7 @@ def queue_status():
     description: >
       Counts are over all messages kept (MESSAGE_RETENTION_DAYS) and all API keys. Answers within
       about half a second even when no worker replies.
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     responses:
       200:
         description: The queue

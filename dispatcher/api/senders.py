@@ -67,7 +67,7 @@ def list_senders():
     """Every sender's pace.
     ---
     summary: Senders with their rate, burst and current wait
-    security: [{ApiKey: []}]
+    security: [{ApiKey: []}, {OperatorKey: []}]
     responses:
       200:
         description: >
@@ -86,7 +86,7 @@ def get_sender(provider: str, sender: str):
     """One sender's pace.
     ---
     summary: A sender's rate, burst and current wait
-    security: [{ApiKey: []}]
+    security: [{ApiKey: []}, {OperatorKey: []}]
     parameters:
       - {name: provider, in: path, required: true, schema: {type: string}}
       - {name: sender, in: path, required: true, schema: {type: string}}
@@ -104,7 +104,7 @@ def set_sender(provider: str, sender: str):
     """Set one sender's pace.
     ---
     summary: Set a sender's own rate and burst (every worker follows at once)
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: provider, in: path, required: true, schema: {type: string}}
       - {name: sender, in: path, required: true, schema: {type: string}}
@@ -139,7 +139,7 @@ def pause_sender(provider: str, sender: str):
     """Pause a sender.
     ---
     summary: Pause a sender; its messages are held (not failed) until it is resumed
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: provider, in: path, required: true, schema: {type: string}}
       - {name: sender, in: path, required: true, schema: {type: string}}
@@ -157,7 +157,7 @@ def resume_sender(provider: str, sender: str):
     """Resume a sender.
     ---
     summary: Resume a paused sender (auto-paused or paused by hand); its held messages go on
-    security: [{ApiKey: []}]
+    security: [{OperatorKey: []}]
     parameters:
       - {name: provider, in: path, required: true, schema: {type: string}}
       - {name: sender, in: path, required: true, schema: {type: string}}

@@ -204,7 +204,7 @@ def deliveries():
       A callback is retried with exponential backoff for CALLBACK_RETRY_FOR (a day) and then dies;
       dead ones are listed here, newest first, until POST .../retry re-sends them. An account's key
       sees its own; an operator key (ADMIN_API_KEY) sees every account's.
-    security: [{ApiKey: []}]
+    security: [{ApiKey: []}, {OperatorKey: []}]
     parameters:
       - {name: state, in: query, required: true, schema: {type: string, enum: [dead]}}
       - {name: limit, in: query, schema: {type: integer, default: 100, minimum: 1, maximum: 500}}
@@ -235,7 +235,7 @@ def retry_delivery(delivery_id: str):
     description: >
       It goes to the end of its chain, with a fresh retry budget. An account may re-send its own;
       an operator key, any.
-    security: [{ApiKey: []}]
+    security: [{ApiKey: []}, {OperatorKey: []}]
     parameters:
       - {name: delivery_id, in: path, required: true, schema: {type: string}}
     responses:

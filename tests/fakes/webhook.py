@@ -16,7 +16,7 @@ from flask import Flask, Response, jsonify, request
 from tests.fakes.server import FakeServer, Scripted
 from tests.provider_cases import ProviderCase
 
-SECRET = "bridge-secret"
+SECRET = "bridge-secret-0123456789"
 
 
 class FakeBridge(FakeServer):
