@@ -8,8 +8,17 @@ Nothing here imports the rest of the service, so a provider can be tested on its
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+from providers.redaction import redact
+
+log = logging.getLogger(__name__)
+
+# How much of a provider's error answer the debug log shows (the error's own text: providers/redaction.LIMIT).
+DEBUG_ANSWER_CHARS = 2000
 
 TEXT, MEDIA, TEMPLATE = "text", "media", "template"
 MEDIA_KINDS = ("image", "document", "video", "audio")
@@ -59,6 +68,30 @@ class OutboundMessage:
             return TEMPLATE
         return MEDIA if self.media is not None else TEXT
 
+    @property
+    def private_texts(self) -> tuple[str, ...]:
+        """What the recipient is told, which no error text may repeat: the text, a caption, a file name, the
+        template's values (Twilio's variables, the parameters of Meta's components)."""
+        texts = [self.text]
+        if self.media is not None:
+            texts += [self.media.caption, self.media.filename]
+        if self.template is not None:
+            texts += _values(self.template.variables) + _values(self.template.components)
+        return tuple(text for text in texts if text)
+
+
+# Keys of Meta's template components that name a part of the template, not a value the recipient sees.
+_STRUCTURE_KEYS = frozenset({"type", "sub_type", "index"})
+
+
+def _values(data: Any) -> list[str]:
+    """Every value in a template's variables or components, as text (numbers too)."""
+    if isinstance(data, dict):
+        return [v for key, value in data.items() if key not in _STRUCTURE_KEYS for v in _values(value)]
+    if isinstance(data, list):
+        return [v for item in data for v in _values(item)]
+    return [] if data is None or isinstance(data, bool) else [str(data)]
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -102,7 +135,7 @@ class ProviderConfigurationError(ProviderError):
 
 
 class Provider:
-    """A WhatsApp provider. Subclasses set `name` and `kinds`, and implement `send`.
+    """A WhatsApp provider. Subclasses set `name` and `kinds`, and implement `transmit`.
 
     `senders` lists the sending numbers this service may use with it (the first is the default);
     an empty tuple means any sender is fine (the mock).
@@ -113,6 +146,25 @@ class Provider:
     senders: tuple[str, ...] = ()
 
     def send(self, message: OutboundMessage) -> SendResult:
+        """Send `message` (through `transmit`), with the text of any error redacted.
+
+        A provider's error may repeat the request, and its text is logged, stored as the message's last
+        error and sent in the `message.failed` callback: here, where every send passes, the recipient's
+        number and the message's texts are taken out of it (providers/redaction.py), so no provider and no
+        caller can forget to. The answer itself is logged at debug only, without the number."""
+        try:
+            return self.transmit(message)
+        except ProviderError as error:
+            if error.raw is not None and log.isEnabledFor(logging.DEBUG):
+                answer = json.dumps(error.raw, ensure_ascii=False, default=str)
+                context = {"message_id": message.message_id, "error_code": error.code}
+                shown = redact(answer, message.recipient, limit=DEBUG_ANSWER_CHARS)
+                log.debug("[%s_API_ERROR] %s", self.name.upper(), shown, extra=context)
+            error.args = (redact(str(error), message.recipient, message.private_texts),)
+            raise
+
+    def transmit(self, message: OutboundMessage) -> SendResult:
+        """The provider's own call: return its SendResult or raise one of the ProviderErrors above."""
         raise NotImplementedError
 
     @property

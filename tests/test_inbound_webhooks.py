@@ -105,6 +105,21 @@ def test_meta_failed_after_sent_keeps_the_error(client):
     assert record["last_error"]["kind"] == "provider"
 
 
+def test_a_reported_failure_quoting_the_recipient_is_stored_without_it(client):
+    message_id = sent_message(client, "meta", "wamid.F2")
+    details = f"Message to {inbound.CONTACT_DIGITS} failed; also tried +1 415 555 2671"
+    post_meta(client, inbound.meta_status("wamid.F2", "failed", 1_710_930_461, error_code=131026, details=details))
+    assert message(client, message_id)["last_error"]["message"] == (
+        "Message undeliverable: Message to [recipient] failed; also tried [number]"
+    )
+
+    sid = "SM" + "2" * 32
+    message_id = sent_message(client, "twilio", sid, external_id="c1_contact_2")
+    quoted = f"Unable to deliver to whatsapp:{PHONE}"
+    post_twilio(client, inbound.twilio_status(sid, "undelivered", error_code="63024", error_message=quoted))
+    assert message(client, message_id)["last_error"]["message"] == "Unable to deliver to [recipient]"
+
+
 def test_forged_or_unsigned_meta_requests_change_nothing(client):
     message_id = sent_message(client, "meta", "wamid.X1")
     payload = inbound.meta_status("wamid.X1", "read", 1_710_930_470)
