@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
+
 from providers.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -172,8 +174,32 @@ class Provider:
         return self.senders[0] if self.senders else ""
 
 
+# The most of a number's digits its masked form shows, and the most of its last digits.
+MASK_SHOWN_SHARE = 0.4
+MASK_LAST_DIGITS = 4
+
+
+def calling_code(digits: str) -> str:
+    """The country calling code at the start of an international number's digits ('' if none): codes are
+    prefix-free, so the first prefix that is a code is the number's."""
+    for size in (1, 2, 3):
+        if int(digits[:size] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return digits[:size]
+    return ""
+
+
 def mask_phone(phone: str) -> str:
-    """Hide the middle of a phone number for logs: `+5564999998888` → `+5564*****8888`."""
-    if len(phone) <= 8:
+    """A number for logs and answers: its country code and its last two to four digits, never more than
+    MASK_SHOWN_SHARE of its digits (`+5564999998888` → `+55********888`). A short number shows its last
+    digits only, or nothing; what is not `+` and digits is hidden whole."""
+    plus = "+" if phone.startswith("+") else ""
+    digits = phone[len(plus) :]
+    if not (digits.isascii() and digits.isdigit()):
         return "*" * len(phone)
-    return phone[:5] + "*" * (len(phone) - 9) + phone[-4:]
+    shown = int(len(digits) * MASK_SHOWN_SHARE)
+    code = calling_code(digits) if plus else ""
+    if shown - len(code) < 2:  # no room for the code and two digits: the last digits alone
+        code = ""
+    last = min(MASK_LAST_DIGITS, shown - len(code))
+    last = last if last >= 2 else 0
+    return plus + code + "*" * (len(digits) - len(code) - last) + digits[len(digits) - last :]
