@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store, send_task_for(settings.queue_name), chunk_task_for(settings.queue_name), settings.bulk_chunk_size
     )
     outbox = Outbox(store.redis, settings.message_retention_seconds)
-    reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url)
+    reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url, settings.callbacks.secret)
     failed = FailedMessages(store)
     services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports, failed)
     app.extensions["dispatcher"] = services
