@@ -11,6 +11,8 @@ import re
 
 import phonenumbers
 
+from providers.base import calling_code
+
 _ALLOWED = re.compile(r"^[\d\s+().\-]+$")
 
 
@@ -21,21 +23,16 @@ class InvalidPhoneNumber(ValueError):
 def _valid_e164(text: str) -> bool:
     """Fast path for text already in E.164 (`+` and digits), the usual form in a CRM export.
 
-    Country calling codes are prefix-free, so the first code that exists is the number's; building
-    the number directly skips `phonenumbers.parse`, which costs most of a 10,000-row bulk's time.
+    Building the number directly from its calling code and the rest skips `phonenumbers.parse`, which
+    costs most of a 10,000-row bulk's time.
     A False here only means "take the full path".
     """
     digits = text[1:]
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            national = digits[size:]
-            if not national or national.startswith("0"):
-                return False
-            return phonenumbers.is_valid_number(
-                phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-            )
-    return False
+    code = calling_code(digits)
+    national = digits[len(code) :]
+    if not code or not national or national.startswith("0"):
+        return False
+    return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=int(code), national_number=int(national)))
 
 
 def to_e164(raw: str, default_region: str) -> str:

@@ -37,4 +37,5 @@ def verify(secret: str, body: bytes, timestamp: str, signature: str, now: float 
         return False
     if abs((now if now is not None else time.time()) - sent_at) > TOLERANCE_SECONDS:
         return False
-    return hmac.compare_digest(sign(secret, sent_at, body), signature or "")
+    # Bytes, not str: compare_digest raises on a str with non-ASCII characters, which a forged header may have.
+    return hmac.compare_digest(sign(secret, sent_at, body).encode(), (signature or "").encode("utf-8", "replace"))

@@ -9,6 +9,8 @@ and queue the callback event, all atomically.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -32,16 +34,28 @@ EARLY_REPORT_SECONDS = 600
 REMEMBER_REPLIES_SECONDS = 7 * 86400
 
 
+def reply_chain(provider: str, phone: str, key: str) -> str:
+    """The callback chain of one contact's replies through one provider, which keeps them in order.
+
+    A chain's name is a Celery task's argument (Flower shows it and keeps it in its state file) and part of
+    Redis keys, so it holds a keyed hash of the number (HMAC-SHA256 keyed by `key`, WEBHOOK_SECRET: without
+    one it is a plain hash), never the number: stable per contact and provider, which is all the order
+    needs. A chain named the old way (`in:<provider>:<E.164>`) still delivers, as nothing reads a name."""
+    digest = hmac.new(key.encode(), phone.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"in:{provider}:{digest}"
+
+
 def provider_id_key(provider: str, provider_message_id: str) -> str:
     """The index from a provider's message id to ours, written when the message is recorded `sent`."""
     return f"{PREFIX}pmid:{provider}:{provider_message_id}"
 
 
 class StatusReports:
-    def __init__(self, store: MessageStore, outbox: Outbox, default_callback_url: str):
+    def __init__(self, store: MessageStore, outbox: Outbox, default_callback_url: str, chain_key: str):
         self.store = store
         self.outbox = outbox
         self.default_callback_url = default_callback_url
+        self.chain_key = chain_key  # keys the hash of a number in a reply chain's name (see reply_chain)
         self._report = store.script("report")
 
     def apply(self, report: StatusReport) -> str:
@@ -112,7 +126,7 @@ class StatusReports:
         answered_key = provider_id_key(incoming.provider, incoming.in_reply_to) if incoming.in_reply_to else ""
         outcome, answered = self.outbox.receive(
             event,
-            f"in:{incoming.provider}:{incoming.from_phone}",
+            reply_chain(incoming.provider, incoming.from_phone, self.chain_key),
             self.default_callback_url,
             answered_key,
             REMEMBER_REPLIES_SECONDS,

@@ -8,8 +8,19 @@ Nothing here imports the rest of the service, so a provider can be tested on its
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+import phonenumbers
+
+from providers.redaction import redact
+
+log = logging.getLogger(__name__)
+
+# How much of a provider's error answer the debug log shows (the error's own text: providers/redaction.LIMIT).
+DEBUG_ANSWER_CHARS = 2000
 
 TEXT, MEDIA, TEMPLATE = "text", "media", "template"
 MEDIA_KINDS = ("image", "document", "video", "audio")
@@ -59,6 +70,30 @@ class OutboundMessage:
             return TEMPLATE
         return MEDIA if self.media is not None else TEXT
 
+    @property
+    def private_texts(self) -> tuple[str, ...]:
+        """What the recipient is told, which no error text may repeat: the text, a caption, a file name, the
+        template's values (Twilio's variables, the parameters of Meta's components)."""
+        texts = [self.text]
+        if self.media is not None:
+            texts += [self.media.caption, self.media.filename]
+        if self.template is not None:
+            texts += _values(self.template.variables) + _values(self.template.components)
+        return tuple(text for text in texts if text)
+
+
+# Keys of Meta's template components that name a part of the template, not a value the recipient sees.
+_STRUCTURE_KEYS = frozenset({"type", "sub_type", "index"})
+
+
+def _values(data: Any) -> list[str]:
+    """Every value in a template's variables or components, as text (numbers too)."""
+    if isinstance(data, dict):
+        return [v for key, value in data.items() if key not in _STRUCTURE_KEYS for v in _values(value)]
+    if isinstance(data, list):
+        return [v for item in data for v in _values(item)]
+    return [] if data is None or isinstance(data, bool) else [str(data)]
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -102,7 +137,7 @@ class ProviderConfigurationError(ProviderError):
 
 
 class Provider:
-    """A WhatsApp provider. Subclasses set `name` and `kinds`, and implement `send`.
+    """A WhatsApp provider. Subclasses set `name` and `kinds`, and implement `transmit`.
 
     `senders` lists the sending numbers this service may use with it (the first is the default);
     an empty tuple means any sender is fine (the mock).
@@ -113,6 +148,25 @@ class Provider:
     senders: tuple[str, ...] = ()
 
     def send(self, message: OutboundMessage) -> SendResult:
+        """Send `message` (through `transmit`), with the text of any error redacted.
+
+        A provider's error may repeat the request, and its text is logged, stored as the message's last
+        error and sent in the `message.failed` callback: here, where every send passes, the recipient's
+        number and the message's texts are taken out of it (providers/redaction.py), so no provider and no
+        caller can forget to. The answer itself is logged at debug only, without the number."""
+        try:
+            return self.transmit(message)
+        except ProviderError as error:
+            if error.raw is not None and log.isEnabledFor(logging.DEBUG):
+                answer = json.dumps(error.raw, ensure_ascii=False, default=str)
+                context = {"message_id": message.message_id, "error_code": error.code}
+                shown = redact(answer, message.recipient, limit=DEBUG_ANSWER_CHARS)
+                log.debug("[%s_API_ERROR] %s", self.name.upper(), shown, extra=context)
+            error.args = (redact(str(error), message.recipient, message.private_texts),)
+            raise
+
+    def transmit(self, message: OutboundMessage) -> SendResult:
+        """The provider's own call: return its SendResult or raise one of the ProviderErrors above."""
         raise NotImplementedError
 
     @property
@@ -120,8 +174,32 @@ class Provider:
         return self.senders[0] if self.senders else ""
 
 
+# The most of a number's digits its masked form shows, and the most of its last digits.
+MASK_SHOWN_SHARE = 0.4
+MASK_LAST_DIGITS = 4
+
+
+def calling_code(digits: str) -> str:
+    """The country calling code at the start of an international number's digits ('' if none): codes are
+    prefix-free, so the first prefix that is a code is the number's."""
+    for size in (1, 2, 3):
+        if int(digits[:size] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return digits[:size]
+    return ""
+
+
 def mask_phone(phone: str) -> str:
-    """Hide the middle of a phone number for logs: `+5564999998888` → `+5564*****8888`."""
-    if len(phone) <= 8:
+    """A number for logs and answers: its country code and its last two to four digits, never more than
+    MASK_SHOWN_SHARE of its digits (`+5564999998888` → `+55********888`). A short number shows its last
+    digits only, or nothing; what is not `+` and digits is hidden whole."""
+    plus = "+" if phone.startswith("+") else ""
+    digits = phone[len(plus) :]
+    if not (digits.isascii() and digits.isdigit()):
         return "*" * len(phone)
-    return phone[:5] + "*" * (len(phone) - 9) + phone[-4:]
+    shown = int(len(digits) * MASK_SHOWN_SHARE)
+    code = calling_code(digits) if plus else ""
+    if shown - len(code) < 2:  # no room for the code and two digits: the last digits alone
+        code = ""
+    last = min(MASK_LAST_DIGITS, shown - len(code))
+    last = last if last >= 2 else 0
+    return plus + code + "*" * (len(digits) - len(code) - last) + digits[len(digits) - last :]

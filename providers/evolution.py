@@ -59,7 +59,7 @@ class EvolutionProvider(HttpProvider):
         )
         return "sendMedia", body
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def transmit(self, message: OutboundMessage) -> SendResult:
         endpoint, body = self.payload(message)
         instance = message.sender or self.default_sender
         masked = {**body, "number": mask_phone(message.recipient)}
@@ -74,24 +74,13 @@ class EvolutionProvider(HttpProvider):
         answer = self.json_or_transient(response)
         if response.status_code in (200, 201) and isinstance(answer, dict) and answer.get("key", {}).get("id"):
             return SendResult(answer["key"]["id"], str(answer.get("status", "")), answer)
-        # Evolution's errors quote the number (as a jid): mask it in the log and the stored error.
-        digits = message.recipient.lstrip("+")
-        shown = json.dumps(answer, ensure_ascii=False)[:1000].replace(digits, mask_phone(digits))
-        log.error(
-            "[EVOLUTION_API_ERROR] HTTP %s from %s: %s",
-            response.status_code,
-            endpoint,
-            shown,
-            extra={"message_id": message.message_id},
-        )
-        error = self.error(response.status_code, answer, retry_after(response))
-        error.args = (str(error).replace(digits, mask_phone(digits)),)
-        raise error
+        # Evolution's errors quote the number (as a JID) and at times the text: `send` redacts them.
+        raise self.error(response.status_code, answer, retry_after(response))
 
     def error(self, status: int, answer: Any, wait: float | None) -> Exception:
         """Sort an Evolution error answer into the taxonomy."""
         details = answer.get("response", {}).get("message") if isinstance(answer, dict) else None
-        text = json.dumps(details if details is not None else answer, ensure_ascii=False)[:300]
+        text = json.dumps(details if details is not None else answer, ensure_ascii=False)
         code = f"http_{status}"
         if status == 429 or status >= 500:
             return TransientProviderError(

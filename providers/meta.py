@@ -87,7 +87,7 @@ class MetaProvider(HttpProvider):
                 fields["filename"] = filename
         return {**body, "type": media.kind, media.kind: fields}
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def transmit(self, message: OutboundMessage) -> SendResult:
         body = self.payload(message)
         phone_number_id = message.sender or self.default_sender
         log.debug(
@@ -100,13 +100,7 @@ class MetaProvider(HttpProvider):
         answer = self.json_or_transient(response)
         if response.status_code == 200 and (sent := _first_message(answer)) is not None:
             return SendResult(sent["id"], str(sent.get("message_status", "accepted")), answer)
-        log.error(
-            "[META_API_ERROR] HTTP %s from %s: %s",
-            response.status_code,
-            phone_number_id,
-            json.dumps(answer, ensure_ascii=False)[:1000],
-            extra={"message_id": message.message_id},
-        )
+        # `error_data.details` may quote the recipient and the text: `send` redacts them.
         raise self.error(response.status_code, answer, retry_after(response))
 
     def error(self, status: int, answer: Any, wait: float | None) -> Exception:
@@ -116,7 +110,7 @@ class MetaProvider(HttpProvider):
         data = error.get("error_data")
         details = data.get("details") if isinstance(data, dict) else None
         text = " - ".join(str(part) for part in (error.get("message"), details) if part)
-        text = (text or json.dumps(answer, ensure_ascii=False))[:300]
+        text = text or json.dumps(answer, ensure_ascii=False)
         number = error.get("code") if isinstance(error.get("code"), int) else None
         code = str(number) if number is not None else f"http_{status}"
         if number == PAIR_RATE_LIMIT:

@@ -27,6 +27,7 @@ from providers.inbound import (
     text_of,
     unix_time,
 )
+from providers.redaction import redact
 
 PROVIDER = "meta"
 PREFIX = "sha256="
@@ -104,7 +105,8 @@ def _status(item: dict) -> StatusReport | None:
 
 
 def _error(item: dict) -> tuple[str, str]:
-    """errors[0] as (code, "message: details"): the title alone ("Message undeliverable") rarely says why."""
+    """errors[0] as (code, "message: details"): the title alone ("Message undeliverable") rarely says why.
+    The details may quote the recipient, and become the message's last error and its callback: redacted."""
     errors = item.get("errors")
     error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
     reason = text_of(error.get("message") or error.get("title"))
@@ -112,7 +114,7 @@ def _error(item: dict) -> tuple[str, str]:
     details = text_of(data.get("details")) if isinstance(data, dict) else ""
     if details and details not in reason:
         reason = f"{reason}: {details}" if reason else details
-    return text_of(error.get("code")), reason
+    return text_of(error.get("code")), redact(reason, text_of(item.get("recipient_id")))
 
 
 def _incoming(item: dict, value: dict) -> IncomingMessage | None:

@@ -35,7 +35,7 @@ class MockProvider(Provider):
         self.latency_seconds = latency_ms / 1000
         self.failure_rate = failure_rate
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def transmit(self, message: OutboundMessage) -> SendResult:
         log.info("[MOCK] Enviando para %s", mask_phone(message.recipient), extra={"message_id": message.message_id})
         log.debug("[MOCK] Texto: %r", message.text, extra={"message_id": message.message_id})
         if self.latency_seconds:

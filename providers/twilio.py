@@ -97,29 +97,28 @@ class TwilioProvider(HttpProvider):
             form["StatusCallback"] = self.status_callback
         return form
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def transmit(self, message: OutboundMessage) -> SendResult:
         form = self.form(message)
-        context = {"message_id": message.message_id}
         masked = {**form, "To": f"whatsapp:{mask_phone(message.recipient)}"}
-        log.debug("[TWILIO_API_REQUEST] %s", json.dumps(masked, ensure_ascii=False), extra=context)
+        log.debug(
+            "[TWILIO_API_REQUEST] %s", json.dumps(masked, ensure_ascii=False), extra={"message_id": message.message_id}
+        )
         response = self.request("POST", self.path, data=form)
         answer = self.json_or_transient(response)
         if response.status_code == 201 and isinstance(answer, dict) and answer.get("sid"):
             return SendResult(answer["sid"], str(answer.get("status", "")), answer)
-        error = self.error(response.status_code, answer, retry_after(response), message.recipient)
-        log.error("[TWILIO_API_ERROR] %s", error, extra={**context, "error_code": error.code})
-        raise error
+        raise self.error(response.status_code, answer, retry_after(response))
 
-    def error(self, status: int, answer: Any, wait: float | None, recipient: str) -> ProviderError:
+    def error(self, status: int, answer: Any, wait: float | None) -> ProviderError:
         """Sort a Twilio error answer into the taxonomy.
 
-        Twilio's message often quotes the To number, and it ends up in logs and in the message's
-        last error, so the number is masked there; `raw` keeps the answer as it came.
+        Twilio's message often quotes the `whatsapp:+...` To number: `send` redacts it; `raw` keeps the
+        answer as it came.
         """
         fields = answer if isinstance(answer, dict) else {}
         code = str(fields["code"]) if fields.get("code") is not None else f"http_{status}"
-        text = str(fields.get("message") or json.dumps(answer, ensure_ascii=False)[:300])
-        text = f"Twilio error {code} (HTTP {status}): {text.replace(recipient, mask_phone(recipient))}"
+        text = str(fields.get("message") or json.dumps(answer, ensure_ascii=False))
+        text = f"Twilio error {code} (HTTP {status}): {text}"
         error_class = ERROR_CLASSES.get(code)
         if status == 429 or status >= 500 or error_class is TransientProviderError:
             throttled = status == 429 or code in ("20429", "63017", "63018")

@@ -29,6 +29,7 @@ from providers.inbound import (
     require_credential,
     same,
 )
+from providers.redaction import redact
 
 PROVIDER = "twilio"
 STATUSES = {
@@ -86,10 +87,16 @@ def parse(params: Mapping[str, str]) -> list[InboundEvent]:
             status=status,
             event_key=f"{sid}:{raw}",
             error_code=(params.get("ErrorCode") or "") if failed else "",
-            error_message=(params.get("ErrorMessage") or params.get("ChannelStatusMessage") or "") if failed else "",
+            error_message=_error_message(params) if failed else "",
             provider_status=raw,
         )
     ]
+
+
+def _error_message(params: Mapping[str, str]) -> str:
+    """Why Twilio says a message failed; it may quote the To, and becomes the message's last error: redacted."""
+    text = params.get("ErrorMessage") or params.get("ChannelStatusMessage") or ""
+    return redact(text, e164(params.get("To")))
 
 
 def _incoming(sid: str, params: Mapping[str, str]) -> IncomingMessage:

@@ -53,7 +53,7 @@ class WebhookProvider(HttpProvider):
             body["template"] = asdict(message.template)
         return body
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def transmit(self, message: OutboundMessage) -> SendResult:
         response = self.request("POST", "", json=self.payload(message))
         if 200 <= response.status_code < 300:
             # A 2xx is the bridge taking the message, whatever its body says: a body we cannot read must not
@@ -73,7 +73,7 @@ class WebhookProvider(HttpProvider):
             found = answer.get("id") or answer.get("message_id") or answer.get("messageId")
             return SendResult(str(found or message.message_id), str(answer.get("status", "accepted")), answer)
         answer = self.json_or_transient(response)
-        text = f"webhook answered HTTP {response.status_code}: {str(answer)[:300]}"
+        text = f"webhook answered HTTP {response.status_code}: {answer}"
         code = f"http_{response.status_code}"
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientProviderError(

@@ -200,6 +200,7 @@ def test_our_signature_verifies_and_refuses_stale_or_altered_requests():
     assert not signatures.verify(SECRET, body, timestamp, signature, now=1_700_000_000 + 301)
     assert not signatures.verify("other-secret-16chars", body, timestamp, signature, now=1_700_000_100)
     assert not signatures.verify(SECRET, body, "not-a-number", signature)
+    assert not signatures.verify(SECRET, body, timestamp, "sha256=é" + signature[8:], now=1_700_000_100)
 
 
 def _readme_snippet(language: str) -> str:
@@ -217,6 +218,9 @@ def test_the_readme_python_snippet_verifies_our_signature():
     timestamp, signature = headers[signatures.TIMESTAMP_HEADER], headers[signatures.SIGNATURE_HEADER]
     assert namespace["verify_dispatcher"](body, timestamp, signature, SECRET)
     assert not namespace["verify_dispatcher"](body[:-1], timestamp, signature, SECRET)
+    # A header that is not ASCII (a forgery, or a proxy's mangling) is refused, never an exception.
+    for forged in ("sha256=é" + signature[8:], "sha256=" + "\udcff" * 64, "🔑"):
+        assert not namespace["verify_dispatcher"](body, timestamp, forged, SECRET)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import threading
 
+import celery
 import pytest
 
 from dispatcher import statuses
@@ -103,6 +106,21 @@ def test_meta_failed_after_sent_keeps_the_error(client):
     assert record["status"] == "failed"
     assert record["last_error"]["code"] == "131026"
     assert record["last_error"]["kind"] == "provider"
+
+
+def test_a_reported_failure_quoting_the_recipient_is_stored_without_it(client):
+    message_id = sent_message(client, "meta", "wamid.F2")
+    details = f"Message to {inbound.CONTACT_DIGITS} failed; also tried +1 415 555 2671"
+    post_meta(client, inbound.meta_status("wamid.F2", "failed", 1_710_930_461, error_code=131026, details=details))
+    assert message(client, message_id)["last_error"]["message"] == (
+        "Message undeliverable: Message to [recipient] failed; also tried [number]"
+    )
+
+    sid = "SM" + "2" * 32
+    message_id = sent_message(client, "twilio", sid, external_id="c1_contact_2")
+    quoted = f"Unable to deliver to whatsapp:{PHONE}"
+    post_twilio(client, inbound.twilio_status(sid, "undelivered", error_code="63024", error_message=quoted))
+    assert message(client, message_id)["last_error"]["message"] == "Unable to deliver to [recipient]"
 
 
 def test_forged_or_unsigned_meta_requests_change_nothing(client):
@@ -266,5 +284,69 @@ def test_reports_and_replies_reach_the_caller_in_order(make_app, start_callbacks
         wait_for(lambda: outbox.waiting() == 0, 10, what="the last delivery settled")
         post_meta(client, inbound.meta_reply("wamid.IN1", "5511999998888", "Quero sim!", in_reply_to="wamid.R1"))
         assert outbox.waiting() == 0
+    finally:
+        receiver.stop()
+
+
+class TaskEvents:
+    """The Celery events the workers publish (what Flower shows and keeps), gathered by a real event receiver
+    on the broker."""
+
+    def __init__(self, broker_url: str):
+        self.events: list[dict] = []
+        self._app = celery.Celery(broker=broker_url)
+        self._connection = self._app.connection_for_read()
+        self._receiver = self._app.events.Receiver(self._connection, handlers={"*": self.events.append})
+        self._thread = threading.Thread(target=self._receiver.capture, kwargs={"wakeup": True}, daemon=True)
+
+    def __enter__(self) -> TaskEvents:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._receiver.should_stop = True
+        self._thread.join(5)
+        self._connection.release()
+
+    def of(self, kind: str, **fields) -> list[dict]:
+        return [e for e in self.events if e["type"] == kind and all(e.get(k) == v for k, v in fields.items())]
+
+
+def test_a_reply_task_names_its_chain_without_the_number(make_app, start_callbacks_worker, redis_url):
+    receiver = FakeReceiver().start()
+    try:
+        env = {**PROVIDERS_ENV, "STATUS_WEBHOOK_URL": receiver.hook_url}
+        client = make_app(**env)
+        start_callbacks_worker(**env)
+        with TaskEvents(redis_url) as events:
+            # Listening once the worker's heartbeat is heard (the receiver's wake-up asks for one).
+            wait_for(lambda: events.of("worker-heartbeat"), 15, what="the callbacks worker's heartbeat")
+            post_meta(client, inbound.meta_reply("wamid.IN7", inbound.CONTACT_DIGITS, "Quero sim!"))
+            post_meta(client, inbound.meta_reply("wamid.IN8", inbound.CONTACT_DIGITS, "E mais uma"))
+            wait_for(lambda: len(receiver.events("message.received")) == 2, 20, what="both replies")
+            tasks = wait_for(
+                lambda: events.of("task-received", name="dispatch.deliver_callbacks"), 10, what="the task's event"
+            )
+        assert [e["text"] for e in receiver.events("message.received")] == ["Quero sim!", "E mais uma"]
+        chains = {e["args"] for e in tasks}
+        assert len(chains) == 1  # one contact, one chain: its replies stay in order
+        (chain,) = chains
+        assert re.fullmatch(r"\['in:meta:[0-9a-f]{32}'\]", chain), chain
+        digits = inbound.CONTACT_DIGITS
+        assert not any(digits[i : i + 5] in chain for i in range(len(digits) - 4)), chain
+    finally:
+        receiver.stop()
+
+
+def test_a_reply_chain_named_the_old_way_still_delivers(make_app, start_callbacks_worker):
+    receiver = FakeReceiver().start()
+    try:
+        client = make_app(**PROVIDERS_ENV)
+        outbox = client.application.extensions["dispatcher"].outbox
+        event = {"event_id": "received.meta.wamid.OLD", "type": "message.received", "text": "de antes"}
+        assert outbox.receive(event, f"in:meta:{PHONE}", receiver.hook_url, "", 60) == ("queued", "")
+        start_callbacks_worker(**PROVIDERS_ENV)
+        wait_for(lambda: receiver.events("message.received"), 20, what="the reply queued the old way")
+        assert receiver.events()[0]["text"] == "de antes"
     finally:
         receiver.stop()

@@ -1,4 +1,8 @@
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dispatcher.phones import InvalidPhoneNumber, to_e164
 from providers.base import mask_phone
@@ -47,10 +51,35 @@ def test_default_region_changes_reading_of_national_numbers():
     assert to_e164("2025550143", "US") == "+12025550143"
 
 
-def test_mask_phone_hides_the_middle():
-    assert mask_phone("+5564999998888") == "+5564*****8888"
-    assert "99999" not in mask_phone("+5564999998888")
-    assert mask_phone("12345") == "*****"
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("+5564999998888", "+55********888"),
+        ("+14155552671", "+1*******671"),
+        ("+442079460958", "+44********58"),
+        ("+351912345678", "+********5678"),  # no room for a 3-digit code and two digits: the last digits alone
+        ("+12345678", "+1*****78"),
+        ("5564999998888", "*********8888"),  # without its +, no country code is known
+        ("12345", "***45"),
+        ("1234", "****"),
+        ("+55 64", "******"),  # not + and digits: hidden whole
+        ("", ""),
+    ],
+)
+def test_mask_phone_shows_the_country_code_and_the_last_digits_only(phone, masked):
+    assert mask_phone(phone) == masked
+
+
+@given(st.sampled_from(["1", "7", "44", "55", "351", "971"]), st.data())
+def test_a_masked_number_shows_at_most_40_percent_of_its_digits(code, data):
+    national = data.draw(st.text("0123456789", min_size=8 - len(code), max_size=15 - len(code)))
+    phone = f"+{code}{national}"
+    masked = mask_phone(phone)
+    shown = re.fullmatch(rf"\+({code})?\*+(\d{{2,4}})", masked)
+    assert shown, masked
+    assert len(masked) == len(phone)
+    assert phone.endswith(shown.group(2))
+    assert sum(ch.isdigit() for ch in masked) <= 0.4 * (len(phone) - 1)
 
 
 def test_other_scripts_digits_become_ascii_e164():

@@ -165,7 +165,7 @@ def test_get_message_masks_the_phone_and_hides_the_text(client):
     assert answer.status_code == 200
     message = answer.json
     assert message["status"] == "queued"
-    assert message["recipient"] == "+5564*****8888"
+    assert message["recipient"] == "+55********888"
     assert message["external_id"] == VALID["external_id"]
     assert message["history"][0]["status"] == "queued"
     assert VALID["message_body"] not in answer.get_data(as_text=True)

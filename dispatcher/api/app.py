@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         quotas,
     )
     outbox = Outbox(store.redis, settings.message_retention_seconds)
-    reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url)
+    reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url, settings.callbacks.secret)
     failed = FailedMessages(store)
     services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports, failed, quotas)
     app.extensions["dispatcher"] = services

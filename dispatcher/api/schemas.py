@@ -194,7 +194,7 @@ class MessageSchema(Schema):
     message_id = fields.String()
     external_id = fields.String()
     status = fields.String(metadata={"enum": list(statuses.ALL)})
-    recipient = fields.String(metadata={"description": "masked", "example": "+5564*****8888"})
+    recipient = fields.String(metadata={"description": "masked", "example": "+55********888"})
     provider = fields.String()
     provider_message_id = fields.String(allow_none=True)
     attempts = fields.Integer()

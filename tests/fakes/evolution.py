@@ -195,6 +195,25 @@ class FakeEvolution(FakeServer):
         ), 201
 
 
+def baileys_jid(number: str) -> str:
+    """The JID WhatsApp gives a number: a Brazilian mobile's loses its ninth digit (5564999998888 → 556499998888)."""
+    if number.startswith("55") and len(number) == 13 and number[4] == "9":
+        number = number[:4] + number[5:]
+    return f"{number}@s.whatsapp.net"
+
+
+def echo_error(status: int, error: str) -> Scripted:
+    """An error that repeats the request, as Evolution's do: the number as sent and as a JID, and the text."""
+
+    def body(sent_request) -> dict:
+        sent = sent_request.get_json(silent=True) or {}
+        number = str(sent.get("number", ""))
+        echoed = {"jid": baileys_jid(number), "exists": True, "number": number, "text": sent.get("text", "")}
+        return {"status": status, "error": error, "response": {"message": [echoed]}}
+
+    return Scripted(status, body)
+
+
 def _error_answer(status: int, error: str, message) -> Scripted:
     return Scripted(status, {"status": status, "error": error, "response": {"message": message}})
 

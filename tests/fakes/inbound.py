@@ -88,7 +88,7 @@ def evolution_reply(
 
 
 def twilio_status(
-    message_sid: str, status: str, error_code: str = "", to: str = "+" + CONTACT_DIGITS
+    message_sid: str, status: str, error_code: str = "", to: str = "+" + CONTACT_DIGITS, error_message: str = ""
 ) -> dict[str, str]:
     """A WhatsApp StatusCallback post (`status` as Twilio writes it: sent, delivered, read, undelivered...)."""
     params = {
@@ -109,6 +109,8 @@ def twilio_status(
     if error_code:
         params["ErrorCode"] = error_code
         params["ChannelStatusMessage"] = f"Twilio error {error_code}"
+    if error_message:
+        params["ErrorMessage"] = error_message
     return params
 
 
@@ -163,7 +165,12 @@ def _meta_envelope(value: dict) -> dict:
 
 
 def meta_status(
-    wamid: str, status: str, timestamp: int | str, error_code: int | None = None, recipient: str = CONTACT_DIGITS
+    wamid: str,
+    status: str,
+    timestamp: int | str,
+    error_code: int | None = None,
+    recipient: str = CONTACT_DIGITS,
+    details: str = "Message Undeliverable.",
 ) -> dict:
     """A statuses webhook for one of our messages; with `error_code` a failed one carrying errors[0]."""
     item = {"id": wamid, "status": status, "timestamp": str(timestamp), "recipient_id": recipient}
@@ -175,7 +182,7 @@ def meta_status(
                 "code": error_code,
                 "title": "Message undeliverable",
                 "message": "Message undeliverable",
-                "error_data": {"details": "Message Undeliverable."},
+                "error_data": {"details": details},
                 "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
             }
         ]

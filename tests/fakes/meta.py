@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -82,6 +83,20 @@ def error_body(code: int, message: str, details: str = "", error_type: str = "OA
     if details:
         error["error_data"] = {"messaging_product": "whatsapp", "details": details}
     return {"error": error}
+
+
+def echo_error(status: int, code: int, message: str) -> Scripted:
+    """An error whose `error_data.details` quotes the request, as Meta's do for parameters it refuses: the
+    recipient as sent and as a wa_id, and the text (or the template with its parameters)."""
+
+    def body(sent_request) -> dict:
+        sent = sent_request.get_json(silent=True) or {}
+        to = str(sent.get("to", ""))
+        text = (sent.get("text") or {}).get("body") or json.dumps(sent.get("template"), ensure_ascii=False)
+        wa_id = "".join(filter(str.isdigit, to))
+        return error_body(code, message, f"Parameter 'to' {to} (wa_id {wa_id}) refused with text.body \"{text}\"")
+
+    return Scripted(status, body)
 
 
 def _error(status: int, *args, **kwargs) -> tuple:

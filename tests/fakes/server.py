@@ -43,7 +43,10 @@ class Received:
 
 @dataclass
 class Scripted:
-    """One scripted answer: a status and JSON body, or `hang` seconds of silence, or an HTML page."""
+    """One scripted answer: a status and JSON body, or `hang` seconds of silence, or an HTML page.
+
+    `body` may be a function of the request, for an answer that repeats what it got (as providers' errors do).
+    """
 
     status: int = 200
     body: object = None
@@ -169,9 +172,8 @@ class FakeServer:
             return Response("", status=504)
         if answer.html:
             return Response(HTML_PAGE, status=answer.status, content_type="text/html")
-        return Response(
-            json.dumps(answer.body), status=answer.status, headers=answer.headers, content_type="application/json"
-        )
+        body = answer.body(request) if callable(answer.body) else answer.body
+        return Response(json.dumps(body), status=answer.status, headers=answer.headers, content_type="application/json")
 
     @property
     def spec_errors(self) -> list[str]:

@@ -70,6 +70,17 @@ def error_body(status: int, code: int, message: str) -> dict:
     }
 
 
+def echo_error(status: int, code: int, message: str) -> Scripted:
+    """An error whose message quotes the request's To, Body and ContentVariables, as Twilio's quote the To."""
+
+    def body(sent_request) -> dict:
+        form = sent_request.form
+        quoted = ", ".join(f"{name}: {form[name]}" for name in ("To", "Body", "ContentVariables") if name in form)
+        return error_body(status, code, f"{message} ({quoted})")
+
+    return Scripted(status, body)
+
+
 def _error(status: int, code: int, message: str) -> tuple:
     return jsonify(error_body(status, code, message)), status
 
