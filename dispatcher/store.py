@@ -19,7 +19,8 @@ Keys (all under `dispatch:`):
   batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
   batch:<id>:messages         list: the batch's message ids, in row order
   batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
-  pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker
+  pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker (the sender
+                              encoded by `senders.sender_id`, like each of a sender's keys)
   due                         sorted set: messages held for their sender's pacing slot, by slot time
   scheduled                   sorted set: messages and batch chunks held until their send_at
   pmid:<provider>:<id>        our message id for a provider's message id, written when it is `sent`
@@ -41,6 +42,7 @@ import redis
 
 from dispatcher import statuses
 from dispatcher.send_window import SendWindow
+from dispatcher.senders import PACE_PREFIX, sender_id
 from dispatcher.settings import Settings, redis_ssl_options
 
 PREFIX = "dispatch:"
@@ -567,7 +569,7 @@ class MessageStore:
     def hold_sender(self, provider: str, sender: str, seconds: float) -> None:
         """Back-pressure: no message of this sender starts for `seconds`, on any worker."""
         now = self.clock()
-        self._hold_sender(keys=[f"{PREFIX}pace:{provider}:{sender or ''}"], args=[now + seconds, now])
+        self._hold_sender(keys=[PACE_PREFIX + sender_id(provider, sender or "")], args=[now + seconds, now])
 
     def held(self) -> int:
         """Messages waiting for their pacing slot."""
