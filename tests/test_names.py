@@ -4,8 +4,50 @@ route, a message or batch id that is not one of ours."""
 
 from urllib.parse import quote
 
+import pytest
+
 from dispatcher.senders import sender_id
+from dispatcher.settings import SettingsError, load_settings
+from providers import OutboundMessage, ProviderConfigurationError, TransientProviderError
+from providers.evolution import EvolutionInstances, EvolutionProvider
 from tests.conftest import auth, wait_for
+from tests.fakes import evolution
+from tests.test_bad_input import refused
+
+# Names no Evolution instance of ours may have: a path that climbs, a query, a fragment, an encoded
+# climb, too long, empty, not ASCII, a space, a newline, a leading dash.
+HOSTILE_NAMES = (
+    "..",
+    ".",
+    "a..b",
+    "../instance/delete/loja-1",
+    "a/b",
+    "a?b",
+    "a#b",
+    "%2e%2e",
+    "x" * 65,
+    "",
+    "ünï",
+    "a b",
+    "a\nb",
+    "-a",
+)
+# Every route of ours that takes an instance name in its path (the senders' routes: an Evolution sender).
+NAME_IN_PATH = (
+    ("GET", "/v1/instances/{}/connect"),
+    ("GET", "/v1/instances/{}/status"),
+    ("DELETE", "/v1/instances/{}/logout"),
+    ("DELETE", "/v1/instances/{}"),
+    ("GET", "/api/v1/instances/{}/connect"),
+    ("GET", "/api/v1/instances/{}/status"),
+    ("DELETE", "/api/v1/instances/{}/logout"),
+    ("DELETE", "/api/v1/instances/{}"),
+    ("GET", "/v1/senders/evolution/{}"),
+    ("PUT", "/v1/senders/evolution/{}"),
+    ("POST", "/v1/senders/evolution/{}/pause"),
+    ("POST", "/v1/senders/evolution/{}/resume"),
+)
+PHONE = "+5564999998888"
 
 
 def _send(client, sender: str, external_id: str) -> str:
@@ -65,3 +107,102 @@ def test_ordinary_sender_names_keep_their_keys():
         assert sender_id(provider, sender) == f"{provider}:{sender}"
     assert sender_id("mock", "x:held") == "mock:x%3Aheld"
     assert sender_id("mock", "x%3Aheld") == "mock:x%253Aheld"
+
+
+@pytest.fixture
+def fake():
+    server = evolution.FakeEvolution().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def evolution_client(make_app, fake):
+    return make_app(**evolution.CASE.env(fake))
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_instance_name_in_a_path_is_refused_before_evolution(evolution_client, fake, redis_client, name):
+    for method, template in NAME_IN_PATH:
+        path = template.format(quote(name, safe=""))
+        if not name or "/" in name:
+            # No route has an empty or a two-segment name: Flask answers 404 (405 for `//status`) on its own.
+            assert evolution_client.open(path, method=method, headers=auth()).status_code in (404, 405)
+            continue
+        field = "sender" if "/senders/" in path else "name"
+        body = refused(evolution_client, redis_client, path, method=method, code="invalid_field", field=field)
+        text = body["message" if path.startswith("/api/v1/") else "error"]
+        assert "1 to 64 letters, digits, _ . or -" in text
+    assert fake.raw_paths == []
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_instance_name_in_a_body_is_refused_before_evolution(evolution_client, fake, redis_client, name):
+    message = {"recipient_phone": PHONE, "message_body": "Olá", "external_id": "e-1"}
+    seed = {"phone": PHONE, "type": "text", "message": "Olá", "instanceName": name}
+    for path, body, field in [
+        ("/v1/instances", {"instance_name": name}, "instance_name"),
+        ("/api/v1/instances/", {"instanceName": name}, "instanceName"),
+        ("/v1/messages/send", {**message, "sender": name}, "sender"),
+        ("/v1/messages/bulk", {"sender": name, "messages": [message]}, "sender"),
+        ("/api/v1/dispatch/single", seed, "instanceName"),
+        ("/api/v1/dispatch/bulk", {**seed, "recipients": [{"phone": PHONE}]}, "instanceName"),
+    ]:
+        if path == "/api/v1/dispatch/bulk":
+            del body["phone"]
+        refused(evolution_client, redis_client, path, code="invalid_field", field=field, json=body)
+    assert fake.raw_paths == []
+
+
+@pytest.mark.parametrize("name", [name for name in HOSTILE_NAMES if name and "," not in name])
+def test_a_hostile_instance_name_in_the_settings_stops_the_service(base_env, name):
+    env = {
+        **base_env,
+        "WHATSAPP_PROVIDER": "evolution",
+        "EVOLUTION_API_URL": "http://127.0.0.1:9",
+        "EVOLUTION_API_KEY": evolution.API_KEY,
+        "EVOLUTION_INSTANCE": f"loja-1,{name}",
+    }
+    with pytest.raises(SettingsError, match=r"^EVOLUTION_INSTANCE must hold instance names"):
+        load_settings(env)
+
+
+def test_good_instance_names_go_through_every_door(make_app, fake):
+    names = ("loja-1", "Loja_2", "a.b", "9" * 64)
+    client = make_app(**{**evolution.CASE.env(fake), "EVOLUTION_INSTANCE": ",".join(names)})
+    for name in names:
+        assert client.post("/v1/instances", json={"instance_name": name}, headers=auth()).status_code in (201, 403)
+        assert client.get(f"/api/v1/instances/{name}/status", headers=auth()).status_code == 200
+        assert client.get(f"/v1/senders/evolution/{name}", headers=auth()).status_code == 200
+    assert all(path.split("?")[0].rsplit("/", 1)[-1] in (*names, "create") for path in fake.raw_paths)
+
+
+def test_the_evolution_provider_keeps_a_name_inside_its_path_segment(fake):
+    """Defence in depth, below the API's checks: whatever name reaches the provider stays one segment."""
+    provider = EvolutionProvider(fake.url, evolution.API_KEY, (evolution.INSTANCE,))
+    instances = EvolutionInstances(provider)
+    assert instances.state("a?b#c")[0] == 404  # Evolution: no instance of that name
+    with pytest.raises(TransientProviderError):  # no route takes a name with a slash: an HTML 404
+        instances.connect("a/../b%2e", number="5564999998888")
+    with pytest.raises(TransientProviderError):
+        provider.send(OutboundMessage("msg-1", PHONE, "Olá", "e-1", sender="x/../../instance/delete/loja-1"))
+    for name in ("..", ".", ""):
+        with pytest.raises(ProviderConfigurationError):
+            instances.delete(name)
+        with pytest.raises(ProviderConfigurationError):
+            provider.send(OutboundMessage("msg-1", PHONE, "Olá", "e-1", sender=name or "."))
+    assert fake.raw_paths == [
+        "/instance/connectionState/a%3Fb%23c",
+        "/instance/connect/a%2F..%2Fb%252e?number=5564999998888",
+        "/message/sendText/x%2F..%2F..%2Finstance%2Fdelete%2Floja-1",
+    ]
+    assert evolution.INSTANCE in fake.instances
+
+
+@pytest.mark.parametrize("sender", ["a\tb", "a\nb", "\x00", "x" * 65])
+def test_any_sender_is_short_text_without_control_characters(client, redis_client, sender):
+    """A tab would split /metrics' provider-and-sender fields; a newline has no place in a name."""
+    body = {"recipient_phone": PHONE, "message_body": "Olá", "external_id": "e-1", "sender": sender}
+    refused(client, redis_client, "/v1/messages/send", code="invalid_field", field="sender", json=body)
+    path = f"/v1/senders/mock/{quote(sender, safe='')}"
+    refused(client, redis_client, path, method="GET", code="invalid_field", field="sender")

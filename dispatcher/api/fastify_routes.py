@@ -149,7 +149,7 @@ def _require_supported(data: dict) -> None:
 
 def _route(services, instance_name: str) -> Route:
     """Seed 000 named the Evolution instance in every request: it is the message's sender."""
-    provider, sender = services.catalog.resolve(None, instance_name, TEXT)
+    provider, sender = services.catalog.resolve(None, instance_name, TEXT, sender_field="instanceName")
     return Route(provider, sender, callback_url=services.settings.callbacks.status_webhook_url)
 
 
