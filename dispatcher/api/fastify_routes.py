@@ -23,6 +23,7 @@ from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
+from dispatcher.names import SENDER_MAX
 from dispatcher.store import iso
 from dispatcher.templates import Template
 from providers.base import TEXT, mask_phone
@@ -57,7 +58,7 @@ class FastifySingleSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=SENDER_MAX))
     phone = fields.String(required=True)
     type = fields.String(required=True, validate=validate.OneOf(SINGLE_TYPES))
     message = fields.String(
@@ -88,7 +89,7 @@ class FastifyBulkSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=SENDER_MAX))
     recipients = fields.List(fields.Nested(FastifyRecipientSchema), required=True, validate=validate.Length(min=1))
     message = fields.String(
         validate=validate.Length(max=TEMPLATE_MAX, error=f"message must be at most {TEMPLATE_MAX} characters")
