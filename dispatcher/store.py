@@ -8,7 +8,8 @@ Keys (all under `dispatch:`):
   msg:<id>                    hash: the message record (with its history and ext key, kept while it waits
                               and MESSAGE_RETENTION_DAYS after the day it finished)
   msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
-  ext:<key_id>:<external_id>  the message id an external_id maps to, per API key
+  ext:<key_id>:<external_id>  the message id an external_id maps to, per API key (a key_id is 16 hex
+                              digits: an external_id with a colon cannot reach another key's)
   pending                     sorted set: unfinished work (message ids, batch chunks as
                               `chunk:<batch>:<start>:<stop>`, batches still accepting as `accept:<batch>`)
                               scored by the time by which something should have happened to it; the
@@ -41,6 +42,7 @@ from pathlib import Path
 import redis
 
 from dispatcher import statuses
+from dispatcher.names import is_batch_id, is_message_id
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import PACE_PREFIX, sender_id
 from dispatcher.settings import Settings, redis_ssl_options
@@ -381,7 +383,9 @@ class MessageStore:
     # --- reading ---
 
     def get(self, message_id: str) -> Message | None:
-        return self.get_many([message_id])[0]
+        """The message, or None. An id not of our form (from a path: `<id>:history`) names none, and must not
+        become the key of another record (see dispatcher/names.py)."""
+        return self.get_many([message_id])[0] if is_message_id(message_id) else None
 
     def get_many(self, message_ids: list[str]) -> list[Message | None]:
         """The messages (None where there is none), in one pipelined round trip."""
@@ -398,7 +402,8 @@ class MessageStore:
         return self.get(message_id) if message_id else None
 
     def batch(self, batch_id: str) -> dict[str, str] | None:
-        return self.redis.hgetall(self.batch_key(batch_id)) or None
+        """The batch's hash, or None; as for `get`, an id not of our form (`<id>:messages`) names none."""
+        return (self.redis.hgetall(self.batch_key(batch_id)) or None) if is_batch_id(batch_id) else None
 
     def batch_rate(self, batch_id: str, window_seconds: int = 10) -> float:
         """Messages finished per second over the last `window_seconds` full seconds."""

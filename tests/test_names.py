@@ -2,15 +2,17 @@
 a sender whose name ends like another sender's key, an Evolution instance name that climbs out of its
 route, a message or batch id that is not one of ours."""
 
+import re
 from urllib.parse import quote
 
 import pytest
 
+from dispatcher.messages import key_id
 from dispatcher.senders import sender_id
 from dispatcher.settings import SettingsError, load_settings
 from providers import OutboundMessage, ProviderConfigurationError, TransientProviderError
 from providers.evolution import EvolutionInstances, EvolutionProvider
-from tests.conftest import auth, wait_for
+from tests.conftest import API_KEY, OTHER_API_KEY, auth, wait_for
 from tests.fakes import evolution
 from tests.test_bad_input import refused
 
@@ -206,3 +208,55 @@ def test_any_sender_is_short_text_without_control_characters(client, redis_clien
     refused(client, redis_client, "/v1/messages/send", code="invalid_field", field="sender", json=body)
     path = f"/v1/senders/mock/{quote(sender, safe='')}"
     refused(client, redis_client, path, method="GET", code="invalid_field", field="sender")
+
+
+def test_an_id_in_a_path_that_is_not_one_of_ours_names_nothing(client, redis_client):
+    """`<batch id>:messages` is the batch's list of rows and `<message id>:history` a message's history: an id
+    from a path must not reach them (WRONGTYPE, a 500), it is a 404 as for any unknown id."""
+    row = {"recipient_phone": PHONE, "message_body": "Olá"}
+    bulk = client.post("/v1/messages/bulk", json={"messages": [{**row, "external_id": "b-1"}]}, headers=auth()).json
+    batch_id, message_id = bulk["batch_id"], bulk["results"][0]["message_id"]
+    assert client.post(f"/v1/messages/{message_id}/cancel", headers=auth()).status_code == 200  # it has a history
+    assert redis_client.type(f"dispatch:msg:{message_id}:history") == "list"
+    assert redis_client.type(f"dispatch:batch:{batch_id}:messages") == "list"
+    for message in (f"{message_id}:history", message_id.upper(), "..", "msg-1", f"{message_id}%00"):
+        for method, path in [
+            ("GET", "/v1/messages/{}"),
+            ("POST", "/v1/messages/{}/retry"),
+            ("POST", "/v1/messages/{}/cancel"),
+        ]:
+            refused(
+                client,
+                redis_client,
+                path.format(message),
+                404,
+                method=method,
+                code="message_not_found",
+                field="message_id",
+            )
+        path = f"/api/v1/queue/jobs/{message}/status"
+        refused(client, redis_client, path, 404, method="GET", code="job_not_found", field="jobId")
+    for batch in (f"{batch_id}:messages", f"{batch_id}:rate", batch_id.upper(), "batch-1"):
+        for method, path in [
+            ("GET", "/v1/batches/{}"),
+            ("GET", "/v1/batches/{}/messages"),
+            ("POST", "/v1/batches/{}/pause"),
+            ("POST", "/v1/batches/{}/resume"),
+            ("POST", "/v1/batches/{}/cancel"),
+            ("POST", "/v1/batches/{}/retry-failed"),
+        ]:
+            refused(
+                client, redis_client, path.format(batch), 404, method=method, code="batch_not_found", field="batch_id"
+            )
+        path = f"/api/v1/queue/jobs/{batch}/status"
+        body = refused(client, redis_client, path, 404, method="GET", code="job_not_found", field="jobId")
+        assert body["message"] == "Job não encontrado."
+
+
+def test_an_external_id_with_colons_stays_within_its_api_keys_mappings(client):
+    """`ext:<key_id>:<external_id>` is unambiguous only while a key_id never holds a colon: it is 16 hex digits."""
+    assert all(re.fullmatch("[0-9a-f]{16}", key_id(key)) for key in (API_KEY, OTHER_API_KEY, "a:b", ""))
+    body = {"recipient_phone": PHONE, "message_body": "Olá", "external_id": f"{key_id(OTHER_API_KEY)}:e-1"}
+    mine = client.post("/v1/messages/send", json=body, headers=auth()).json["message_id"]
+    theirs = client.post("/v1/messages/send", json={**body, "external_id": "e-1"}, headers=auth(OTHER_API_KEY))
+    assert theirs.json["replayed"] is False and theirs.json["message_id"] != mine
