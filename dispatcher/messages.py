@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher import statuses
+from dispatcher.names import new_batch_id, new_message_id
 from dispatcher.quotas import QuotaExceeded, Quotas
 from dispatcher.store import MessageStore, NewMessage, iso
 
@@ -77,7 +77,7 @@ def fingerprint(recipient: str, body: str, content: str = "") -> str:
 
 def new_message(external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:
     content = route.content if route else ""
-    return NewMessage(f"msg-{uuid.uuid4()}", external_id, recipient, body, fingerprint(recipient, body, content))
+    return NewMessage(new_message_id(), external_id, recipient, body, fingerprint(recipient, body, content))
 
 
 class MessageService:
@@ -143,7 +143,7 @@ class MessageService:
         finds every row already on its way. When no row creates a message (a replayed request), the
         batch id is the one the replayed rows belong to (None if they belong to several, or to none).
         """
-        batch_id = f"batch-{uuid.uuid4()}"
+        batch_id = new_batch_id()
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         counted = self._count(account, [row.external_id for row in rows])

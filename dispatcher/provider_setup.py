@@ -9,6 +9,7 @@ for the provider that sends.
 from __future__ import annotations
 
 from dispatcher.checks import InvalidInput
+from dispatcher.names import sender_problem
 from dispatcher.settings import Settings
 from providers import MockProvider, Provider
 from providers.evolution import EvolutionProvider
@@ -61,8 +62,9 @@ class ProviderCatalog:
     def get(self, name: str) -> Provider:
         return self.providers[name]
 
-    def resolve(self, name: str | None, sender: str | None, kind: str) -> tuple[str, str]:
-        """The provider and sender a message will use, or InvalidInput naming the field that cannot be."""
+    def resolve(self, name: str | None, sender: str | None, kind: str, sender_field: str = "sender") -> tuple[str, str]:
+        """The provider and sender a message will use, or InvalidInput naming the field that cannot be
+        (`sender_field`: what the request calls its sender, seed 000's `instanceName`)."""
         name = name or self.default
         provider = self.providers.get(name)
         if provider is None:
@@ -71,10 +73,17 @@ class ProviderCatalog:
             )
         if kind not in provider.kinds:
             raise InvalidInput(f"the {name} provider cannot send {kind} messages", "unsupported_kind", kind)
-        if sender and provider.senders and sender not in provider.senders:
-            raise InvalidInput(
-                f"sender must be one of {', '.join(provider.senders)} for {name}; got {sender!r}",
-                "unknown_sender",
-                "sender",
-            )
+        if sender:
+            self.check_sender(name, sender, sender_field)
         return name, sender or provider.default_sender
+
+    def check_sender(self, name: str, sender: str, field: str = "sender") -> None:
+        """InvalidInput unless `sender` has the form of provider `name`'s senders (`invalid_field`) and is one
+        of those configured, when the provider has a list (`unknown_sender`)."""
+        if (problem := sender_problem(name, sender)) is not None:
+            raise InvalidInput(f"{field} {problem}", "invalid_field", field)
+        known = self.providers[name].senders
+        if known and sender not in known:
+            raise InvalidInput(
+                f"{field} must be one of {', '.join(known)} for {name}; got {sender!r}", "unknown_sender", field
+            )

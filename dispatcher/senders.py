@@ -1,6 +1,10 @@
 """Senders (a provider's sending numbers or instances): their pace (the provider's default, or the
 sender's own rate, burst and daily cap), their state (active, or paused by an operator or by
 auto-pause), kept in Redis where the claim scripts read them (`pace` in common.lua).
+
+A sender's keys: dispatch:sender:<id> (hash: own settings and state), dispatch:sender:<id>:held (set:
+messages held while it is paused), dispatch:sender:<id>:outcomes (list: recent outcomes, for auto-pause),
+dispatch:pace:<id> (its next free slot), dispatch:sent-today:<id>:<day>; <id> is `sender_id`.
 """
 
 from __future__ import annotations
@@ -8,12 +12,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import redis
 
 SENDER_PREFIX = "dispatch:sender:"
 PACE_PREFIX = "dispatch:pace:"
+SENT_TODAY_PREFIX = "dispatch:sent-today:"
 _RESUME = (Path(__file__).with_name("lua") / "resume_sender.lua").read_text()
+
+
+def sender_id(provider: str, sender: str) -> str:
+    """`<provider>:<sender>` as every key of the sender spells it, with the sender's `%` and `:` percent-encoded.
+
+    Senders come from requests (a bridge or the mock take any name, and Twilio's own form of a number is
+    `whatsapp:+1...`), and their keys are built by appending to this id: unencoded, a sender named `x:held`
+    would own the key of x's held set (a WRONGTYPE error for both). Any other name is left as it is, so
+    the keys that exist keep their names. The Lua scripts build the same id (`sender_id` in common.lua).
+    """
+    return f"{provider}:{sender.replace('%', '%25').replace(':', '%3A')}"
 
 
 @dataclass(frozen=True)
@@ -42,9 +59,9 @@ class SenderRegistry:
         now = time.time()
         own, next_free, sent_today = (
             self.redis.pipeline(transaction=False)
-            .hgetall(f"{SENDER_PREFIX}{provider}:{sender}")
-            .get(f"{PACE_PREFIX}{provider}:{sender}")
-            .get(f"dispatch:sent-today:{provider}:{sender}:{int(now // 86400)}")
+            .hgetall(SENDER_PREFIX + sender_id(provider, sender))
+            .get(PACE_PREFIX + sender_id(provider, sender))
+            .get(f"{SENT_TODAY_PREFIX}{sender_id(provider, sender)}:{int(now // 86400)}")
             .execute()
         )
         rate, burst, _ = self.defaults.get(provider, (0.0, 1, 0.0))
@@ -70,18 +87,20 @@ class SenderRegistry:
     def set(self, provider: str, sender: str, **pace: float) -> SenderPace:
         """Store the sender's own settings among rate, burst, daily_cap, warmup_start, warmup_growth."""
         if pace:
-            self.redis.hset(f"{SENDER_PREFIX}{provider}:{sender}", mapping=pace)
+            self.redis.hset(SENDER_PREFIX + sender_id(provider, sender), mapping=pace)
         return self.get(provider, sender)
 
     def pause(self, provider: str, sender: str, reason: str) -> SenderPace:
-        self.redis.hset(f"{SENDER_PREFIX}{provider}:{sender}", mapping={"state": "paused", "paused_reason": reason})
+        self.redis.hset(
+            SENDER_PREFIX + sender_id(provider, sender), mapping={"state": "paused", "paused_reason": reason}
+        )
         return self.get(provider, sender)
 
     def resume(self, provider: str, sender: str) -> tuple[SenderPace, int]:
         """Resume the sender; returns it and how many held messages were released."""
         released, left = 0, 1
         while left:  # a thousand a call: no call walks an unbounded set
-            count, left = self._resume(keys=[f"{SENDER_PREFIX}{provider}:{sender}"], args=[time.time(), 1000])
+            count, left = self._resume(keys=[SENDER_PREFIX + sender_id(provider, sender)], args=[time.time(), 1000])
             released += int(count)
         return self.get(provider, sender), released
 
@@ -92,6 +111,7 @@ class SenderRegistry:
         for prefix in (SENDER_PREFIX, PACE_PREFIX):
             for key in self.redis.scan_iter(f"{prefix}*", count=500):
                 provider, _, sender = key[len(prefix) :].partition(":")
-                if provider in configured and not sender.endswith((":held", ":outcomes")):
-                    found.add((provider, sender))
+                # An encoded sender has no colon: one after it starts a key of that sender's (`:held`, ...).
+                if provider in configured and ":" not in sender:
+                    found.add((provider, unquote(sender)))
         return sorted(found)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from dotenv import load_dotenv
 
 from dispatcher.accounts import ApiKey, parse_api_keys
+from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
 from dispatcher.send_window import SendWindow
 
 PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta", "webhook")
@@ -383,10 +384,15 @@ def _evolution(read: _Reader, read_timeout: float) -> EvolutionSettings:
             f"EVOLUTION_TYPING_DELAY_MS ({typing_delay_ms}) must be shorter than PROVIDER_READ_TIMEOUT "
             f"({read_timeout:g} s), which Evolution's answer waits behind"
         )
+    instances = read.names("EVOLUTION_INSTANCE", " instance" + why)
+    for instance in instances:
+        if not is_instance_name(instance):
+            # Each one becomes a segment of Evolution's URL paths and a sender a request may name.
+            raise SettingsError(f"EVOLUTION_INSTANCE must hold instance names ({INSTANCE_NAME_RULE}); got {instance!r}")
     return EvolutionSettings(
         api_url=read.url("EVOLUTION_API_URL", required=True, why=why),
         api_key=read.required("EVOLUTION_API_KEY", why),
-        instances=read.names("EVOLUTION_INSTANCE", " instance" + why),
+        instances=instances,
         typing_delay_ms=typing_delay_ms,
     )
 

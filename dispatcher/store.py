@@ -8,7 +8,8 @@ Keys (all under `dispatch:`):
   msg:<id>                    hash: the message record (with its history and ext key, kept while it waits
                               and MESSAGE_RETENTION_DAYS after the day it finished)
   msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
-  ext:<account>:<external_id> the message id an external_id maps to, per account
+  ext:<account>:<external_id> the message id an external_id maps to, per account (an account name has
+                              no colon: an external_id with a colon cannot reach another account's)
   pending                     sorted set: unfinished work (message ids, batch chunks as
                               `chunk:<batch>:<start>:<stop>`, batches still accepting as `accept:<batch>`)
                               scored by the time by which something should have happened to it; the
@@ -19,7 +20,8 @@ Keys (all under `dispatch:`):
   batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
   batch:<id>:messages         list: the batch's message ids, in row order
   batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
-  pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker
+  pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker (the sender
+                              encoded by `senders.sender_id`, like each of a sender's keys)
   due                         sorted set: messages held for their sender's pacing slot, by slot time
   scheduled                   sorted set: messages and batch chunks held until their send_at
   pmid:<provider>:<id>        our message id for a provider's message id, written when it is `sent`
@@ -41,7 +43,9 @@ import redis
 
 from dispatcher import statuses
 from dispatcher.accounts import owner
+from dispatcher.names import is_batch_id, is_message_id
 from dispatcher.send_window import SendWindow
+from dispatcher.senders import PACE_PREFIX, sender_id
 from dispatcher.settings import Settings, redis_ssl_options
 
 PREFIX = "dispatch:"
@@ -380,7 +384,9 @@ class MessageStore:
     # --- reading ---
 
     def get(self, message_id: str) -> Message | None:
-        return self.get_many([message_id])[0]
+        """The message, or None. An id not of our form (from a path: `<id>:history`) names none, and must not
+        become the key of another record (see dispatcher/names.py)."""
+        return self.get_many([message_id])[0] if is_message_id(message_id) else None
 
     def get_many(self, message_ids: list[str]) -> list[Message | None]:
         """The messages (None where there is none), in one pipelined round trip."""
@@ -401,7 +407,8 @@ class MessageStore:
         return self.get(message_id) if message_id else None
 
     def batch(self, batch_id: str) -> dict[str, str] | None:
-        return self.redis.hgetall(self.batch_key(batch_id)) or None
+        """The batch's hash, or None; as for `get`, an id not of our form (`<id>:messages`) names none."""
+        return (self.redis.hgetall(self.batch_key(batch_id)) or None) if is_batch_id(batch_id) else None
 
     def batch_rate(self, batch_id: str, window_seconds: int = 10) -> float:
         """Messages finished per second over the last `window_seconds` full seconds."""
@@ -572,7 +579,7 @@ class MessageStore:
     def hold_sender(self, provider: str, sender: str, seconds: float) -> None:
         """Back-pressure: no message of this sender starts for `seconds`, on any worker."""
         now = self.clock()
-        self._hold_sender(keys=[f"{PREFIX}pace:{provider}:{sender or ''}"], args=[now + seconds, now])
+        self._hold_sender(keys=[PACE_PREFIX + sender_id(provider, sender or "")], args=[now + seconds, now])
 
     def held(self) -> int:
         """Messages waiting for their pacing slot."""

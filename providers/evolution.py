@@ -25,7 +25,7 @@ from providers.base import (
     TransientProviderError,
     mask_phone,
 )
-from providers.http import HttpProvider, retry_after
+from providers.http import HttpProvider, path_segment, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class EvolutionProvider(HttpProvider):
             json.dumps(masked, ensure_ascii=False),
             extra={"message_id": message.message_id},
         )
-        response = self.request("POST", f"/message/{endpoint}/{instance}", json=body)
+        response = self.request("POST", f"/message/{endpoint}/{path_segment(instance)}", json=body)
         answer = self.json_or_transient(response)
         if response.status_code in (200, 201) and isinstance(answer, dict) and answer.get("key", {}).get("id"):
             return SendResult(answer["key"]["id"], str(answer.get("status", "")), answer)
@@ -140,13 +140,15 @@ class EvolutionInstances:
 
     def connect(self, name: str, number: str = "") -> tuple[int, Any]:
         """A QR code (base64 PNG) to scan, and a pairing code when `number` is given."""
-        return self._call("GET", f"/instance/connect/{name}", params={"number": number} if number else None)
+        return self._call(
+            "GET", f"/instance/connect/{path_segment(name)}", params={"number": number} if number else None
+        )
 
     def state(self, name: str) -> tuple[int, Any]:
-        return self._call("GET", f"/instance/connectionState/{name}")
+        return self._call("GET", f"/instance/connectionState/{path_segment(name)}")
 
     def logout(self, name: str) -> tuple[int, Any]:
-        return self._call("DELETE", f"/instance/logout/{name}")
+        return self._call("DELETE", f"/instance/logout/{path_segment(name)}")
 
     def delete(self, name: str) -> tuple[int, Any]:
-        return self._call("DELETE", f"/instance/delete/{name}")
+        return self._call("DELETE", f"/instance/delete/{path_segment(name)}")

@@ -15,10 +15,11 @@ from __future__ import annotations
 import email.utils
 import time
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
-from providers.base import Provider, TransientProviderError
+from providers.base import Provider, ProviderConfigurationError, TransientProviderError
 from providers.deadline import DeadlineAdapter, deadline
 
 
@@ -78,3 +79,16 @@ def retry_after(response: requests.Response) -> float | None:
         return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def path_segment(name: str) -> str:
+    """`name` (an instance, a phone-number id) as exactly one segment of a provider's URL path.
+
+    Percent-encoded, so a `/`, `?`, `#` or `%` in it stays inside its segment; and never empty, `.` or `..`,
+    which no encoding keeps in place (requests turns `%2E%2E` back into `..`, and clients and proxies
+    resolve dot segments against the path). Names are checked where they enter the service; this keeps one
+    that slipped through from reaching another route of the provider.
+    """
+    if name in ("", ".", ".."):
+        raise ProviderConfigurationError(f"{name!r} cannot name a provider resource in a URL path", "invalid_name")
+    return quote(name, safe="")

@@ -28,7 +28,7 @@ from providers.base import (
     TransientProviderError,
     mask_phone,
 )
-from providers.http import HttpProvider, retry_after
+from providers.http import HttpProvider, path_segment, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class MetaProvider(HttpProvider):
             json.dumps({**body, "to": mask_phone(message.recipient)}, ensure_ascii=False),
             extra={"message_id": message.message_id},
         )
-        response = self.request("POST", f"/{self.api_version}/{phone_number_id}/messages", json=body)
+        response = self.request("POST", f"/{self.api_version}/{path_segment(phone_number_id)}/messages", json=body)
         answer = self.json_or_transient(response)
         if response.status_code == 200 and (sent := _first_message(answer)) is not None:
             return SendResult(sent["id"], str(sent.get("message_status", "accepted")), answer)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 
@@ -151,7 +152,7 @@ def test_a_plain_key_keeps_what_it_stored_before_accounts_and_can_join_a_named_a
     """Records written before accounts name their owner `key_id`: the plain key, and a key put in the account
     named by that id, still reach them."""
     plain = "plain-key-of-2025"
-    message_id = "msg-from-before-accounts"
+    message_id = f"msg-{uuid.uuid4()}"
     redis_client.hset(
         MessageStore.message_key(message_id),
         mapping={

@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from dispatcher import statuses
+from dispatcher.names import new_message_id
 from dispatcher.store import MessageStore, connect
 
 
@@ -16,7 +17,7 @@ def store(redis_url, redis_client):
 
 
 def a_message_in(store, status: str) -> str:
-    message_id = f"msg-{status}"
+    message_id = new_message_id()
     store.redis.hset(
         store.message_key(message_id),
         mapping={

@@ -199,7 +199,7 @@ def echoing(request):
 
 
 def provider_for(case, fake):
-    settings = load_settings({"API_KEY": "k", **case.env(fake)})
+    settings = load_settings({"API_KEY": "a-long-test-api-key-0123", **case.env(fake)})
     return build_provider(case.name, settings)
 
 

@@ -102,7 +102,7 @@ def test_seed_000_instance_name_must_be_a_configured_instance(evolution_client):
         headers=auth(),
         json={"instanceName": "loja-9", "phone": "5564999998888", "type": "text", "message": "Oi"},
     )
-    assert answer.status_code == 400 and answer.json["success"] is False and answer.json["field"] == "sender"
+    assert answer.status_code == 400 and answer.json["success"] is False and answer.json["field"] == "instanceName"
 
 
 def test_a_document_reaches_evolution_as_send_media(make_app, start_worker):

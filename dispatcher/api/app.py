@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Flask("dispatcher")
+    # Werkzeug merges `//` with a 308 that keeps the method: `DELETE /v1/instances//logout` (an empty name)
+    # would be sent on to `DELETE /v1/instances/logout`, deleting an instance named `logout`.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.ensure_ascii = False
     app.json.sort_keys = False

@@ -24,6 +24,7 @@ from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
+from dispatcher.names import SENDER_MAX
 from dispatcher.quotas import QuotaExceeded
 from dispatcher.store import iso
 from dispatcher.templates import Template
@@ -59,7 +60,7 @@ class FastifySingleSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=SENDER_MAX))
     phone = fields.String(required=True)
     type = fields.String(required=True, validate=validate.OneOf(SINGLE_TYPES))
     message = fields.String(
@@ -90,7 +91,7 @@ class FastifyBulkSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    instanceName = fields.String(required=True, validate=validate.Length(min=1, max=SENDER_MAX))
     recipients = fields.List(fields.Nested(FastifyRecipientSchema), required=True, validate=validate.Length(min=1))
     message = fields.String(
         validate=validate.Length(max=TEMPLATE_MAX, error=f"message must be at most {TEMPLATE_MAX} characters")
@@ -156,7 +157,7 @@ def _require_supported(data: dict) -> None:
 
 def _route(services, instance_name: str) -> Route:
     """Seed 000 named the Evolution instance in every request: it is the message's sender."""
-    provider, sender = services.catalog.resolve(None, instance_name, TEXT)
+    provider, sender = services.catalog.resolve(None, instance_name, TEXT, sender_field="instanceName")
     return Route(provider, sender, callback_url=services.settings.callbacks.status_webhook_url)
 
 

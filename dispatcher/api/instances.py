@@ -17,6 +17,7 @@ from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.fastify_routes import seed_error, seed_too_large
 from dispatcher.api.validation import json_object, load
+from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
 from providers import TransientProviderError
 from providers.evolution import EvolutionInstances, EvolutionProvider
 
@@ -25,7 +26,23 @@ seed_blueprint = Blueprint("fastify_instances", __name__, url_prefix="/api/v1/in
 seed_blueprint.register_error_handler(ApiError, seed_error)
 seed_blueprint.register_error_handler(413, seed_too_large)
 
-_NAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{1,64}$", error="instance name: 1 to 64 letters, digits, _ . or -")
+
+def _valid_name(prefix: str = ""):
+    """A marshmallow validator for an instance name in a body: the one rule every door applies."""
+
+    def check(value: str) -> None:
+        if not is_instance_name(value):
+            raise ValidationError(f"{prefix}must be {INSTANCE_NAME_RULE}")
+
+    return check
+
+
+def _named(name: str, shown: str = "name") -> str:
+    """An instance name from the path, checked before it becomes a segment of Evolution's URL: a 400 naming it
+    otherwise (`shown` is how the error text names it: seed 000's Fastify said `params/name`)."""
+    if not is_instance_name(name):
+        raise ApiError(400, f"{shown} must be {INSTANCE_NAME_RULE}", "invalid_field", field="name")
+    return name
 
 
 class CreateInstanceSchema(Schema):
@@ -35,7 +52,7 @@ class CreateInstanceSchema(Schema):
         unknown = EXCLUDE
         ordered = True
 
-    instance_name = fields.String(required=True, validate=_NAME, metadata={"example": "loja-1"})
+    instance_name = fields.String(required=True, validate=_valid_name("instance_name "), metadata={"example": "loja-1"})
     integration = fields.String(
         load_default="WHATSAPP-BAILEYS", validate=validate.OneOf(EvolutionInstances.INTEGRATIONS)
     )
@@ -48,7 +65,7 @@ class _SeedCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    instanceName = fields.String(required=True, validate=_NAME)
+    instanceName = fields.String(required=True, validate=_valid_name())
     token = fields.String()
     qrcode = fields.Boolean(load_default=True)
 
@@ -137,11 +154,11 @@ def connect_instance(name: str):
       - {name: number, in: query, schema: {type: string}, description: "digits with country code, for a pairing code"}
     responses:
       200: {description: "`{pairingCode, code, base64, count}`, or the instance's state when already open"}
-      400: {description: The evolution provider is not enabled}
+      400: {description: "An invalid instance name, or the evolution provider is not enabled"}
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().connect, name, request.args.get("number", ""))
+    return _relay(_instances().connect, _named(name), request.args.get("number", ""))
 
 
 @blueprint.get("/v1/instances/<name>/status")
@@ -155,11 +172,11 @@ def instance_status(name: str):
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: "`{instance: {instanceName, state}}`"}
-      400: {description: The evolution provider is not enabled}
+      400: {description: "An invalid instance name, or the evolution provider is not enabled"}
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().state, name)
+    return _relay(_instances().state, _named(name))
 
 
 @blueprint.delete("/v1/instances/<name>/logout")
@@ -173,11 +190,11 @@ def logout_instance(name: str):
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: Logged out}
-      400: {description: "Not connected, or the evolution provider is not enabled"}
+      400: {description: "Not connected, an invalid instance name, or the evolution provider is not enabled"}
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().logout, name)
+    return _relay(_instances().logout, _named(name))
 
 
 @blueprint.delete("/v1/instances/<name>")
@@ -191,11 +208,11 @@ def delete_instance(name: str):
       - {name: name, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: Deleted}
-      400: {description: The evolution provider is not enabled}
+      400: {description: "An invalid instance name, or the evolution provider is not enabled"}
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().delete, name)
+    return _relay(_instances().delete, _named(name))
 
 
 # --- seed 000's /api/v1/instances ---
@@ -230,13 +247,13 @@ def seed_create():
 @seed_blueprint.get("/<name>/connect")
 @require_operator
 def seed_connect(name: str):
-    return _relay(_instances().connect, name)
+    return _relay(_instances().connect, _named(name, "params/name"))
 
 
 @seed_blueprint.get("/<name>/status")
 @require_operator
 def seed_status(name: str):
-    status, answer = _instances().state(name)
+    status, answer = _instances().state(_named(name, "params/name"))
     if status == 404:
         return jsonify({"state": "NOT_FOUND"})
     return _relay(lambda: (status, answer))
@@ -245,10 +262,10 @@ def seed_status(name: str):
 @seed_blueprint.delete("/<name>/logout")
 @require_operator
 def seed_logout(name: str):
-    return _relay(_instances().logout, name)
+    return _relay(_instances().logout, _named(name, "params/name"))
 
 
 @seed_blueprint.delete("/<name>")
 @require_operator
 def seed_delete(name: str):
-    return _relay(_instances().delete, name)
+    return _relay(_instances().delete, _named(name, "params/name"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
+from dispatcher.names import SENDER_MAX
 from providers.base import MEDIA_KINDS
 
 # marshmallow's text for an absent required field; null counts as absent, as it did in the seed service.
@@ -83,7 +84,7 @@ class RouteSchema(Schema):
         metadata={"description": "One of WHATSAPP_PROVIDERS; default WHATSAPP_PROVIDER."},
     )
     sender = fields.String(
-        validate=validate.Length(min=1, max=64, error="sender must be 1 to 64 characters"),
+        validate=validate.Length(min=1, max=SENDER_MAX, error=f"sender must be 1 to {SENDER_MAX} characters"),
         error_messages={"invalid": "sender must be a string"},
         metadata={
             "description": "The sending number or instance (an Evolution instance, a Twilio From or "

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.validation import json_object, load
+from dispatcher.checks import InvalidInput
 from dispatcher.senders import SenderRegistry
 
 blueprint = Blueprint("senders", __name__)
@@ -49,16 +50,17 @@ def _registry() -> SenderRegistry:
 
 
 def _checked(provider: str, sender: str) -> None:
+    """404 for a provider or sender we do not have; 400 for a name no sender of that provider can have (the
+    same rule as a message's `sender`)."""
     catalog = current_app.extensions["dispatcher"].catalog
     if provider not in catalog.providers:
         raise ApiError(
             404, f"provider must be one of {', '.join(catalog.providers)}", "unknown_provider", field="provider"
         )
-    known = catalog.providers[provider].senders
-    if known and sender not in known:
-        raise ApiError(
-            404, f"sender must be one of {', '.join(known)} for {provider}", "unknown_sender", field="sender"
-        )
+    try:
+        catalog.check_sender(provider, sender)
+    except InvalidInput as invalid:
+        raise ApiError(404 if invalid.body["code"] == "unknown_sender" else 400, **invalid.body) from None
 
 
 @blueprint.get("/v1/senders")
@@ -92,6 +94,7 @@ def get_sender(provider: str, sender: str):
       - {name: sender, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: "The sender's pace, daily cap, sends today and state"}
+      400: {description: "A name no sender of that provider can have (an Evolution sender is an instance name)"}
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
@@ -113,7 +116,7 @@ def set_sender(provider: str, sender: str):
       content: {application/json: {schema: SenderPaceSchema}}
     responses:
       200: {description: The sender's pace now}
-      400: {description: A bad rate or burst}
+      400: {description: "A bad rate or burst, or a name no sender of that provider can have"}
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
@@ -145,6 +148,7 @@ def pause_sender(provider: str, sender: str):
       - {name: sender, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: The sender, paused}
+      400: {description: "A name no sender of that provider can have (an Evolution sender is an instance name)"}
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
@@ -163,6 +167,7 @@ def resume_sender(provider: str, sender: str):
       - {name: sender, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: "The sender, active, and `released`: how many held messages go on"}
+      400: {description: "A name no sender of that provider can have (an Evolution sender is an instance name)"}
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)

@@ -178,7 +178,7 @@ end
 
 -- Pacing: one GCRA limiter per sender (provider + sender id), shared by every worker. `limits` maps
 -- a provider to its default {rate = messages per second, burst = messages}; a sender's own hash
--- dispatch:sender:<provider>:<sender> overrides them; a rate of 0 means not paced. A message that
+-- dispatch:sender:<sender id> overrides them; a rate of 0 means not paced. A message that
 -- must wait reserves its slot instead of holding a worker: it is put in
 -- dispatch:due at its slot time, and when it comes back within SLOT_GRACE seconds of the slot it
 -- goes without asking again. Returns how long the message must wait (0: send now).
@@ -186,6 +186,14 @@ end
 -- it is resumed, and pace returns -1. A sender with a daily cap (or a warm-up ramp, a cap that grows
 -- day by day) holds what is over it until the next UTC midnight.
 local SLOT_GRACE = 2
+
+-- `<provider>:<sender>` as every key of a sender spells it (dispatch:sender:<id>, its :held and
+-- :outcomes, dispatch:pace:<id>, dispatch:sent-today:<id>:<day>), with the sender's `%` and `:`
+-- percent-encoded so that a sender named `x:held` never owns x's held set. The same as sender_id in
+-- dispatcher/senders.py.
+local function sender_id(provider, sender)
+  return provider .. ':' .. (string.gsub(sender or '', '[%%:]', {['%'] = '%25', [':'] = '%3A'}))
+end
 
 -- A number in [0, 1) drawn from the message id and the clock: scripts get no random source of their
 -- own that is safe to rely on across Redis versions, and a hash is enough for jitter.
@@ -202,7 +210,7 @@ end
 
 local function pace(key, id, provider, sender, limits, now)
   local limit = limits[provider] or {rate = 0, burst = 1}
-  local sender_key = 'dispatch:sender:' .. provider .. ':' .. (sender or '')
+  local sender_key = 'dispatch:sender:' .. sender_id(provider, sender)
   -- A sender's own settings (PUT /v1/senders/...) win over its provider's defaults.
   local own = redis.call('HMGET', sender_key, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
                         'warmup_growth', 'first_day')
@@ -234,7 +242,7 @@ local function pace(key, id, provider, sender, limits, now)
   -- A message is counted against its sender's cap once a day: one that was counted, then held for its
   -- pacing slot and released late, must not take a second place in the day's allowance.
   if cap > 0 and tonumber(redis.call('HGET', key, 'capped_day') or '-1') ~= day then
-    local counter = 'dispatch:sent-today:' .. provider .. ':' .. (sender or '') .. ':' .. day
+    local counter = 'dispatch:sent-today:' .. sender_id(provider, sender) .. ':' .. day
     if tonumber(redis.call('GET', counter) or '0') >= cap then
       hold_until(key, id, (day + 1) * 86400)
       return (day + 1) * 86400 - now
@@ -243,7 +251,7 @@ local function pace(key, id, provider, sender, limits, now)
     redis.call('EXPIRE', counter, 172800)
     redis.call('HSET', key, 'capped_day', day)
   end
-  local limiter = 'dispatch:pace:' .. provider .. ':' .. (sender or '')
+  local limiter = 'dispatch:pace:' .. sender_id(provider, sender)
   local tat = math.max(tonumber(redis.call('GET', limiter) or '0'), now)
   local at
   if rate <= 0 then
@@ -272,7 +280,7 @@ end
 -- outcome paused it. O(1) per outcome: it runs for every message sent.
 local function note_outcome(provider, sender, failed, window, ratio, now_iso)
   if window <= 0 then return false end
-  local sender_key = 'dispatch:sender:' .. provider .. ':' .. (sender or '')
+  local sender_key = 'dispatch:sender:' .. sender_id(provider, sender)
   local outcomes = sender_key .. ':outcomes'
   local change = failed and 1 or 0
   local length = redis.call('LPUSH', outcomes, change)

@@ -54,6 +54,7 @@ class FakeEvolution(FakeServer):
     def __init__(self):
         self.instances = {INSTANCE: "open"}  # name → connection state
         self.not_on_whatsapp: set[str] = set()
+        self.raw_paths: list[str] = []  # every request's path and query as sent, routed or not
         _body_schemas()  # loaded now: the first request must not wait for the spec
         app = Flask("fake-evolution")
         app.add_url_rule("/message/<endpoint>/<instance>", view_func=self._send, methods=["POST"])
@@ -63,8 +64,12 @@ class FakeEvolution(FakeServer):
         app.add_url_rule("/instance/connectionState/<instance>", view_func=self._state, methods=["GET"])
         app.add_url_rule("/instance/logout/<instance>", view_func=self._logout, methods=["DELETE"])
         app.add_url_rule("/instance/delete/<instance>", view_func=self._delete, methods=["DELETE"])
+        app.before_request(self._note_raw_path)
         app.before_request(self._authenticate)
         super().__init__(app)
+
+    def _note_raw_path(self) -> None:
+        self.raw_paths.append(request.environ["RAW_URI"])
 
     def _authenticate(self):
         if request.path.startswith("/instance") and request.headers.get("apikey") != API_KEY:

@@ -1,0 +1,59 @@
+"""Names that arrive in requests or settings and become part of a provider's URL path or of a Redis key: the
+form each must have, in one place, so every door that lets one in applies the same rule.
+
+- An Evolution instance name is a segment of Evolution's URL paths (`/message/sendText/<name>`, ...) and
+  of its session folders. Evolution itself takes any non-empty string, so its own routes are reachable
+  with a name such as `../instance/delete/loja-1`; ours are the names that stay one plain segment.
+- Any other sender (a Twilio number or service, a Meta phone-number id, a bridge's own label) is free text
+  within limits: it is encoded where it becomes part of a key (`dispatcher.senders.sender_id`), and is a
+  label in /metrics, where a tab would split it.
+- Message and batch ids are ours (`msg-<uuid4>`, `batch-<uuid4>`): an id from a path that does not have that
+  form names no message or batch, and must not name another key (`<message id>:history` is a list).
+- An `external_id` is free text: its key, `ext:<account>:<external_id>`, cannot reach another account's
+  mappings because an account name never holds a colon (`dispatcher.accounts`: a named account follows
+  ACCOUNT_NAME, a plain key's is its key_id, 16 hex digits).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+INSTANCE_NAME_RULE = "1 to 64 letters, digits, _ . or -, starting with a letter or a digit, without '..'"
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+SENDER_MAX = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_MESSAGE_ID = re.compile(f"msg-{_UUID}")
+_BATCH_ID = re.compile(f"batch-{_UUID}")
+
+
+def is_instance_name(name: str) -> bool:
+    """True for a name that stays one plain segment of a URL path: ASCII letters, digits, `_`, `.`, `-`, never
+    `.`, `..` or anything containing `..` (a dot segment that HTTP clients and proxies resolve)."""
+    return _INSTANCE_NAME.fullmatch(name) is not None and ".." not in name
+
+
+def sender_problem(provider: str, sender: str) -> str | None:
+    """What keeps `sender` from naming a sender of `provider` (to follow the field's name), or None."""
+    if provider == "evolution":
+        return None if is_instance_name(sender) else f"must be an Evolution instance name: {INSTANCE_NAME_RULE}"
+    if not 1 <= len(sender) <= SENDER_MAX or _CONTROL.search(sender):
+        return f"must be 1 to {SENDER_MAX} characters, without control characters"
+    return None
+
+
+def new_message_id() -> str:
+    return f"msg-{uuid.uuid4()}"
+
+
+def new_batch_id() -> str:
+    return f"batch-{uuid.uuid4()}"
+
+
+def is_message_id(text: str) -> bool:
+    return _MESSAGE_ID.fullmatch(text) is not None
+
+
+def is_batch_id(text: str) -> bool:
+    return _BATCH_ID.fullmatch(text) is not None
