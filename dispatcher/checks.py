@@ -6,11 +6,12 @@ which the API turns into a 400 (single send) or a row error (bulk).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping
 from datetime import datetime
 
-from dispatcher.callback_urls import UnsafeCallbackUrl, check_written
+from dispatcher.callback_urls import UnsafeUrl, check_resolved
 from dispatcher.phones import InvalidPhoneNumber, to_e164
 from dispatcher.settings import CallbackSettings
 from dispatcher.templates import MissingVariable, Template
@@ -32,11 +33,26 @@ def checked_callback_url(given: str | None, callbacks: CallbackSettings) -> str:
             "callbacks_not_configured",
             "callback_url",
         )
-    try:
-        check_written(given, callbacks.allowlist)
-    except UnsafeCallbackUrl as unsafe:
-        raise InvalidInput(str(unsafe), "invalid_field", "callback_url") from None
+    _check_url(given, callbacks.allowlist, "callback_url", "callback_url")
     return given
+
+
+def checked_media_url(url: str, allowlist: tuple[str, ...]) -> str:
+    """A file's URL: the provider downloads it, Evolution from inside our network, so it must lead where a
+    callback_url may (CALLBACK_URL_ALLOWLIST included). The 400 names `media`, as the schema's errors do."""
+    _check_url(url, allowlist, "media.url", "media")
+    return url
+
+
+def _check_url(url: str, allowlist: tuple[str, ...], name: str, field: str) -> None:
+    """Refuse a URL that leads anywhere but to public (or allowed) addresses (dispatcher/callback_urls.py);
+    `name` is what the error text calls it, `field` the request's field the 400 names."""
+    try:
+        check_resolved(url, allowlist, name)
+    except UnsafeUrl as unsafe:
+        raise InvalidInput(str(unsafe), "invalid_field", field) from None
+    except socket.gaierror:
+        pass  # a name that does not resolve now: nobody can fetch it, and refusing would tie sends to DNS
 
 
 def checked_send_at(send_at: datetime | None, retention_days: int) -> float | None:

@@ -18,12 +18,13 @@ import functools
 import json
 import logging
 import random
+import socket
 import time
 
 import requests
 
 from dispatcher import signatures
-from dispatcher.callback_urls import UnsafeCallbackUrl, check_resolved
+from dispatcher.callback_urls import UnsafeUrl, check_resolved
 from dispatcher.outbox import Pending
 from providers.deadline import DeadlineAdapter, deadline
 from tasks import runtime
@@ -54,11 +55,14 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
 
 
 def post(pending: Pending) -> str | None:
-    """POST one event, signed; returns None on a 2xx, else what went wrong. Raises UnsafeCallbackUrl."""
+    """POST one event, signed; returns None on a 2xx, else what went wrong. Raises UnsafeUrl."""
     settings = runtime.settings().callbacks
     if not settings.secret:
         return "WEBHOOK_SECRET is not set on this worker: callbacks are never sent unsigned"
-    check_resolved(pending.url, settings.allowlist)
+    try:
+        check_resolved(pending.url, settings.allowlist)
+    except socket.gaierror as error:
+        return f"callback_url host does not resolve: {error}"  # tried again later, as a refused connection is
     body = json.dumps(pending.event, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -108,7 +112,7 @@ def _deliver_one(outbox, pending: Pending) -> bool:
     hold = time.time() + CHAIN_LEASE_SECONDS
     try:
         error = post(pending)
-    except UnsafeCallbackUrl as unsafe:
+    except UnsafeUrl as unsafe:
         log.error("callback dead, its URL is refused: %s", unsafe, extra=context)
         return outbox.dead(pending, str(unsafe), hold) > 0
     if error is None:
