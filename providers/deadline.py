@@ -113,10 +113,16 @@ class _Registering:
 
 
 def _join(sock: socket.socket | None) -> None:
+    """Add the socket to the call in progress; a call already past its deadline (it passed during a DNS
+    lookup, say, which no socket shutdown can cut) has it shut down at once."""
     call = getattr(_local, "call", None)
     if call is not None and sock is not None:
         with call.lock:
             call.sockets.append(sock)
+            late = call.expired
+        if late:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _HTTPConnection(_Registering, HTTPConnection):
