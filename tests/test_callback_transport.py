@@ -186,6 +186,14 @@ def test_a_huge_answer_is_read_only_up_to_the_bound(servers):
     assert ANSWER_MAX_BYTES <= 64 * 1024
 
 
+def test_a_short_answer_leaves_its_connection_to_the_next_delivery(dns, servers):
+    receiver = servers(no_content)
+    dns.answer("again.test", ["127.0.0.1"])
+    for _ in range(3):
+        assert post(pending(f"http://again.test:{receiver.port}/hooks"), settings()) is None
+    assert [r.connection for r in receiver.requests] == [1, 1, 1]
+
+
 @pytest.mark.parametrize(
     "prefix",
     [

@@ -21,6 +21,7 @@ class Request:
     head: str
     body: bytes
     server_name: str | None  # the TLS SNI, if any
+    connection: int = 0  # which of the receiver's connections it came on (1, 2, ...)
     arrived_at: float = field(default_factory=time.monotonic)
     client_gone_at: float | None = None  # when the client closed its end while we were answering
     bytes_sent: int = 0
@@ -80,6 +81,7 @@ class RawReceiver:
         self._server.settimeout(0.05)
         self.host, self.port = self._server.getsockname()[:2]
         self._stopped = threading.Event()
+        self.connections = 0
         self._names: dict[int, str] = {}  # id of a TLS socket → the server name its client asked for
         if tls is not None:
             tls.sni_callback = self._remember_name
@@ -107,14 +109,16 @@ class RawReceiver:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(sock, self.connections), daemon=True).start()
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, sock: socket.socket, connection: int) -> None:
         try:
             sock.settimeout(10)
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_side=True)
             while (request := self._read_request(sock)) is not None:
+                request.connection = connection
                 self.requests.append(request)
                 self.answer(self, sock, request)
                 if not request.answered:
