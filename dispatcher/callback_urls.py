@@ -118,7 +118,10 @@ def allowed(address: Address, allowlist: tuple[str, ...]) -> bool:
 
 def _host_and_port(url: str, field: str) -> tuple[str, int]:
     """The URL's host as a client connects to it (IDNA, lowercase, no trailing dot), and its port."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracket left open: "http://[::1"
+        raise UnsafeUrl(f"{field} must be an http(s) URL") from None
     if parts.scheme not in DEFAULT_PORTS:
         raise UnsafeUrl(f"{field} must be an http(s) URL")
     if "\\" in parts.netloc or "%" in parts.netloc.rpartition("@")[2]:
@@ -133,7 +136,7 @@ def _host_and_port(url: str, field: str) -> tuple[str, int]:
     if not host.isascii():
         try:
             host = idna.encode(host, uts46=True).decode()
-        except idna.IDNAError:
+        except UnicodeError:  # idna's errors, and text that is no Unicode (lone surrogates)
             raise UnsafeUrl(f"{field} must name a valid host") from None
     return host.rstrip("."), port
 

@@ -10,8 +10,17 @@ import ipaddress
 import socket
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dispatcher.callback_urls import UnsafeUrl, check_resolved, check_written, embedded_ipv4, is_public
+from dispatcher.callback_urls import (
+    UnsafeUrl,
+    allowed,
+    check_resolved,
+    check_written,
+    embedded_ipv4,
+    is_public,
+)
 from tests.conftest import auth
 from tests.fakes.receiver import SECRET
 
@@ -77,6 +86,7 @@ REFUSED = [
     "ftp://example.com/hook",
     "file:///etc/passwd",
     "gopher://example.com/",
+    "http://[::1",  # a bracket left open
 ]
 
 PUBLIC = [
@@ -138,6 +148,18 @@ def test_the_checker_lets_public_addresses_through_without_a_lookup(url):
     target = check_written(url, ())
     assert len(target.addresses) == 1 and is_public(target.addresses[0])
     assert check_resolved(url, ()) == target
+
+
+HOST_CHARACTERS = "0123456789abcdefxX.:[]%@\\/-_#?" + "\uff10\uff11\u3002\u00df\u0130"
+
+
+@given(st.sampled_from(["http://", "https://", "HTTP://", "ftp://", ""]), st.text(HOST_CHARACTERS, max_size=40))
+def test_whatever_a_url_holds_the_checker_refuses_or_names_allowed_addresses_only(scheme, rest):
+    try:
+        target = check_written(scheme + rest, ("10.0.0.0/8",))
+    except UnsafeUrl:
+        return
+    assert all(allowed(address, ("10.0.0.0/8",)) for address in target.addresses)
 
 
 def test_an_address_spelled_as_a_number_is_named_in_the_refusal():
