@@ -14,8 +14,9 @@ worker, so a slow or dead receiver never holds a slot that a WhatsApp send could
 A delivery resolves its URL's host once, checks every address (`dispatcher/callback_urls.py`) and
 connects to a checked one: a name cannot pass the check with a public address and then have the
 connection's own lookup answer a private one (DNS rebinding). The receiver's answer counts by its status;
-at most ANSWER_MAX_BYTES of its body are read, and CALLBACK_TIMEOUT bounds the whole delivery (lookup,
-connection, answer), so neither a huge nor a dripping answer can hold a worker's memory or thread.
+at most ANSWER_MAX_BYTES of its body are read, and CALLBACK_TIMEOUT bounds the delivery from its lookup
+to its answer's last byte (a stalled lookup cannot be cut, but nothing is sent after the deadline), so
+neither a huge nor a dripping answer can hold a worker's memory or thread.
 """
 
 from __future__ import annotations
