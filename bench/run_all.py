@@ -34,6 +34,7 @@ def main() -> None:
         ),
         ("python -m bench.webhooks_in 20 32", run([sys.executable, "-m", "bench.webhooks_in", "20", "32"])),
         ("python -m bench.callbacks 2000 100", run([sys.executable, "-m", "bench.callbacks", "2000", "100"])),
+        ("python -m bench.callback_memory 5 200", run([sys.executable, "-m", "bench.callback_memory", "5", "200"])),
         *(("python -m bench.bulk 10000 5", line) for line in run([sys.executable, "-m", "bench.bulk"]).splitlines()),
         *(
             ("python -m bench.provider_overhead 2000", line)

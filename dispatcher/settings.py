@@ -116,7 +116,7 @@ class CallbackSettings:
     status_webhook_url: str = ""  # for messages sent without a callback_url of their own
     secret: str = ""  # WEBHOOK_SECRET: the HMAC key of X-Dispatcher-Signature
     account_secrets: dict = field(default_factory=dict)  # CALLBACK_SECRETS: account → its own HMAC key
-    allowlist: tuple[str, ...] = ()  # host names and CIDR ranges allowed although private
+    allowlist: tuple[str, ...] = ()  # addresses and CIDR ranges allowed although private; names lift `localhost`
     timeout_seconds: float = 5.0
     retry_for_seconds: int = 86400  # then the delivery is dead
     backoff_base_seconds: float = 1.0

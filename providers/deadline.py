@@ -5,7 +5,8 @@ few bytes at a time, a DNS stall, or several addresses per host keep one call al
 `connect + read` timeout. Here every socket a session's connections use registers itself with the
 call in progress on its thread, and one watchdog thread shuts the call's sockets down when its deadline
 passes: the blocked read fails at once, and `requests` raises a ConnectionError the caller sorts
-like any other transport failure.
+like any other transport failure. A DNS lookup has no socket to shut down and cannot be cut; a socket
+that joins a call after its deadline passed (the lookup outlasted it) is shut down at once.
 
 (A connection goes back to the pool a moment before its call ends; a deadline that fell in exactly
 that moment could shut a socket another thread just took from the pool. That call fails as a refused
@@ -113,10 +114,16 @@ class _Registering:
 
 
 def _join(sock: socket.socket | None) -> None:
+    """Add the socket to the call in progress; a call already past its deadline (it passed during a DNS
+    lookup, say, which no socket shutdown can cut) has it shut down at once."""
     call = getattr(_local, "call", None)
     if call is not None and sock is not None:
         with call.lock:
             call.sockets.append(sock)
+            late = call.expired
+        if late:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _HTTPConnection(_Registering, HTTPConnection):

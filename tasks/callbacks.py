@@ -10,6 +10,13 @@ and the chain goes on.
 
 These tasks run on their own queue (CALLBACK_QUEUE_NAME), consumed by the Procfile's `callbacks`
 worker, so a slow or dead receiver never holds a slot that a WhatsApp send could use.
+
+A delivery resolves its URL's host once, checks every address (`dispatcher/callback_urls.py`) and
+connects to a checked one: a name cannot pass the check with a public address and then have the
+connection's own lookup answer a private one (DNS rebinding). The receiver's answer counts by its status;
+at most ANSWER_MAX_BYTES of its body are read, and CALLBACK_TIMEOUT bounds the delivery from its lookup
+to its answer's last byte (a stalled lookup cannot be cut, but nothing is sent after the deadline), so
+neither a huge nor a dripping answer can hold a worker's memory or thread.
 """
 
 from __future__ import annotations
@@ -18,13 +25,17 @@ import functools
 import json
 import logging
 import random
+import socket
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from dispatcher import signatures
-from dispatcher.callback_urls import UnsafeCallbackUrl, check_resolved
+from dispatcher.callback_urls import Address, Target, UnsafeUrl, check_resolved
 from dispatcher.outbox import Pending
+from dispatcher.settings import CallbackSettings
 from providers.deadline import DeadlineAdapter, deadline
 from tasks import runtime
 from tasks.celery_app import DELIVER_CALLBACKS, app
@@ -37,11 +48,30 @@ CHAIN_LEASE_SECONDS = 60
 TASK_BUDGET_SECONDS = 20
 
 
+# The most of a receiver's answer we read: its status decides, and a short body is read only so that its
+# connection can serve the next delivery. A longer one ends the connection instead (a receiver answering
+# 300 MiB once grew a worker by 600 MiB).
+ANSWER_MAX_BYTES = 64 * 1024
+_READ_CHUNK = 16 * 1024
+
+
+class PinnedAdapter(DeadlineAdapter):
+    """A DeadlineAdapter for requests sent to an address we checked instead of to a host name: the URL names
+    the address, the Host header the host; over https the handshake names the host (SNI) and the certificate
+    must be valid for it, as if we had connected by name."""
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = urlsplit(f"//{request.headers['Host']}").hostname
+        return host_params, pool_kwargs
+
+
 @functools.cache
 def _session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = "whatsapp-dispatcher-callbacks"
-    adapter = DeadlineAdapter()
+    adapter = PinnedAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -53,13 +83,12 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def post(pending: Pending) -> str | None:
-    """POST one event, signed; returns None on a 2xx, else what went wrong. Raises UnsafeCallbackUrl."""
-    settings = runtime.settings().callbacks
+def post(pending: Pending, settings: CallbackSettings) -> str | None:
+    """POST one event, signed with its account's secret, to an address its URL was checked at; returns None on
+    a 2xx answered in full within CALLBACK_TIMEOUT, else what went wrong. Raises UnsafeUrl."""
     secret = settings.secret_for(pending.account)
     if not secret:
         return "WEBHOOK_SECRET is not set on this worker: callbacks are never sent unsigned"
-    check_resolved(pending.url, settings.allowlist)
     body = json.dumps(pending.event, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -68,16 +97,75 @@ def post(pending: Pending) -> str | None:
         **signatures.headers(secret, body),
     }
     timeout = settings.timeout_seconds
+    with deadline(timeout) as call:  # CALLBACK_TIMEOUT bounds the whole delivery, however its answer trickles
+        try:
+            target = check_resolved(pending.url, settings.allowlist)
+            status = _post_pinned(pending.url, target, body, headers, timeout, call)
+        except socket.gaierror as error:
+            return f"callback_url host does not resolve: {error}"  # tried again later, as a refused connection is
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            failure = f"{type(error).__name__}: {error}"
+        else:
+            failure = None if 200 <= status < 300 else f"HTTP {status}"
+    # A cut answer may look whole (a body read until the connection closes): the deadline decides.
+    return f"no complete answer within {timeout:g} s" if call.expired else failure
+
+
+def _post_pinned(url: str, target: Target, body: bytes, headers: dict, timeout: float, call) -> int:
+    """POST to the target's checked addresses in turn, going on to the next only when one refuses the
+    connection (as a client connecting by name would), never to a new lookup's; returns the answer's status."""
+    for address in target.addresses[:-1]:
+        try:
+            return _post_to(address, url, target, body, headers, timeout)
+        except requests.ConnectionError as error:
+            if call.expired or not _never_connected(error):
+                raise
+    return _post_to(target.addresses[-1], url, target, body, headers, timeout)
+
+
+def _post_to(address: Address, url: str, target: Target, body: bytes, headers: dict, timeout: float) -> int:
+    """POST to one address, reading at most ANSWER_MAX_BYTES of the answer's body; returns its status."""
+    pinned_url, host = _pinned(url, target, address)
+    response = _session().post(
+        pinned_url,
+        data=body,
+        headers={**headers, "Host": host},
+        timeout=(min(timeout, 3.05), timeout),
+        allow_redirects=False,
+        stream=True,
+    )
+    _read_bounded(response)
+    return response.status_code
+
+
+def _pinned(url: str, target: Target, address: Address) -> tuple[str, str]:
+    """The URL with `address` in place of its host, and the Host header naming the host (and its port)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + _literal(str(address)) + port
+    return urlunsplit(parts._replace(netloc=netloc)), _literal(target.host) + port
+
+
+def _literal(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _never_connected(error: requests.ConnectionError) -> bool:
+    """Whether the request failed before a connection was made (so nothing of it reached the receiver)."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(error, requests.ConnectTimeout) or isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _read_bounded(response: requests.Response) -> None:
+    """Read at most ANSWER_MAX_BYTES of the body, as it came (never decompressed), then let the connection
+    go: urllib3 puts it back in the pool once a body ended within that, and closing ends it otherwise."""
     try:
-        with deadline(timeout) as call:  # CALLBACK_TIMEOUT bounds the whole delivery, however it trickles
-            response = _session().post(
-                pending.url, data=body, headers=headers, timeout=(min(timeout, 3.05), timeout), allow_redirects=False
-            )
-    except requests.RequestException as error:
-        return f"no complete answer within {timeout:g} s" if call.expired else f"{type(error).__name__}: {error}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}"
+        read = 0
+        while read <= ANSWER_MAX_BYTES and (chunk := response.raw.read(_READ_CHUNK, decode_content=False)):
+            read += len(chunk)
+    finally:
+        response.close()
 
 
 @app.task(name=DELIVER_CALLBACKS, acks_late=True, ignore_result=True)
@@ -108,8 +196,8 @@ def _deliver_one(outbox, pending: Pending) -> bool:
     context = {"message_id": pending.event.get("message_id"), "event_id": pending.event_id}
     hold = time.time() + CHAIN_LEASE_SECONDS
     try:
-        error = post(pending)
-    except UnsafeCallbackUrl as unsafe:
+        error = post(pending, settings)
+    except UnsafeUrl as unsafe:
         log.error("callback dead, its URL is refused: %s", unsafe, extra=context)
         return outbox.dead(pending, str(unsafe), hold) > 0
     if error is None:

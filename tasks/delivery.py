@@ -10,12 +10,14 @@ import dataclasses
 import json
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 
 import redis
 
 from dispatcher import statuses
+from dispatcher.callback_urls import UnsafeUrl, check_resolved
 from dispatcher.store import Claim, MessageStore
 from providers import OutboundMessage, PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from providers.base import Media, Template
@@ -76,9 +78,31 @@ def deliver(claim: Claim) -> Outcome:
     return dataclasses.replace(outcome, seconds=round(time.perf_counter() - began, 6))
 
 
+def unsafe_media(claim: Claim, allowlist: tuple[str, ...]) -> str | None:
+    """Why the message's media.url may not be fetched, or None. The provider fetches it (Evolution from inside
+    our network), and the API judged only what the URL shows: its host name is resolved here, and every
+    address must be public or allowed. (A name whose DNS answers differently to the provider a moment later
+    can still pass: filter the Evolution host's outgoing traffic too.)"""
+    url = (json.loads(claim.media) if claim.media else {}).get("url")
+    if not url:
+        return None
+    try:
+        check_resolved(url, allowlist, "media.url")
+    except UnsafeUrl as unsafe:
+        return str(unsafe)
+    except socket.gaierror:
+        return None  # nobody can fetch it: the provider's own answer says so
+    return None
+
+
 def _send(claim: Claim) -> Outcome:
     settings = runtime.settings()
     context = {"message_id": claim.message_id, "attempt": claim.attempt}
+    unsafe = unsafe_media(claim, settings.callbacks.allowlist)
+    if unsafe:
+        log.warning("message failed: its media.url is refused: %s", unsafe, extra=context)
+        error = {"kind": "permanent", "code": "unsafe_media_url", "message": unsafe}
+        return Outcome(statuses.FAILED, error=json.dumps(error))
     try:
         catalog = runtime.catalog()
         result = catalog.get(claim.provider or catalog.default).send(outbound(claim))

@@ -152,6 +152,23 @@ def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker,
     assert client.post("/v1/webhooks/deliveries/nope/retry", headers=auth()).status_code == 404
 
 
+def test_a_callback_host_that_does_not_resolve_is_retried_not_dead_at_once(
+    make_app, start_worker, start_callbacks_worker
+):
+    env = callback_env(CALLBACK_RETRY_FOR="2")
+    client = make_app(**env)
+    start_worker(**env)
+    start_callbacks_worker(**env)
+    send(client, "campaign_5_contact_1", callback_url="http://hooks.invalid/h")  # .invalid never resolves
+
+    def dead():
+        return client.get("/v1/webhooks/deliveries?state=dead", headers=auth()).json["deliveries"]
+
+    (delivery,) = wait_for(dead, 20, what="the delivery to die once its retry budget is spent")
+    assert delivery["attempts"] >= 2, delivery["last_error"]
+    assert "does not resolve" in delivery["last_error"]
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

@@ -12,7 +12,14 @@ from dispatcher.api.auth import account, require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import int_arg, json_object, load
-from dispatcher.checks import InvalidInput, checked_body, checked_callback_url, checked_recipient, checked_send_at
+from dispatcher.checks import (
+    InvalidInput,
+    checked_body,
+    checked_callback_url,
+    checked_media_url,
+    checked_recipient,
+    checked_send_at,
+)
 from dispatcher.failed_messages import Cursor, FailedFilter
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.provider_setup import ProviderCatalog
@@ -38,7 +45,7 @@ def route_for(data: dict, services, template: dict | None = None) -> Route:
     provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
     if media:
         media = {
-            "url": media["url"],
+            "url": checked_media_url(media["url"], services.settings.callbacks.allowlist),
             "kind": media["type"],
             **{name: media[name] for name in ("caption", "mimetype", "filename") if media.get(name)},
         }

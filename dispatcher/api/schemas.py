@@ -46,7 +46,11 @@ class MediaSchema(Schema):
         require_tld=False,
         validate=_no_control_characters("media.url"),
         error_messages={"invalid": "media.url must be an http(s) URL", "required": MISSING},
-        metadata={"example": "https://example.com/menu.pdf"},
+        metadata={
+            "description": "The provider downloads it: private addresses are refused unless CALLBACK_URL_ALLOWLIST "
+            "allows them.",
+            "example": "https://example.com/menu.pdf",
+        },
     )
     type = fields.String(
         required=True,
