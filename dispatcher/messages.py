@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from dispatcher import statuses
 from dispatcher.names import new_batch_id, new_message_id
 from dispatcher.quotas import QuotaExceeded, Quotas
-from dispatcher.store import MessageStore, NewMessage, iso
+from dispatcher.store import MessageStore, NewMessage, QuotaRefused, iso
 
 # (queue key, task payload) for a message id, or for a batch chunk (batch id, first row, row after the last).
 MessageTaskFor = Callable[[str], tuple[str, str]]
@@ -117,9 +117,14 @@ class MessageService:
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         queue, payload = self.task_for(new.message_id)
-        counted = self._count(account, [external_id])
-        created, stored_id = self.store.create(new, account, now, queue, payload, route.fields(), scheduled_for)
-        self._give_back(account, counted - created)
+        admission = self.quotas.admission(account) if self.quotas else None
+        try:
+            created, stored_id = self.store.create(
+                new, account, now, queue, payload, route.fields(), scheduled_for,
+                (admission.keys, admission.args) if admission else None,
+            )  # fmt: skip
+        except QuotaRefused as refused:
+            raise self.quotas.refusal(refused.code, refused.figure) from None
         if created:
             status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
             return Accepted(new.message_id, status, iso(now), replayed=False)
@@ -169,7 +174,7 @@ class MessageService:
         return (earlier.pop() if len(earlier) == 1 else None), results
 
     def _count(self, account: str, external_ids: list[str]) -> int:
-        """Count the messages about to be created against the account's day; returns how many were counted.
+        """Count a bulk request's messages against the account's day; returns how many were counted.
 
         Over the quota, the replays among them are not counted: a caller retrying a request that timed out
         gets its messages back, never a 429 for messages that exist. QuotaExceeded when the new ones are

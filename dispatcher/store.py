@@ -93,6 +93,15 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class QuotaRefused(Exception):
+    """A create script refused the request by the account's quota: its code and figure (dispatcher/quotas.py)."""
+
+    def __init__(self, code: str, figure: float):
+        super().__init__(code)
+        self.code = code
+        self.figure = figure
+
+
 @dataclass(frozen=True)
 class NewMessage:
     """A validated message the API is about to accept."""
@@ -246,13 +255,16 @@ class MessageStore:
         task_payload: str,
         extra: dict[str, str] | None = None,
         scheduled_for: float | None = None,
+        quota: tuple[list[str], list] | None = None,
     ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
         Returns (created, message_id): the new id, or the id that the external_id already maps to.
         The record and the task are written together, so an accepted message always has a task,
         and a failed write leaves nothing behind. `extra` adds fields (provider, sender, media, ...) when not empty.
-        A message `scheduled_for` later gets no task now: it waits in the due index until then.
+        A message `scheduled_for` later gets no task now: it waits in the due index until then. `quota` (the
+        keys and arguments of dispatcher/quotas.py's Admission) has the script check the account's quotas in
+        the same step: QuotaRefused when over one.
         """
         stamp = iso(created_at)
         fields = {
@@ -269,18 +281,27 @@ class MessageStore:
             **{name: value for name, value in (extra or {}).items() if value},
             **({"scheduled_for": scheduled_for, "send_at": scheduled_for} if scheduled_for else {}),
         }
-        created, message_id = self._create(
-            keys=[self.external_key(account, new.external_id), self.message_key(new.message_id), queue_key],
+        quota_keys, quota_args = quota or (["", ""], ["", "", "", "", ""])
+        created, *answer = self._create(
+            keys=[
+                self.external_key(account, new.external_id),
+                self.message_key(new.message_id),
+                queue_key,
+                *quota_keys,
+            ],
             args=[
                 new.message_id,
                 (scheduled_for or created_at) + self.queued_grace_seconds,
                 fields["status"],
                 scheduled_for or "",
                 task_payload,
+                *quota_args,
                 *_flat(fields),
             ],
         )
-        return bool(created), message_id
+        if created == -1:
+            raise QuotaRefused(answer[0], float(answer[1]))
+        return bool(created), answer[0]
 
     def create_batch(
         self,

@@ -107,3 +107,14 @@ def test_seed_routes_answer_429_in_their_own_shape(make_app):
     assert refused.status_code == 429
     assert refused.json["success"] is False and refused.json["code"] == "daily_quota_exceeded"
     assert "Retry-After" in refused.headers
+
+
+def test_a_single_send_spends_its_token_in_the_step_that_creates_it(make_app, redis_client):
+    """The create script checks the rate itself: a refused send writes nothing, and reads spend the same bucket."""
+    client = make_app(**ACCOUNTS, ACCOUNT_REQUESTS_PER_SECOND="0.01", ACCOUNT_REQUEST_BURST="3")
+    assert send(client, "r1").status_code == 200
+    assert send(client, "r1").json["replayed"] is True  # a replay is a request too
+    assert client.get("/v1/messages/msg-x", headers=auth("reach-key")).status_code == 404
+    refused = send(client, "r2")
+    assert refused.status_code == 429 and refused.json["code"] == "rate_limited"
+    assert redis_client.get("dispatch:ext:reach:r2") is None

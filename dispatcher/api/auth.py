@@ -5,7 +5,8 @@ Three kinds of route (dispatcher/accounts.py says what keys and accounts are):
   `require_operator`  changes or shows what every account shares (senders, instances, the whole queue):
                       an ADMIN_API_KEY key, or, in development without one, any API key;
   `require_any_key`   either, each seeing its own: an account its things, an operator everyone's.
-Each sets `g.caller`; an account's requests also spend its request quota (dispatcher/quotas.py).
+Each sets `g.caller`; an account's requests also spend its request quota (dispatcher/quotas.py), but for a
+single send (`quota_checked_at_accept`), whose create script spends it in the same step as the message.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def identify(candidate: str, settings: Settings) -> Caller | None:
     return Caller(account, operator or settings.api_keys_act_as_operator)
 
 
-def _authenticate() -> Caller:
+def _authenticate(spend_token: bool = True) -> Caller:
     """The request's caller, or 401 with the seed contract's texts."""
     candidate = request.headers.get("X-API-Key")
     if not candidate:
@@ -54,7 +55,7 @@ def _authenticate() -> Caller:
     caller = identify(candidate, services.settings)
     if caller is None:
         raise ApiError(401, "Invalid API Key", "invalid_api_key")
-    if caller.account is not None:
+    if caller.account is not None and spend_token:
         services.quotas.take_request(caller.account)
     g.caller = caller
     return caller
@@ -63,13 +64,23 @@ def _authenticate() -> Caller:
 def require_api_key(view):
     """The route acts for an account: an operator's own key gets 403 (it belongs to no account)."""
 
+    spend_token = not getattr(view, "quota_checked_at_accept", False)
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        if _authenticate().account is None:
+        if _authenticate(spend_token).account is None:
             raise ApiError(403, "This route acts for an account: use an API_KEY key, not ADMIN_API_KEY", "account_only")
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def quota_checked_at_accept(view):
+    """Mark a single send: its create script checks the account's quotas in the same step as the message, so
+    the request makes no call of its own for them (a request refused before, by validation, spends none).
+    Goes below `require_api_key`."""
+    view.quota_checked_at_accept = True
+    return view
 
 
 def require_operator(view):

@@ -16,7 +16,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
 from dispatcher.accounts import owner
-from dispatcher.api.auth import account, require_api_key, require_operator
+from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key, require_operator
 from dispatcher.api.batches import prepare_row
 from dispatcher.api.errors import ApiError, over_quota
 from dispatcher.api.queue import queue_counts
@@ -168,6 +168,7 @@ def health():
 
 @blueprint.post("/dispatch/single")
 @require_api_key
+@quota_checked_at_accept
 def dispatch_single():
     """Seed 000: queue one message.
     ---

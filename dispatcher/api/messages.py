@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app, jsonify, request
 
 from dispatcher import statuses
-from dispatcher.api.auth import account, require_api_key
+from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key
 from dispatcher.api.errors import ApiError
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import int_arg, json_object, load
@@ -72,6 +72,7 @@ def message_view(message: Message) -> dict:
 
 @blueprint.post("/v1/messages/send")
 @require_api_key
+@quota_checked_at_accept
 def send_message():
     """Queue one WhatsApp message.
     ---
