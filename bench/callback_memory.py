@@ -20,7 +20,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.common import API_KEY, private_redis, service_env, start, start_worker, stop, wait_until, web
+from bench.common import ADMIN_API_KEY, API_KEY, private_redis, service_env, start, start_worker, stop, wait_until, web
 from bench.load import rss_bytes
 from scripts.procfile import procfile_command
 
@@ -90,7 +90,7 @@ class Peak:
 
 
 def waiting(port: int) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/queue/status", headers={"X-API-Key": API_KEY})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/queue/status", headers={"X-API-Key": ADMIN_API_KEY})
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.load(answer)["callbacks_waiting"]
 

@@ -21,6 +21,7 @@ from scripts.procfile import procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key-0123456789"
+ADMIN_API_KEY = "bench-operator-key-0123456789"  # for the operator routes (senders, the queue)
 
 
 @contextmanager
@@ -38,6 +39,7 @@ def service_env(redis_url: str, **overrides: str) -> dict[str, str]:
     return {
         **os.environ,
         "API_KEY": API_KEY,
+        "ADMIN_API_KEY": ADMIN_API_KEY,
         "REDIS_URL": redis_url,
         # The benches drive the API faster than an account's default quota lets it; bench.send_api measures
         # what the quota costs.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.common import API_KEY, private_redis, sending_times, service_env, start_worker, stop
+from bench.common import ADMIN_API_KEY, API_KEY, private_redis, sending_times, service_env, start_worker, stop
 from dispatcher.api import create_app
 from dispatcher.settings import load_settings
 
@@ -27,7 +27,9 @@ def main() -> None:
         headers = {"X-API-Key": API_KEY}
         batches = {}
         for sender, rate in RATES.items():
-            client.put(f"/v1/senders/mock/{sender}", json={"rate_per_second": rate, "burst": 1}, headers=headers)
+            pace = {"rate_per_second": rate, "burst": 1}
+            changed = client.put(f"/v1/senders/mock/{sender}", json=pace, headers={"X-API-Key": ADMIN_API_KEY})
+            assert changed.status_code == 200, changed.json
             rows = [
                 {"recipient_phone": f"+55649{n:08d}", "external_id": f"{sender}-{n}", "message_body": "x"}
                 for n in range(each)
