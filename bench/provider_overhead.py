@@ -54,7 +54,11 @@ def _cpu_per_call(call, count: int) -> float:
 def overhead(name: str, url: str, count: int, rounds: int = 5) -> tuple[float, float]:
     """(µs of CPU per send through the provider, µs per bare HTTP call), each the best of `rounds`
     rounds, since other work on this machine only ever adds time."""
-    env = {"API_KEY": "bench-key-0123456789", "WHATSAPP_PROVIDER": name, **{k: v.format(url=url) for k, v in ENV[name].items()}}
+    env = {
+        "API_KEY": "bench-key-0123456789",
+        "WHATSAPP_PROVIDER": name,
+        **{k: v.format(url=url) for k, v in ENV[name].items()},
+    }
     provider = build_provider(name, load_settings(env))
     session = requests.Session()
     body = {"number": "5564999998888", "text": MESSAGE.text}
