@@ -28,6 +28,7 @@ test-long: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 ## bench: the figures quoted in the README's Performance section
 bench: $(STAMP)

@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    register_error_handlers(app)
+    register_error_handlers(app, not_found_answers={"/api/v1/": fastify_routes.not_found_answer})
     for module in (health, metrics, messages, retries, batches, queue, senders, webhooks):
         app.register_blueprint(module.blueprint)
     for module in (fastify_routes, instances, docs):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Mapping
 
 import redis
 from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from dispatcher.logs import request_id_var
@@ -34,7 +36,10 @@ def over_quota(error: QuotaExceeded) -> ApiError:
     return ApiError(429, str(error), error.code, headers={"Retry-After": str(math.ceil(error.retry_after))})
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: Flask, not_found_answers: Mapping[str, Callable[[], ResponseReturnValue]]) -> None:
+    """Every error as JSON. `not_found_answers` maps a path prefix to the 404 its routes answer in their own
+    shape (the legacy API's, under /api/v1/); the app passes them in, so this module imports no blueprint."""
+
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
         return jsonify(error.body), error.status, error.headers
@@ -57,10 +62,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if error.code == 404:
-            if request.path.startswith("/api/v1/"):
-                from dispatcher.api.fastify_routes import not_found_answer
-
-                return not_found_answer()
+            for prefix, answer in not_found_answers.items():
+                if request.path.startswith(prefix):
+                    return answer()
             return jsonify({"error": "Route not found", "code": "not_found"}), 404
         if error.code == 413:
             body = {"error": "Request body too large", "code": "body_too_large"}
