@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 from bench.common import API_KEY, private_redis, service_env, start, start_worker, stop, wait_until
-from dispatcher.api.batches import prepare_row
+from dispatcher.api.intake import prepare_row
 from dispatcher.messages import Route
 from dispatcher.settings import load_settings
 from dispatcher.templates import Template

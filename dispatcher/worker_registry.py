@@ -7,10 +7,12 @@ seconds, and readers look at who wrote one within the last minute.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import redis
 
+log = logging.getLogger(__name__)
 WORKERS_KEY = "dispatch:workers"  # sorted set: worker name → last heartbeat (unix seconds)
 QUEUES_KEY = "dispatch:workers:queues"  # hash: worker name → the queues it consumes, comma-separated
 SEEN_WITHIN_SECONDS = 60
@@ -35,3 +37,12 @@ def seen(client: redis.Redis) -> dict[str, list[str]]:
 
 def consumers(workers: dict[str, list[str]], queue: str) -> list[str]:
     return sorted(name for name, queues in workers.items() if queue in queues)
+
+
+def no_consumer_warning(workers: dict[str, list[str]], queue: str) -> str | None:
+    """Said (and logged) when no worker seen within the last minute consumes `queue`: messages wait."""
+    if consumers(workers, queue):
+        return None
+    warning = f"no worker has consumed the queue {queue} in the last minute: messages are accepted but wait"
+    log.warning(warning)
+    return warning

@@ -3,7 +3,7 @@
 import pytest
 from marshmallow import ValidationError
 
-from dispatcher.api.batches import load_row
+from dispatcher.api.intake import load_row
 from dispatcher.api.schemas import BulkRowSchema
 from tests.conftest import auth
 

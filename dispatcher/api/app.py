@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from dataclasses import dataclass, field
 
 import redis
 from flask import Flask, g, request
@@ -27,6 +26,7 @@ from dispatcher.api import (
     senders,
     webhooks,
 )
+from dispatcher.api.context import Services
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.failed_messages import FailedMessages
 from dispatcher.logs import configure_logging, request_id_var
@@ -43,21 +43,6 @@ from tasks.envelope import chunk_task_for, send_task_for
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024  # a single message; bulk endpoints allow BULK_MAX_BYTES
 BULK_ENDPOINTS = {"batches.send_bulk", "fastify.dispatch_bulk"}
-
-
-@dataclass
-class Services:
-    """What the views need, kept on `app.extensions["dispatcher"]`."""
-
-    settings: Settings
-    store: MessageStore
-    messages: MessageService
-    catalog: ProviderCatalog
-    outbox: Outbox
-    reports: StatusReports
-    failed: FailedMessages
-    quotas: Quotas
-    openapi: dict = field(default_factory=dict)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

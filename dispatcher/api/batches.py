@@ -4,80 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
-from marshmallow import ValidationError
+from flask import Blueprint, jsonify, request
 
 from dispatcher import statuses
-from dispatcher.accounts import owner
+from dispatcher.api import context
 from dispatcher.api.auth import account, require_api_key
+from dispatcher.api.context import own_batch
 from dispatcher.api.errors import ApiError
-from dispatcher.api.messages import message_view, route_for
-from dispatcher.api.schemas import EXTERNAL_ID_MAX, PHONE_MAX, BulkRequestSchema, BulkRowSchema
-from dispatcher.api.validation import field_error, int_arg, json_object, load
-from dispatcher.checks import InvalidInput, checked_body, checked_recipient, checked_send_at, rendered
-from dispatcher.messages import IdempotencyConflict, Route, new_message
+from dispatcher.api.intake import prepare_row, route_for
+from dispatcher.api.presenters import message_view
+from dispatcher.api.schemas import BulkRequestSchema
+from dispatcher.api.validation import int_arg, json_object, load
+from dispatcher.checks import InvalidInput, checked_send_at
+from dispatcher.messages import IdempotencyConflict
 from dispatcher.store import NewMessage
 from dispatcher.templates import Template
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("batches", __name__)
 _envelope_schema = BulkRequestSchema(exclude=("messages",))
-_row_schema = BulkRowSchema()
 PAGE_MAX = 500
-
-
-def _services():
-    return current_app.extensions["dispatcher"]
-
-
-_ABSENT = object()
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def load_row(raw: dict) -> dict:
-    """A row as BulkRowSchema loads it. marshmallow is the rule; rows that plainly meet it skip it,
-    because loading 10,000 rows through marshmallow costs a third of a bulk request's time.
-    Anything unusual goes through marshmallow, which gives the exact error."""
-    phone, external_id = raw.get("recipient_phone"), raw.get("external_id")
-    body, variables = raw.get("message_body", _ABSENT), raw.get("variables", _ABSENT)
-    if (
-        type(phone) is str
-        and 0 < len(phone) <= PHONE_MAX
-        and type(external_id) is str
-        and 0 < len(external_id) <= EXTERNAL_ID_MAX
-        and (body is _ABSENT or type(body) is str)
-        and (variables is _ABSENT or (type(variables) is dict and all(type(v) in _SCALARS for v in variables.values())))
-    ):
-        row = {"recipient_phone": phone, "external_id": external_id}
-        if body is not _ABSENT:
-            row["message_body"] = body
-        if variables is not _ABSENT:
-            row["variables"] = variables
-        return row
-    return _row_schema.load(raw)
-
-
-def prepare_row(raw: object, template: Template | None, settings, route: Route) -> NewMessage:
-    """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it. The
-    request's template comes parsed once (`Template(text)`), not once a row."""
-    if not isinstance(raw, dict):
-        raise InvalidInput("Each row must be a JSON object", "invalid_row", "messages")
-    try:
-        row = load_row(raw)
-    except ValidationError as error:
-        body = field_error(_row_schema, error.normalized_messages())
-        raise InvalidInput(body["error"], body["code"], body["field"]) from None
-    if "message_body" in row:
-        text = row["message_body"]
-    elif template is not None:
-        text = rendered(template, row.get("variables") or {})
-    elif route.media:
-        text = ""
-    else:
-        raise InvalidInput("Missing required fields: message_body (or a template)", "missing_fields", "message_body")
-    body = checked_body(text, settings.message_body_max_chars, optional=bool(route.media))
-    recipient = checked_recipient(row["recipient_phone"], settings.default_region)
-    return new_message(row["external_id"], recipient, body, route)
 
 
 @blueprint.post("/v1/messages/bulk")
@@ -106,7 +52,7 @@ def send_bulk():
         description: More rows than BULK_MAX_MESSAGES
         content: {application/json: {schema: ErrorSchema}}
     """
-    services = _services()
+    services = context.services()
     settings = services.settings
     data = json_object()
     rows = data.get("messages")
@@ -171,15 +117,8 @@ def send_bulk():
     )
 
 
-def _own_batch(batch_id: str) -> dict:
-    batch = _services().store.batch(batch_id)
-    if batch is None or owner(batch) != account():
-        raise ApiError(404, "Batch not found", "batch_not_found", field="batch_id")
-    return batch
-
-
 def batch_view(batch_id: str, batch: dict) -> dict:
-    store = _services().store
+    store = context.services().store
     total = int(batch.get("total", 0))
     finished = int(batch.get("finished", 0))
     counts = {status: int(batch.get(f"count_{status}", 0)) for status in statuses.ALL}
@@ -216,7 +155,7 @@ def get_batch(batch_id: str):
         description: No such batch for this API key
         content: {application/json: {schema: ErrorSchema}}
     """
-    return jsonify(batch_view(batch_id, _own_batch(batch_id)))
+    return jsonify(batch_view(batch_id, own_batch(batch_id)))
 
 
 @blueprint.get("/v1/batches/<batch_id>/messages")
@@ -242,13 +181,13 @@ def batch_messages(batch_id: str):
         description: No such batch for this API key
         content: {application/json: {schema: ErrorSchema}}
     """
-    batch = _own_batch(batch_id)
+    batch = own_batch(batch_id)
     status = request.args.get("status")
     if status is not None and status not in statuses.ALL:
         raise ApiError(400, f"status must be one of {', '.join(statuses.ALL)}", "invalid_field", field="status")
     limit = int_arg("limit", 100, 1, PAGE_MAX)
     position = int_arg("cursor", 0, 0, None)
-    store = _services().store
+    store = context.services().store
     total = int(batch.get("total", 0))
     found: list[str] = []
     # Scan the batch's rows in slices until the page is full; a status filter may skip many rows.
@@ -294,34 +233,36 @@ def _refused(batch_id: str, action: str, state: str):
 @blueprint.post("/v1/batches/<batch_id>/pause")
 @require_api_key
 def pause_batch(batch_id: str):
-    _own_batch(batch_id)
-    outcome = _services().store.set_batch_state(batch_id, statuses.PAUSED, statuses.batch_sources(statuses.PAUSED))
+    own_batch(batch_id)
+    outcome = context.services().store.set_batch_state(
+        batch_id, statuses.PAUSED, statuses.batch_sources(statuses.PAUSED)
+    )
     if outcome != "ok":
         _refused(batch_id, "pause", outcome)
     log.info("batch paused", extra={"batch_id": batch_id})
-    return jsonify(batch_view(batch_id, _own_batch(batch_id)))
+    return jsonify(batch_view(batch_id, own_batch(batch_id)))
 
 
 @blueprint.post("/v1/batches/<batch_id>/resume")
 @require_api_key
 def resume_batch(batch_id: str):
-    _own_batch(batch_id)
-    outcome = _services().messages.resume_batch(batch_id)
+    own_batch(batch_id)
+    outcome = context.services().messages.resume_batch(batch_id)
     if outcome != "ok":
         _refused(batch_id, "resume", outcome)
     log.info("batch resumed", extra={"batch_id": batch_id})
-    return jsonify(batch_view(batch_id, _own_batch(batch_id)))
+    return jsonify(batch_view(batch_id, own_batch(batch_id)))
 
 
 @blueprint.post("/v1/batches/<batch_id>/cancel")
 @require_api_key
 def cancel_batch(batch_id: str):
-    _own_batch(batch_id)
-    outcome, canceled = _services().store.cancel_batch(batch_id)
+    own_batch(batch_id)
+    outcome, canceled = context.services().store.cancel_batch(batch_id)
     if outcome != "ok":
         _refused(batch_id, "cancel", outcome)
     log.info("batch canceled: %d waiting messages canceled", canceled, extra={"batch_id": batch_id})
-    return jsonify({**batch_view(batch_id, _own_batch(batch_id)), "canceled_now": canceled})
+    return jsonify({**batch_view(batch_id, own_batch(batch_id)), "canceled_now": canceled})
 
 
 pause_batch.__doc__ = _CONTROL_DOC.format(action="Pause", summary="Pause a batch: no new sends within a second")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import click
 import requests
-from flask import Flask, current_app
+from flask import Flask
+
+from dispatcher.api import context
 
 PHONE_COLUMNS = ("phone", "recipient_phone", "telefone", "celular", "whatsapp")
 
@@ -72,7 +74,7 @@ def register(app: Flask) -> None:
         no_wait,
     ):
         """Send a campaign from CSV_FILE: one message per row, every other column a template variable."""
-        settings = current_app.extensions["dispatcher"].settings
+        settings = context.services().settings
         url = (url or f"http://127.0.0.1:{settings.port}").rstrip("/")
         session = requests.Session()
         session.headers["X-API-Key"] = api_key or settings.api_keys[0].key

@@ -11,15 +11,16 @@ import time
 import uuid
 from datetime import datetime
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
-from dispatcher.accounts import owner
+from dispatcher.api import context
 from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key, require_operator
-from dispatcher.api.batches import prepare_row
+from dispatcher.api.context import find_own_batch, find_own_message
 from dispatcher.api.errors import ApiError, over_quota
-from dispatcher.api.queue import queue_counts
+from dispatcher.api.intake import prepare_row
+from dispatcher.api.presenters import queue_counts
 from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
@@ -146,7 +147,7 @@ def _require_supported(data: dict) -> None:
     if kind == "audio" and not data.get("audioUrl"):
         raise ApiError(400, "audioUrl is required when type is audio", "missing_fields", field="audioUrl")
     if kind != "text":
-        provider = current_app.extensions["dispatcher"].settings.whatsapp_provider
+        provider = context.services().settings.whatsapp_provider
         raise ApiError(
             400,
             f"type {kind} is not supported by the {provider} provider yet; use text",
@@ -184,7 +185,7 @@ def dispatch_single():
       200: {description: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`'}
       400: {description: '`{"success": false, "message": "..."}`'}
     """
-    services = current_app.extensions["dispatcher"]
+    services = context.services()
     settings = services.settings
     data = _load(FastifySingleSchema(), json_object())
     _require_supported(data)
@@ -218,7 +219,7 @@ def dispatch_bulk():
       400: {description: '`{"success": false, "message": "..."}`'}
       413: {description: "More recipients than BULK_MAX_MESSAGES, or a body larger than BULK_MAX_BYTES"}
     """
-    services = current_app.extensions["dispatcher"]
+    services = context.services()
     settings = services.settings
     raw = json_object()
     if isinstance(raw.get("recipients"), list) and len(raw["recipients"]) > settings.bulk_max_messages:
@@ -267,10 +268,10 @@ def queue_status():
         description: >
           `{"name", "counts": {"wait", "active", "completed", "failed", "delayed", "paused"}, "isPaused"}`
     """
-    counts = queue_counts()
+    counts = queue_counts(context.services().store)
     return jsonify(
         {
-            "name": current_app.extensions["dispatcher"].settings.queue_name,
+            "name": context.services().settings.queue_name,
             "counts": {
                 "wait": counts[statuses.QUEUED],
                 "active": counts[statuses.SENDING],
@@ -345,14 +346,13 @@ def job_status(job_id: str):
           "processedOn", "finishedOn", "attemptsMade"}`
       404: {description: '`{"success": false, "message": "Job não encontrado."}`'}
     """
-    store = current_app.extensions["dispatcher"].store
     if job_id.startswith("batch-"):
-        batch = store.batch(job_id)
-        if batch and owner(batch) == account():
+        batch = find_own_batch(job_id)
+        if batch is not None:
             return jsonify(_batch_job(job_id, batch))
     else:
-        message = store.get(job_id)
-        if message and message.account == account():
+        message = find_own_message(job_id)
+        if message is not None:
             return jsonify(_message_job(message))
     raise ApiError(404, "Job não encontrado.", "job_not_found", field="jobId")
 

@@ -6,9 +6,10 @@ import logging
 import time
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from dispatcher import worker_registry
+from dispatcher.api import context
 from dispatcher.api.auth import identify
 from dispatcher.store import iso
 
@@ -47,7 +48,7 @@ def ready():
         description: Redis does not answer
         content: {application/json: {schema: ReadinessSchema}}
     """
-    services = current_app.extensions["dispatcher"]
+    services = context.services()
     client = services.store.redis
     try:
         pipe = client.pipeline(transaction=False)
@@ -63,16 +64,7 @@ def ready():
     caller = identify(request.headers.get("X-API-Key") or "", services.settings)
     if caller is not None and caller.operator:
         answer["workers_seen"] = sorted(workers)
-    warning = no_consumer_warning(workers, services.settings.queue_name)
+    warning = worker_registry.no_consumer_warning(workers, services.settings.queue_name)
     if warning:
         answer["warning"] = warning
     return jsonify(answer)
-
-
-def no_consumer_warning(workers: dict[str, list[str]], queue: str) -> str | None:
-    """Said (and logged) when no worker seen within the last minute consumes `queue`: messages wait."""
-    if worker_registry.consumers(workers, queue):
-        return None
-    warning = f"no worker has consumed the queue {queue} in the last minute: messages are accepted but wait"
-    log.warning(warning)
-    return warning

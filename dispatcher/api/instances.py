@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from dispatcher.api import context
 from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.fastify_routes import seed_error, seed_too_large
@@ -71,7 +72,7 @@ class _SeedCreateSchema(Schema):
 
 
 def _instances() -> EvolutionInstances:
-    provider = current_app.extensions["dispatcher"].catalog.providers.get("evolution")
+    provider = context.services().catalog.providers.get("evolution")
     if not isinstance(provider, EvolutionProvider):
         raise ApiError(
             400,

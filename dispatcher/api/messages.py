@@ -5,69 +5,31 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from dispatcher import statuses
+from dispatcher.api import context
 from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key
+from dispatcher.api.context import own_message
 from dispatcher.api.errors import ApiError
+from dispatcher.api.intake import route_for
+from dispatcher.api.presenters import message_view
 from dispatcher.api.schemas import SendMessageSchema
 from dispatcher.api.validation import int_arg, json_object, load
 from dispatcher.checks import (
     InvalidInput,
     checked_body,
-    checked_callback_url,
-    checked_media_url,
     checked_recipient,
     checked_send_at,
 )
 from dispatcher.failed_messages import Cursor, FailedFilter
-from dispatcher.messages import IdempotencyConflict, Route
-from dispatcher.provider_setup import ProviderCatalog
-from dispatcher.store import Message
-from providers.base import MEDIA, TEMPLATE, TEXT, mask_phone
+from dispatcher.messages import IdempotencyConflict
+from providers.base import mask_phone
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("messages", __name__)
 PAGE_MAX = 500
 _send_schema = SendMessageSchema()
-
-
-def _services():
-    return current_app.extensions["dispatcher"]
-
-
-def route_for(data: dict, services, template: dict | None = None) -> Route:
-    """The provider, sender, media, provider `template` and callback URL a request asks for, checked against
-    what the chosen provider can do: an impossible request is refused here, not in a worker."""
-    catalog: ProviderCatalog = services.catalog
-    media = data.get("media")
-    kind = TEMPLATE if template else MEDIA if media else TEXT
-    provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
-    if media:
-        media = {
-            "url": checked_media_url(media["url"], services.settings.callbacks.allowlist),
-            "kind": media["type"],
-            **{name: media[name] for name in ("caption", "mimetype", "filename") if media.get(name)},
-        }
-    callback_url = checked_callback_url(data.get("callback_url"), services.settings.callbacks)
-    return Route(provider, sender, media or None, template or None, callback_url)
-
-
-def message_view(message: Message) -> dict:
-    """A message as the API shows it: recipient masked, text left out."""
-    return {
-        "message_id": message.message_id,
-        "external_id": message.external_id,
-        "status": message.status,
-        "recipient": mask_phone(message.recipient),
-        "provider": message.provider,
-        "provider_message_id": message.provider_message_id,
-        "attempts": message.attempts,
-        "last_error": message.last_error,
-        "history": message.history,
-        "created_at": message.created_at,
-        "updated_at": message.updated_at,
-    }
 
 
 @blueprint.post("/v1/messages/send")
@@ -104,7 +66,7 @@ def send_message():
         description: Redis unreachable; retry the same request (a replay never sends twice)
         content: {application/json: {schema: ErrorSchema}}
     """
-    services = _services()
+    services = context.services()
     settings = services.settings
     raw = json_object()
     if (raw.get("media") is not None or raw.get("template") is not None) and raw.get("message_body") is None:
@@ -162,10 +124,7 @@ def get_message(message_id: str):
         description: No such message for this API key
         content: {application/json: {schema: ErrorSchema}}
     """
-    message = _services().store.get(message_id)
-    if message is None or message.account != account():
-        raise ApiError(404, "Message not found", "message_not_found", field="message_id")
-    return jsonify(message_view(message))
+    return jsonify(message_view(own_message(message_id)))
 
 
 @blueprint.get("/v1/messages")
@@ -207,7 +166,7 @@ def find_message():
     external_id = request.args.get("external_id", "")
     if not external_id:
         raise ApiError(400, "Missing required query parameter: external_id", "missing_fields", field="external_id")
-    message = _services().store.find_by_external_id(account(), external_id)
+    message = context.services().store.find_by_external_id(account(), external_id)
     if message is None:
         raise ApiError(404, "Message not found", "message_not_found", field="external_id")
     return jsonify(message_view(message))
@@ -247,7 +206,7 @@ def _failed_page() -> dict:
     except ValueError:
         message = "cursor must be the next_cursor of a previous page"
         raise ApiError(400, message, "invalid_field", field="cursor") from None
-    services = _services()
+    services = context.services()
     ids, next_cursor = services.failed.page(account(), wanted, limit, cursor)
     messages = [message_view(m) for m in services.store.get_many(ids) if m is not None]
     return {"messages": messages, "next_cursor": str(next_cursor) if next_cursor else None}

@@ -12,6 +12,7 @@ import hmac
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from dispatcher.api import context
 from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.metrics import DispatcherCollector
@@ -20,7 +21,7 @@ blueprint = Blueprint("metrics", __name__)
 
 
 def _registry() -> CollectorRegistry:
-    services = current_app.extensions["dispatcher"]
+    services = context.services()
     if "metrics_registry" not in current_app.extensions:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(DispatcherCollector(services.store, services.settings))
@@ -42,7 +43,7 @@ def metrics():
       401: {description: No or wrong token}
       403: {description: "`operator_only`: without METRICS_TOKEN, an account's key is not enough"}
     """
-    token = current_app.extensions["dispatcher"].settings.metrics_token
+    token = context.services().settings.metrics_token
     if not token:
         return require_operator(_scrape)()
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from dispatcher import statuses, worker_registry
+from dispatcher.api import context
 from dispatcher.api.auth import require_operator
-from dispatcher.api.health import no_consumer_warning
+from dispatcher.api.presenters import queue_counts
 from tasks.control import workers_online
 
 blueprint = Blueprint("queue", __name__)
-
-
-def queue_counts() -> dict[str, int]:
-    """Messages by status, every status present (zero when none), for every caller."""
-    counts = current_app.extensions["dispatcher"].store.counts()
-    return {status: max(0, counts.get(status, 0)) for status in statuses.ALL}
 
 
 @blueprint.get("/v1/queue/status")
@@ -33,10 +28,12 @@ def queue_status():
         description: The queue
         content: {application/json: {schema: QueueStatusSchema}}
     """
-    services = current_app.extensions["dispatcher"]
-    counts = queue_counts()
+    services = context.services()
+    counts = queue_counts(services.store)
     workers = workers_online(services.settings.redis_url)
-    warning = no_consumer_warning(worker_registry.seen(services.store.redis), services.settings.queue_name)
+    warning = worker_registry.no_consumer_warning(
+        worker_registry.seen(services.store.redis), services.settings.queue_name
+    )
     return jsonify(
         {
             **({"warning": warning} if warning else {}),

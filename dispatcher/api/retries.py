@@ -6,12 +6,13 @@ in the same Redis script; it never resends a message the provider already accept
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
-from dispatcher.accounts import owner
-from dispatcher.api.auth import account, require_api_key
+from dispatcher.api import context
+from dispatcher.api.auth import require_api_key
+from dispatcher.api.context import own_batch, own_message
 from dispatcher.api.errors import ApiError
-from dispatcher.api.messages import message_view
+from dispatcher.api.presenters import message_view
 
 blueprint = Blueprint("retries", __name__)
 
@@ -21,19 +22,8 @@ REFUSALS = {
 }
 
 
-def _services():
-    return current_app.extensions["dispatcher"]
-
-
-def _own_message(message_id: str):
-    message = _services().store.get(message_id)
-    if message is None or message.account != account():
-        raise ApiError(404, "Message not found", "message_not_found", field="message_id")
-    return message
-
-
 def retry_one(message_id: str) -> str:
-    services = _services()
+    services = context.services()
     grace = services.settings.queued_republish_after_seconds
     return services.failed.retry(message_id, services.messages.task_for, grace)
 
@@ -58,12 +48,12 @@ def retry_message(message_id: str):
         description: Not failed, or the provider already accepted it (`already_sent`)
         content: {application/json: {schema: ErrorSchema}}
     """
-    _own_message(message_id)
+    own_message(message_id)
     outcome = retry_one(message_id)
     if outcome != "ok":
         text = REFUSALS.get(outcome, f"Only a failed message can be retried; this one is {outcome}")
         raise ApiError(409, text, outcome if outcome in REFUSALS else "not_failed", current_status=outcome)
-    return jsonify(message_view(_services().store.get(message_id)))
+    return jsonify(message_view(context.services().store.get(message_id)))
 
 
 @blueprint.post("/v1/messages/<message_id>/cancel")
@@ -86,12 +76,12 @@ def cancel_message(message_id: str):
         description: Being sent, or already finished
         content: {application/json: {schema: ErrorSchema}}
     """
-    _own_message(message_id)
-    outcome = _services().failed.cancel(message_id)
+    own_message(message_id)
+    outcome = context.services().failed.cancel(message_id)
     if outcome != "ok":
         text = REFUSALS.get(outcome, f"Only a message not sent yet can be canceled; this one is {outcome}")
         raise ApiError(409, text, "not_cancelable", current_status=outcome)
-    return jsonify(message_view(_services().store.get(message_id)))
+    return jsonify(message_view(context.services().store.get(message_id)))
 
 
 @blueprint.post("/v1/batches/<batch_id>/retry-failed")
@@ -110,10 +100,8 @@ def retry_failed_in_batch(batch_id: str):
         description: No such batch for this API key
         content: {application/json: {schema: ErrorSchema}}
     """
-    services = _services()
-    batch = services.store.batch(batch_id)
-    if batch is None or owner(batch) != account():
-        raise ApiError(404, "Batch not found", "batch_not_found", field="batch_id")
+    services = context.services()
+    batch = own_batch(batch_id)
     failed = services.failed.failed_in_batch(batch_id, int(batch["total"]))
     grace = services.settings.queued_republish_after_seconds
     outcomes = services.failed.retry_many(failed, services.messages.task_for, grace)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from marshmallow import Schema, fields, validate
 
+from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.validation import json_object, load
@@ -45,14 +46,14 @@ class SenderPaceSchema(Schema):
 
 
 def _registry() -> SenderRegistry:
-    services = current_app.extensions["dispatcher"]
+    services = context.services()
     return SenderRegistry(services.store.redis, services.settings.sender_limits)
 
 
 def _checked(provider: str, sender: str) -> None:
     """404 for a provider or sender we do not have; 400 for a name no sender of that provider can have (the
     same rule as a message's `sender`)."""
-    catalog = current_app.extensions["dispatcher"].catalog
+    catalog = context.services().catalog
     if provider not in catalog.providers:
         raise ApiError(
             404, f"provider must be one of {', '.join(catalog.providers)}", "unknown_provider", field="provider"
@@ -76,7 +77,7 @@ def list_senders():
           `{senders: [{provider, sender, rate_per_second, burst, daily_cap, sent_today, state, paused_reason, own,
           current_wait_seconds}]}`
     """
-    catalog = current_app.extensions["dispatcher"].catalog
+    catalog = context.services().catalog
     registry = _registry()
     configured = {name: provider.senders for name, provider in catalog.providers.items()}
     return jsonify({"senders": [asdict(registry.get(*pair)) for pair in registry.known(configured)]})

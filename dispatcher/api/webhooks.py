@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
+from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
 from dispatcher.api.validation import int_arg, refuse_unsafe_json
@@ -26,10 +27,6 @@ PAGE_MAX = 500
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-def _services():
-    return current_app.extensions["dispatcher"]
-
-
 def _refused(error: WebhookRejected) -> ApiError:
     code = "unauthorized" if error.status == 401 else "forbidden"
     return ApiError(error.status, error.message, code)
@@ -37,7 +34,7 @@ def _refused(error: WebhookRejected) -> ApiError:
 
 def _apply(events: list[InboundEvent]) -> dict:
     """Apply the reports and pass the replies on; the answer counts what became of them."""
-    reports = _services().reports
+    reports = context.services().reports
     outcomes: dict[str, int] = {}
     for event in events:
         outcome = reports.receive(event) if isinstance(event, IncomingMessage) else reports.apply(event)
@@ -81,7 +78,7 @@ def evolution():
     """
     given = request.headers.get(EVOLUTION_SECRET_HEADER) or request.args.get("token")
     try:
-        evolution_inbound.verify(_services().settings.inbound.evolution_secret, given)
+        evolution_inbound.verify(context.services().settings.inbound.evolution_secret, given)
     except WebhookRejected as rejected:
         raise _refused(rejected) from None
     return jsonify(_apply(_parsed(evolution_inbound.parse, _json_body())))
@@ -90,7 +87,7 @@ def evolution():
 def _twilio_url() -> str:
     """The URL Twilio signed: the one we gave it (PUBLIC_BASE_URL...) with the query it called, since
     behind a proxy the URL we see is not the one Twilio called."""
-    configured = _services().settings.inbound.twilio_webhook_url
+    configured = context.services().settings.inbound.twilio_webhook_url
     if not configured:
         return request.url
     query = urlsplit(request.url).query
@@ -118,7 +115,7 @@ def twilio():
     params = list(request.form.items(multi=True))
     try:
         twilio_inbound.verify(
-            _services().settings.inbound.twilio_auth_token,
+            context.services().settings.inbound.twilio_auth_token,
             _twilio_url(),
             params,
             request.headers.get("X-Twilio-Signature"),
@@ -144,7 +141,7 @@ def meta_subscription():
     """
     try:
         challenge = meta_inbound.verify_subscription(
-            _services().settings.inbound.meta_verify_token,
+            context.services().settings.inbound.meta_verify_token,
             request.args.get("hub.mode"),
             request.args.get("hub.verify_token"),
             request.args.get("hub.challenge"),
@@ -171,7 +168,7 @@ def meta():
     """
     try:
         meta_inbound.verify(
-            _services().settings.inbound.meta_app_secret,
+            context.services().settings.inbound.meta_app_secret,
             request.get_data(cache=True),
             request.headers.get("X-Hub-Signature-256"),
         )
@@ -217,7 +214,7 @@ def deliveries():
         raise ApiError(400, "state must be dead", "invalid_field", field="state")
     limit = int_arg("limit", 100, 1, PAGE_MAX)
     offset = int_arg("cursor", 0, 0, None)
-    records, next_offset = _services().outbox.dead_page(offset, limit, scope())
+    records, next_offset = context.services().outbox.dead_page(offset, limit, scope())
     return jsonify(
         {
             "deliveries": [_delivery_view(record) for record in records],
@@ -242,6 +239,6 @@ def retry_delivery(delivery_id: str):
       202: {description: "Queued again: {delivery_id, state: pending}"}
       404: {description: No dead delivery with that id}
     """
-    if _services().outbox.revive(delivery_id, scope()) is None:
+    if context.services().outbox.revive(delivery_id, scope()) is None:
         raise ApiError(404, "No dead delivery with that id", "not_found", field="delivery_id")
     return jsonify({"delivery_id": delivery_id, "state": "pending"}), 202
