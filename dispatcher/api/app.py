@@ -16,9 +16,9 @@ from dispatcher.api import (
     batches,
     cli,
     docs,
-    fastify_routes,
     health,
     instances,
+    legacy,
     messages,
     metrics,
     queue,
@@ -42,7 +42,7 @@ from tasks.envelope import chunk_task_for, send_task_for
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024  # a single message; bulk endpoints allow BULK_MAX_BYTES
-BULK_ENDPOINTS = {"batches.send_bulk", "fastify.dispatch_bulk"}
+BULK_ENDPOINTS = {"batches.send_bulk", "legacy.dispatch_bulk"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -91,12 +91,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    register_error_handlers(app, not_found_answers={"/api/v1/": fastify_routes.not_found_answer})
-    for module in (health, metrics, messages, retries, batches, queue, senders, webhooks):
+    register_error_handlers(app, not_found_answers=legacy.NOT_FOUND_ANSWERS)
+    for module in (health, metrics, messages, retries, batches, queue, senders, webhooks, instances, docs):
         app.register_blueprint(module.blueprint)
-    for module in (fastify_routes, instances, docs):
-        app.register_blueprint(module.blueprint)
-    app.register_blueprint(instances.seed_blueprint)
+    legacy.register(app)
     services.openapi = docs.build_spec(app)
     cli.register(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503

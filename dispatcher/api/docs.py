@@ -11,7 +11,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, jsonify, render_template_string
 
-from dispatcher.api import context, fastify_routes, instances, schemas, senders
+from dispatcher.api import context, instances, schemas, senders
+from dispatcher.api.legacy import routes as legacy_routes
 
 blueprint = Blueprint("docs", __name__)
 
@@ -30,8 +31,8 @@ _SCHEMAS = (
     schemas.BatchSchema,
     schemas.BatchMessagesSchema,
     schemas.QueueStatusSchema,
-    fastify_routes.FastifySingleSchema,
-    fastify_routes.FastifyBulkSchema,
+    legacy_routes.FastifySingleSchema,
+    legacy_routes.FastifyBulkSchema,
     instances.CreateInstanceSchema,
     senders.SenderPaceSchema,
 )

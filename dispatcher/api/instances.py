@@ -11,24 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from dispatcher.api import context
 from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
-from dispatcher.api.fastify_routes import seed_error, seed_too_large
 from dispatcher.api.validation import json_object, load
 from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
 from providers import TransientProviderError
 from providers.evolution import EvolutionInstances, EvolutionProvider
 
 blueprint = Blueprint("instances", __name__)
-seed_blueprint = Blueprint("fastify_instances", __name__, url_prefix="/api/v1/instances")
-seed_blueprint.register_error_handler(ApiError, seed_error)
-seed_blueprint.register_error_handler(413, seed_too_large)
 
 
-def _valid_name(prefix: str = ""):
+def name_validator(prefix: str = ""):
     """A marshmallow validator for an instance name in a body: the one rule every door applies."""
 
     def check(value: str) -> None:
@@ -38,7 +34,7 @@ def _valid_name(prefix: str = ""):
     return check
 
 
-def _named(name: str, shown: str = "name") -> str:
+def checked_name(name: str, shown: str = "name") -> str:
     """An instance name from the path, checked before it becomes a segment of Evolution's URL: a 400 naming it
     otherwise (`shown` is how the error text names it: seed 000's Fastify said `params/name`)."""
     if not is_instance_name(name):
@@ -53,7 +49,9 @@ class CreateInstanceSchema(Schema):
         unknown = EXCLUDE
         ordered = True
 
-    instance_name = fields.String(required=True, validate=_valid_name("instance_name "), metadata={"example": "loja-1"})
+    instance_name = fields.String(
+        required=True, validate=name_validator("instance_name "), metadata={"example": "loja-1"}
+    )
     integration = fields.String(
         load_default="WHATSAPP-BAILEYS", validate=validate.OneOf(EvolutionInstances.INTEGRATIONS)
     )
@@ -62,16 +60,7 @@ class CreateInstanceSchema(Schema):
     number = fields.String(metadata={"description": "The owner's number, digits with country code."})
 
 
-class _SeedCreateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    instanceName = fields.String(required=True, validate=_valid_name())
-    token = fields.String()
-    qrcode = fields.Boolean(load_default=True)
-
-
-def _instances() -> EvolutionInstances:
+def evolution_instances() -> EvolutionInstances:
     provider = context.services().catalog.providers.get("evolution")
     if not isinstance(provider, EvolutionProvider):
         raise ApiError(
@@ -83,7 +72,7 @@ def _instances() -> EvolutionInstances:
     return EvolutionInstances(provider)
 
 
-def _relay(call, *args: Any, success: int | None = None):
+def relay(call, *args: Any, success: int | None = None):
     """Evolution's answer as ours: its body and status on success, an error naming its status otherwise."""
     try:
         status, answer = call(*args)
@@ -103,7 +92,7 @@ def _relay(call, *args: Any, success: int | None = None):
 
 @blueprint.get("/v1/instances")
 @require_operator
-def list_instances():
+def listevolution_instances():
     """Evolution instances.
     ---
     summary: List Evolution API instances (Evolution's fetchInstances answer)
@@ -113,7 +102,7 @@ def list_instances():
       400: {description: The evolution provider is not enabled}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().list)
+    return relay(evolution_instances().list)
 
 
 @blueprint.post("/v1/instances")
@@ -133,8 +122,8 @@ def create_instance():
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
     data = load(CreateInstanceSchema(), json_object())
-    return _relay(
-        _instances().create,
+    return relay(
+        evolution_instances().create,
         data["instance_name"],
         data["integration"],
         data.get("token", ""),
@@ -159,7 +148,7 @@ def connect_instance(name: str):
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().connect, _named(name), request.args.get("number", ""))
+    return relay(evolution_instances().connect, checked_name(name), request.args.get("number", ""))
 
 
 @blueprint.get("/v1/instances/<name>/status")
@@ -177,7 +166,7 @@ def instance_status(name: str):
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().state, _named(name))
+    return relay(evolution_instances().state, checked_name(name))
 
 
 @blueprint.delete("/v1/instances/<name>/logout")
@@ -195,7 +184,7 @@ def logout_instance(name: str):
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().logout, _named(name))
+    return relay(evolution_instances().logout, checked_name(name))
 
 
 @blueprint.delete("/v1/instances/<name>")
@@ -213,60 +202,4 @@ def delete_instance(name: str):
       404: {description: No such instance}
       502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
     """
-    return _relay(_instances().delete, _named(name))
-
-
-# --- seed 000's /api/v1/instances ---
-
-
-@seed_blueprint.get("/")
-@require_operator
-def seed_list():
-    return _relay(_instances().list)
-
-
-@seed_blueprint.post("/")
-@require_operator
-def seed_create():
-    raw = json_object()
-    try:
-        data = _SeedCreateSchema().load(raw)
-    except ValidationError as error:
-        field, problem = next(iter(error.normalized_messages().items()))
-        raise ApiError(400, f"body/{field} {problem[0]}", "invalid_field", field=field) from None
-    return _relay(
-        _instances().create,
-        data["instanceName"],
-        "WHATSAPP-BAILEYS",
-        data.get("token", ""),
-        data["qrcode"],
-        "",
-        success=201,
-    )
-
-
-@seed_blueprint.get("/<name>/connect")
-@require_operator
-def seed_connect(name: str):
-    return _relay(_instances().connect, _named(name, "params/name"))
-
-
-@seed_blueprint.get("/<name>/status")
-@require_operator
-def seed_status(name: str):
-    status, answer = _instances().state(_named(name, "params/name"))
-    if status == 404:
-        return jsonify({"state": "NOT_FOUND"})
-    return _relay(lambda: (status, answer))
-
-
-@seed_blueprint.delete("/<name>/logout")
-@require_operator
-def seed_logout(name: str):
-    return _relay(_instances().logout, _named(name, "params/name"))
-
-
-@seed_blueprint.delete("/<name>")
-@require_operator
-def seed_delete(name: str):
-    return _relay(_instances().delete, _named(name, "params/name"))
+    return relay(evolution_instances().delete, checked_name(name))

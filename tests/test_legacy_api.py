@@ -1,4 +1,5 @@
-"""Seed 000's /api/v1 routes answer as its source did, on top of our services; and /v1/queue/status."""
+"""The legacy API (/api/v1, the Fastify + BullMQ system's routes) answers as its source did, on top of our services;
+and /v1/queue/status."""
 
 import time
 

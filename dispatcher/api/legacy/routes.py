@@ -1,4 +1,5 @@
-"""Seed 000's routes (`/api/v1/...`), kept for clients of the Fastify + BullMQ system it replaces.
+"""The legacy API's message and queue routes (`/api/v1/...`), kept for clients of the Fastify + BullMQ
+system this service replaces (seed 000 in the documents it grew from).
 
 They map onto the same services as `/v1`: a "job" is a message (or, for a bulk, a batch). Bodies,
 answers and the error shape `{"success": false, "message": ...}` are the ones its source used;
@@ -11,27 +12,28 @@ import time
 import uuid
 from datetime import datetime
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from dispatcher import statuses
 from dispatcher.api import context
 from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key, require_operator
 from dispatcher.api.context import find_own_batch, find_own_message
-from dispatcher.api.errors import ApiError, over_quota
+from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import prepare_row
+from dispatcher.api.legacy import errors as legacy_errors
 from dispatcher.api.presenters import queue_counts
 from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.api.validation import json_object
 from dispatcher.checks import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.names import SENDER_MAX
-from dispatcher.quotas import QuotaExceeded
 from dispatcher.store import iso
 from dispatcher.templates import Template
 from providers.base import TEXT, mask_phone
 
-blueprint = Blueprint("fastify", __name__, url_prefix="/api/v1")
+blueprint = Blueprint("legacy", __name__, url_prefix="/api/v1")
+legacy_errors.answer_in_legacy_shape(blueprint)
 
 SINGLE_TYPES = ("text", "media", "buttons", "list", "audio")
 BULK_TYPES = ("text", "media", "audio")
@@ -104,24 +106,6 @@ class FastifyBulkSchema(Schema):
         validate=validate.Length(max=TEMPLATE_MAX, error=f"caption must be at most {TEMPLATE_MAX} characters")
     )
     delayInMs = fields.Integer(validate=validate.Range(min=0))
-
-
-@blueprint.errorhandler(ApiError)
-def seed_error(error: ApiError):
-    """Seed 000's error shape, keeping our machine-readable keys beside it."""
-    body = {key: value for key, value in error.body.items() if key != "error"}
-    return jsonify({"success": False, "message": error.body["error"], **body}), error.status, error.headers
-
-
-@blueprint.errorhandler(QuotaExceeded)
-def seed_over_quota(error: QuotaExceeded):
-    return seed_error(over_quota(error))
-
-
-@blueprint.errorhandler(413)
-def seed_too_large(_error):
-    """A body over the limit, refused while the view reads it, answers in seed 000's shape like every error here."""
-    return seed_error(ApiError(413, "Request body too large", "body_too_large"))
 
 
 def _load(schema: Schema, data: dict) -> dict:
@@ -355,9 +339,3 @@ def job_status(job_id: str):
         if message is not None:
             return jsonify(_message_job(message))
     raise ApiError(404, "Job não encontrado.", "job_not_found", field="jobId")
-
-
-def not_found_answer():
-    """Seed 000's answer to an unknown route under /api/v1."""
-    url = request.full_path.rstrip("?")
-    return jsonify({"success": False, "message": f"Rota não encontrada: {request.method} {url}"}), 404
