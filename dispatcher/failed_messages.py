@@ -114,7 +114,7 @@ class FailedMessages:
         return found, last
 
     def keep_newest(self, keep: int | None) -> int:
-        """JOB_REMOVE_ON_FAIL (seed 000's setting): list only the newest `keep` failures (None: all). The
+        """JOB_REMOVE_ON_FAIL (the legacy system's setting): list only the newest `keep` failures (None: all). The
         records stay (MESSAGE_RETENTION_DAYS); only the listing forgets. Returns how many it forgot."""
         if keep is None:
             return 0

@@ -64,7 +64,7 @@ class ProviderCatalog:
 
     def resolve(self, name: str | None, sender: str | None, kind: str, sender_field: str = "sender") -> tuple[str, str]:
         """The provider and sender a message will use, or InvalidInput naming the field that cannot be
-        (`sender_field`: what the request calls its sender, seed 000's `instanceName`)."""
+        (`sender_field`: what the request calls its sender, the legacy API's `instanceName`)."""
         name = name or self.default
         provider = self.providers.get(name)
         if provider is None:

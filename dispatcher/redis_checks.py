@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 def warn_if_evicting(client: redis.Redis) -> None:
     """Shout when Redis may evict keys: it would silently drop queued tasks and message records.
 
-    Seed 000's advice stands: set `maxmemory-policy noeviction`. Managed Redis services sometimes
+    The legacy system's advice stands: set `maxmemory-policy noeviction`. Managed Redis services sometimes
     forbid CONFIG GET; then we can only say so.
     """
     try:

@@ -254,7 +254,7 @@ class _Reader:
         return value
 
     def keep_count(self, name: str, default: int | None) -> int | None:
-        """Seed 000's JOB_REMOVE_ON_* values: `true` keeps none, `false` keeps all, N keeps the newest N.
+        """The legacy system's JOB_REMOVE_ON_* values: `true` keeps none, `false` keeps all, N keeps the newest N.
 
         Returns how many to keep: None for all.
         """

@@ -1,7 +1,7 @@
 """Message templates: `{{name}}` filled from a row's variables, `{{name|fallback}}` when it has none.
 
 Plain text substitution: nothing in a template is ever evaluated, so a template can carry no code.
-Spaces inside the braces are allowed (`{{ name }}`), as seed 000's author meant them to be.
+Spaces inside the braces are allowed (`{{ name }}`), as the legacy system's author meant them to be.
 
 A template is parsed once per request (`Template(text)`) by a single pass over its characters, then
 rendered for each row by joining its parts: the work is linear in the template and in each row's

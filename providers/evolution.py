@@ -102,7 +102,7 @@ class EvolutionProvider(HttpProvider):
 
 
 class EvolutionInstances:
-    """Evolution API's instance management (seed 000's /instances routes): thin calls that hand back
+    """Evolution API's instance management (the legacy API's /instances routes): thin calls that hand back
     Evolution's own status and answer, so the API can relay them. Transport failures raise
     TransientProviderError, as for sends."""
 
@@ -128,7 +128,7 @@ class EvolutionInstances:
         return self._call("GET", "/instance/fetchInstances")
 
     def create(self, name: str, integration: str, token: str = "", qrcode: bool = True, number: str = ""):
-        """Evolution v2 requires `integration` (seed 000 never sent it, so creation failed against v2)."""
+        """Evolution v2 requires `integration` (the legacy API never sent it, so creation failed against v2)."""
         body: dict[str, Any] = {"instanceName": name, "integration": integration}
         if integration == "WHATSAPP-BAILEYS":
             body["qrcode"] = qrcode

@@ -67,7 +67,7 @@ def with_common_answers(path: str, operation: dict) -> dict:
     Any view behind a key (dispatcher/api/auth.py) answers 401, 403 when the key's role does not fit the
     route, and 429 over the account's request rate; any view reading a body answers 413 past the body
     limit (Flask's MAX_CONTENT_LENGTH, before the view runs). Every error answer is JSON in the shape
-    errors.py makes (seed 000's under /api/v1), so an error documented without a body gets that body.
+    errors.py makes (the legacy API's under /api/v1), so an error documented without a body gets that body.
     """
     responses = operation.setdefault("responses", {})
     documented = {str(code) for code in responses}

@@ -1,7 +1,7 @@
 """Evolution API instances (the WhatsApp numbers it connects): list, create, connect by QR code or
 pairing code, connection status, logout, delete.
 
-Two faces over the same calls: `/v1/instances` in our style, and seed 000's `/api/v1/instances` with
+Two faces over the same calls: `/v1/instances` in our style, and the legacy API's `/api/v1/instances` with
 its bodies and error shape. Both relay Evolution's own answers; both need the API key and the
 evolution provider enabled. An instance created here sends once it is listed in EVOLUTION_INSTANCE.
 """
@@ -36,7 +36,7 @@ def name_validator(prefix: str = ""):
 
 def checked_name(name: str, shown: str = "name") -> str:
     """An instance name from the path, checked before it becomes a segment of Evolution's URL: a 400 naming it
-    otherwise (`shown` is how the error text names it: seed 000's Fastify said `params/name`)."""
+    otherwise (`shown` is how the error text names it: the legacy API's Fastify said `params/name`)."""
     if not is_instance_name(name):
         raise ApiError(400, f"{shown} must be {INSTANCE_NAME_RULE}", "invalid_field", field="name")
     return name

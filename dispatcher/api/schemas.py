@@ -12,7 +12,7 @@ from providers.base import MEDIA_KINDS
 MISSING = "Missing data for required field."
 EXTERNAL_ID_MAX = 255
 PHONE_MAX = 32
-# The longest template (ours, and seed 000's `message` and `caption`): parsing is linear, and this bounds it.
+# The longest template (ours, and the legacy API's `message` and `caption`): parsing is linear, and this bounds it.
 TEMPLATE_MAX = 4096
 
 
@@ -228,7 +228,7 @@ class ErrorSchema(Schema):
 
 
 class SeedErrorSchema(Schema):
-    """Seed 000's error shape, answered by the `/api/v1` routes, with our `code` and `field` beside it."""
+    """The legacy API's error shape, answered by the `/api/v1` routes, with our `code` and `field` beside it."""
 
     success = fields.Boolean(required=True, metadata={"enum": [False]})
     message = fields.String(required=True)

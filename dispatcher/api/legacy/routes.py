@@ -1,5 +1,5 @@
 """The legacy API's message and queue routes (`/api/v1/...`), kept for clients of the Fastify + BullMQ
-system this service replaces (seed 000 in the documents it grew from).
+system this service replaces.
 
 They map onto the same services as `/v1`: a "job" is a message (or, for a bulk, a batch). Bodies,
 answers and the error shape `{"success": false, "message": ...}` are the ones its source used;
@@ -58,7 +58,7 @@ BATCH_JOB_STATES = {
 
 
 class FastifySingleSchema(Schema):
-    """Seed 000's POST /api/v1/dispatch/single body."""
+    """The legacy API's POST /api/v1/dispatch/single body."""
 
     class Meta:
         unknown = RAISE
@@ -89,7 +89,7 @@ class FastifyRecipientSchema(Schema):
 
 
 class FastifyBulkSchema(Schema):
-    """Seed 000's POST /api/v1/dispatch/bulk body."""
+    """The legacy API's POST /api/v1/dispatch/bulk body."""
 
     class Meta:
         unknown = RAISE
@@ -141,7 +141,7 @@ def _require_supported(data: dict) -> None:
 
 
 def _route(services, instance_name: str) -> Route:
-    """Seed 000 named the Evolution instance in every request: it is the message's sender."""
+    """The legacy API named the Evolution instance in every request: it is the message's sender."""
     provider, sender = services.catalog.resolve(None, instance_name, TEXT, sender_field="instanceName")
     return Route(provider, sender, callback_url=services.settings.callbacks.status_webhook_url)
 
@@ -155,9 +155,9 @@ def health():
 @require_api_key
 @quota_checked_at_accept
 def dispatch_single():
-    """Seed 000: queue one message.
+    """Legacy API: queue one message.
     ---
-    summary: "Seed 000 compatibility: queue one message"
+    summary: "Legacy API: queue one message"
     description: >
       Unknown fields are refused. The answer's `jobId` is the message id. Only `text` is sent by the
       current provider.
@@ -186,9 +186,9 @@ def dispatch_single():
 @blueprint.post("/dispatch/bulk")
 @require_api_key
 def dispatch_bulk():
-    """Seed 000: queue one message per recipient.
+    """Legacy API: queue one message per recipient.
     ---
-    summary: "Seed 000 compatibility: queue a message per recipient"
+    summary: "Legacy API: queue a message per recipient"
     description: >
       `{{key}}` (spaces allowed) in `message` takes each recipient's variable. A recipient that
       cannot be sent refuses the whole request, naming it. `jobIds` are the message ids.
@@ -243,9 +243,9 @@ def dispatch_bulk():
 @blueprint.get("/queue/status")
 @require_operator
 def queue_status():
-    """Seed 000: the queue's counts, in BullMQ's words.
+    """Legacy API: the queue's counts, in BullMQ's words.
     ---
-    summary: "Seed 000 compatibility: queue counts"
+    summary: "Legacy API: queue counts"
     security: [{OperatorKey: []}]
     responses:
       200:
@@ -317,9 +317,9 @@ def _batch_job(batch_id: str, batch: dict) -> dict:
 @blueprint.get("/queue/jobs/<job_id>/status")
 @require_api_key
 def job_status(job_id: str):
-    """Seed 000: a job's state (a message, or a batch).
+    """Legacy API: a job's state (a message, or a batch).
     ---
-    summary: "Seed 000 compatibility: a job's state"
+    summary: "Legacy API: a job's state"
     security: [{ApiKey: []}]
     parameters:
       - {name: job_id, in: path, required: true, schema: {type: string}}
