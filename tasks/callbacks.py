@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +37,7 @@ from dispatcher.outbox import Pending
 from dispatcher.settings import CallbackSettings
 from providers.deadline import DeadlineAdapter, deadline
 from tasks import runtime
+from tasks.backoff import backoff_seconds
 from tasks.celery_app import DELIVER_CALLBACKS, app
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,6 @@ def _session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """About base·2^(attempt-1), between half and all of it, capped: 1 s, 2 s, 4 s ... an hour."""
-    ceiling = min(cap, base * 2 ** min(attempt - 1, 40))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def post(pending: Pending, settings: CallbackSettings) -> str | None:

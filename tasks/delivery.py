@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import random
 import socket
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from dispatcher.store import Claim, MessageStore
 from providers import OutboundMessage, PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from providers.base import Media, Template
 from tasks import runtime
+from tasks.backoff import backoff_seconds
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,6 @@ class Outcome:
     error: str = ""
     retry_in: float = 0.0
     seconds: float = 0.0  # how long the provider call took (the send latency /metrics shows)
-
-
-# The longest a provider's Retry-After holds a message back: an hour. A longer one (or a date far off) is
-# more likely a provider's mistake than a wish to see the message a day late.
-RETRY_AFTER_MAX_SECONDS = 3600
-
-
-def backoff_seconds(attempt: int, base_ms: int, max_ms: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter: about base·2^(attempt-1), between half and all of it, capped.
-
-    A provider's own Retry-After wins when it asks for longer (up to RETRY_AFTER_MAX_SECONDS).
-    """
-    ceiling = min(max_ms, base_ms * 2 ** (attempt - 1)) / 1000
-    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-    return max(delay, min(retry_after or 0, RETRY_AFTER_MAX_SECONDS))
 
 
 def _error(error: Exception, kind: str) -> str:
@@ -118,7 +103,9 @@ def _send(claim: Claim) -> Outcome:
             log.warning("message failed after %d attempts: %s", claim.attempt, error, extra=context)
             return Outcome(statuses.FAILED, error=_error(error, "transient"))
         retry_after = getattr(error, "retry_after", None)
-        delay = backoff_seconds(claim.attempt, settings.job_backoff_delay_ms, settings.job_backoff_max_ms, retry_after)
+        delay = backoff_seconds(
+            claim.attempt, settings.job_backoff_delay_ms / 1000, settings.job_backoff_max_ms / 1000, retry_after
+        )
         if getattr(error, "throttled", False):
             runtime.store().hold_sender(claim.provider, claim.sender or "", delay)
             log.warning(
