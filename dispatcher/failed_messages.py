@@ -10,7 +10,6 @@ stops after a bounded number of entries, so a request costs the same with 100 or
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from dispatcher.store import PREFIX, MessageStore, iso
@@ -72,7 +71,6 @@ class FailedMessages:
         self.store = store
         self.redis = store.redis
         self._retry = store.script("retry")
-        self._cancel = store.script("cancel")
 
     def page(
         self, account: str | None, wanted: FailedFilter, limit: int, cursor: Cursor | None = None
@@ -138,11 +136,6 @@ class FailedMessages:
                 client=pipe,
             )
         return pipe.execute() if message_ids else []
-
-    def cancel(self, message_id: str) -> str:
-        """queued/retrying/scheduled → canceled; returns ok, missing or the status that refused it."""
-        now = time.time()
-        return self._cancel(keys=[self.store.message_key(message_id)], args=[message_id, now, iso(now)])
 
     def failed_in_batch(self, batch_id: str, total: int) -> list[str]:
         """The batch's failed rows, read in slices of its row list."""

@@ -209,6 +209,7 @@ class MessageStore:
         self._keep = self.script("keep")
         self._unlock = self.script("unlock")
         self._advance = self.script("advance")
+        self._cancel = self.script("cancel")
         self._cancel_batch = self.script("cancel_batch")
         self._set_batch_state = self.script("set_batch_state")
         self._start_batch = self.script("start_batch")
@@ -569,6 +570,12 @@ class MessageStore:
 
     def set_batch_state(self, batch_id: str, state: str, allowed_from: tuple[str, ...]) -> str:
         return self._set_batch_state(keys=[self.batch_key(batch_id)], args=[state, ",".join(allowed_from)])
+
+    def cancel(self, message_id: str) -> str:
+        """A waiting message (queued, retrying, scheduled) → canceled; returns ok, missing or the status that
+        refused it."""
+        now = self.clock()
+        return self._cancel(keys=[self.message_key(message_id)], args=[message_id, now, iso(now)])
 
     def cancel_batch(self, batch_id: str) -> tuple[str, int]:
         """Cancel the batch and every row still waiting, ROWS_PER_SCRIPT rows a call (none holds Redis long);

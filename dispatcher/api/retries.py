@@ -77,7 +77,7 @@ def cancel_message(message_id: str):
         content: {application/json: {schema: ErrorSchema}}
     """
     own_message(message_id)
-    outcome = context.services().failed.cancel(message_id)
+    outcome = context.services().store.cancel(message_id)
     if outcome != "ok":
         text = REFUSALS.get(outcome, f"Only a message not sent yet can be canceled; this one is {outcome}")
         raise ApiError(409, text, "not_cancelable", current_status=outcome)
