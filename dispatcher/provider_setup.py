@@ -8,7 +8,7 @@ for the provider that sends.
 
 from __future__ import annotations
 
-from dispatcher.checks import InvalidInput
+from dispatcher.message_rules import InvalidInput
 from dispatcher.names import sender_problem
 from dispatcher.settings import Settings
 from providers import MockProvider, Provider

@@ -19,7 +19,7 @@ from celery.signals import setup_logging, worker_ready
 
 from dispatcher import worker_registry
 from dispatcher.logs import configure_logging
-from dispatcher.redis_checks import warn_if_clock_skewed, warn_if_evicting
+from dispatcher.redis_health import warn_if_clock_skewed, warn_if_evicting
 from tasks import runtime
 from tasks.callbacks import CHAIN_LEASE_SECONDS
 from tasks.envelope import callback_task_for

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from dispatcher.accounts import key_id
-from dispatcher.api.validation import MAX_JSON_DEPTH
+from dispatcher.api.request_input import MAX_JSON_DEPTH
 from tests.conftest import API_KEY, auth, operator
 
 BULK_MAX_BYTES = 256 * 1024

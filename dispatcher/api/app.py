@@ -34,7 +34,7 @@ from dispatcher.messages import MessageService
 from dispatcher.outbox import Outbox
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.quotas import Quotas
-from dispatcher.redis_checks import warn_if_evicting
+from dispatcher.redis_health import warn_if_evicting
 from dispatcher.settings import Settings, load_settings
 from dispatcher.status_reports import StatusReports
 from dispatcher.store import MessageStore

@@ -13,9 +13,9 @@ from dispatcher.api.context import own_batch
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import prepare_row, route_for
 from dispatcher.api.presenters import message_view
+from dispatcher.api.request_input import int_arg, json_object, load
 from dispatcher.api.schemas import BulkRequestSchema
-from dispatcher.api.validation import int_arg, json_object, load
-from dispatcher.checks import InvalidInput, checked_send_at
+from dispatcher.message_rules import InvalidInput, checked_send_at
 from dispatcher.messages import IdempotencyConflict
 from dispatcher.store import NewMessage
 from dispatcher.templates import Template

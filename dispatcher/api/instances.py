@@ -16,7 +16,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from dispatcher.api import context
 from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
-from dispatcher.api.validation import json_object, load
+from dispatcher.api.request_input import json_object, load
 from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
 from providers import TransientProviderError
 from providers.evolution import EvolutionInstances, EvolutionProvider

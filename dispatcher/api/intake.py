@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from marshmallow import ValidationError
 
+from dispatcher.api.request_input import field_error
 from dispatcher.api.schemas import EXTERNAL_ID_MAX, PHONE_MAX, BulkRowSchema
-from dispatcher.api.validation import field_error
-from dispatcher.checks import (
+from dispatcher.message_rules import (
     InvalidInput,
     checked_body,
     checked_callback_url,

@@ -14,15 +14,15 @@ from dispatcher.api.context import own_message
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import route_for
 from dispatcher.api.presenters import message_view
+from dispatcher.api.request_input import int_arg, json_object, load
 from dispatcher.api.schemas import SendMessageSchema
-from dispatcher.api.validation import int_arg, json_object, load
-from dispatcher.checks import (
+from dispatcher.failed_messages import Cursor, FailedFilter
+from dispatcher.message_rules import (
     InvalidInput,
     checked_body,
     checked_recipient,
     checked_send_at,
 )
-from dispatcher.failed_messages import Cursor, FailedFilter
 from dispatcher.messages import IdempotencyConflict
 from providers.base import mask_phone
 

@@ -10,8 +10,8 @@ from marshmallow import Schema, fields, validate
 from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
-from dispatcher.api.validation import json_object, load
-from dispatcher.checks import InvalidInput
+from dispatcher.api.request_input import json_object, load
+from dispatcher.message_rules import InvalidInput
 from dispatcher.senders import SenderRegistry
 
 blueprint = Blueprint("senders", __name__)

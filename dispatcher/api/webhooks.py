@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
-from dispatcher.api.validation import int_arg, refuse_unsafe_json
+from dispatcher.api.request_input import int_arg, refuse_unsafe_json
 from providers import evolution_inbound, meta_inbound, twilio_inbound
 from providers.inbound import InboundEvent, IncomingMessage, WebhookMalformed, WebhookRejected
 

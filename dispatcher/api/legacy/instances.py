@@ -10,7 +10,7 @@ from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.instances import checked_name, evolution_instances, name_validator, relay
 from dispatcher.api.legacy import errors as legacy_errors
-from dispatcher.api.validation import json_object
+from dispatcher.api.request_input import json_object
 
 blueprint = Blueprint("legacy_instances", __name__, url_prefix="/api/v1/instances")
 legacy_errors.answer_in_legacy_shape(blueprint)

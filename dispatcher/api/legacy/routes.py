@@ -23,9 +23,9 @@ from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import prepare_row
 from dispatcher.api.legacy import errors as legacy_errors
 from dispatcher.api.presenters import queue_counts
+from dispatcher.api.request_input import json_object
 from dispatcher.api.schemas import TEMPLATE_MAX
-from dispatcher.api.validation import json_object
-from dispatcher.checks import InvalidInput, checked_body, checked_recipient
+from dispatcher.message_rules import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.names import SENDER_MAX
 from dispatcher.store import iso

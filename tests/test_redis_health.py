@@ -5,7 +5,7 @@ import time
 
 import redis
 
-from dispatcher.redis_checks import warn_if_clock_skewed, warn_if_evicting
+from dispatcher.redis_health import warn_if_clock_skewed, warn_if_evicting
 from scripts.embedded_redis import free_port
 
 
