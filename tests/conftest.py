@@ -105,6 +105,16 @@ def fake_meta():
 
 
 @pytest.fixture
+def fake_evolution():
+    """A running fake Evolution API (tests/fakes/evolution.py), stopped after the test."""
+    from tests.fakes.evolution import FakeEvolution
+
+    server = FakeEvolution().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def make_app(base_env):
     """Build the real Flask app from its factory with `base_env` plus overrides; returns its test client."""
     from dispatcher.api import create_app

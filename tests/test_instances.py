@@ -7,10 +7,8 @@ from tests.fakes import evolution
 
 
 @pytest.fixture
-def fake():
-    server = evolution.FakeEvolution().start()
-    yield server
-    server.stop()
+def fake(fake_evolution):
+    return fake_evolution
 
 
 @pytest.fixture

@@ -112,10 +112,8 @@ def test_ordinary_sender_names_keep_their_keys():
 
 
 @pytest.fixture
-def fake():
-    server = evolution.FakeEvolution().start()
-    yield server
-    server.stop()
+def fake(fake_evolution):
+    return fake_evolution
 
 
 @pytest.fixture
