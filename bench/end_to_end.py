@@ -13,20 +13,15 @@ import time
 
 from bench.common import pending, private_redis, service_env, start_worker, stop, wait_until
 from dispatcher.accounts import key_id
-from dispatcher.messages import MessageService, Route
+from dispatcher.messages import Route
+from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore
-from tasks.envelope import chunk_task_for, send_task_for
+from tasks.envelope import publishers
 
 
 def preload(redis_url: str, count: int) -> None:
     settings = load_settings(service_env(redis_url))
-    service = MessageService(
-        MessageStore.from_settings(settings),
-        send_task_for(settings.queue_name),
-        chunk_task_for(settings.queue_name),
-        settings.bulk_chunk_size,
-    )
+    service = build_services(settings, publishers(settings.queue_name)).messages
     caller = key_id("bench")
     route = Route("mock")
     for index in range(count):

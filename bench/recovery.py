@@ -23,10 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench.common import private_redis, service_env, start_worker, wait_until
 from dispatcher.accounts import key_id
-from dispatcher.messages import MessageService, Route, new_message
+from dispatcher.messages import Route, new_message
+from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore
-from tasks.envelope import chunk_task_for, send_task_for
+from tasks.envelope import publishers
 
 SECRET = "bench-bridge-secret"
 
@@ -79,10 +79,8 @@ def one_run(rows: int, latency_ms: float) -> dict[str, float]:
                 APP_ENV="test",
             )
             settings = load_settings(env)
-            store = MessageStore.from_settings(settings)
-            service = MessageService(
-                store, send_task_for(settings.queue_name), chunk_task_for(settings.queue_name), settings.bulk_chunk_size
-            )
+            services = build_services(settings, publishers(settings.queue_name))
+            store, service = services.store, services.messages
             route = Route("webhook")
             batch_id, _ = service.accept_batch(
                 key_id("bench"),

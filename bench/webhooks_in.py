@@ -23,10 +23,10 @@ import time
 from bench import http_load
 from bench.common import private_redis, service_env, web
 from dispatcher.accounts import key_id
-from dispatcher.messages import MessageService, Route, new_message
+from dispatcher.messages import Route, new_message
+from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore
-from tasks.envelope import chunk_task_for, send_task_for
+from tasks.envelope import publishers
 from tests.fakes.inbound import META_PHONE_NUMBER_ID, meta_signed, meta_status
 
 MESSAGES = 40_000  # 80,000 distinct requests: enough for 3,600 requests/s over the 2 + 20 s
@@ -47,10 +47,8 @@ def wamid(index: int) -> str:
 def sent_messages(settings, count: int) -> None:
     """`count` messages in status `sent` through Meta, wamid(i) for the i-th, as a worker would leave them:
     accepted (as batches of 1000, the fast path), claimed, then recorded `sent` with their wamid."""
-    store = MessageStore.from_settings(settings)
-    service = MessageService(
-        store, send_task_for(settings.queue_name), chunk_task_for(settings.queue_name), settings.bulk_chunk_size
-    )
+    services = build_services(settings, publishers(settings.queue_name))
+    store, service = services.store, services.messages
     caller, route = key_id("bench"), Route("meta", META_PHONE_NUMBER_ID)
     for start in range(0, count, 1000):
         indexes = range(start, min(start + 1000, count))

@@ -222,7 +222,7 @@ class MessageStore:
         return lua_script(self.redis, name, self.retention_seconds)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MessageStore:
+    def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.time) -> MessageStore:
         return cls(
             connect(settings.redis_url),
             retention_seconds=settings.message_retention_seconds,
@@ -231,6 +231,7 @@ class MessageStore:
             sender_limits=settings.sender_limits,
             auto_pause=(settings.auto_pause_window, settings.auto_pause_ratio),
             send_window=settings.send_window,
+            clock=clock,
         )
 
     @staticmethod

@@ -22,10 +22,12 @@ import time
 
 from celery.signals import worker_shutting_down
 
+from dispatcher.services import Services
 from dispatcher.store import Claim, chunk_member
 from tasks import runtime
 from tasks.celery_app import SEND_BATCH_CHUNK, app
 from tasks.delivery import Outcome, deliver, hand_back, note_recorded, record
+from tasks.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,13 @@ def next_group_size(sent: int, elapsed: float) -> int:
     return max(1, min(MAX_GROUP, int(GROUP_SECONDS * sent / elapsed)))
 
 
-def _send_group(store, keeper, claims: list[Claim]) -> int:
+def _send_group(services: Services, keeper: LeaseKeeper, claims: list[Claim]) -> int:
     """Send a claimed group one row after another while the keeper keeps the group's leases alive, and
     record the outcomes every RECORD_EVERY_SECONDS (one pipelined round trip for the rows sent since), so
     a worker killed mid-group leaves only its last few sends unrecorded (the ambiguous window). A row taken
     over meanwhile (its lease was lost) is not sent here. When the worker starts stopping, the rows not sent
     yet are handed back. Returns how many rows were sent."""
+    store = services.store
     pending: list[tuple[Claim, Outcome]] = []
     flushed = time.monotonic()
     sent = 0
@@ -67,7 +70,7 @@ def _send_group(store, keeper, claims: list[Claim]) -> int:
         if keeper.lost(claim.message_id):
             log.warning("row taken over by another worker: not sent here", extra={"message_id": claim.message_id})
             continue
-        pending.append((claim, deliver(claim)))
+        pending.append((claim, deliver(claim, services)))
         sent += 1
         if time.monotonic() - flushed >= RECORD_EVERY_SECONDS:
             _record(store, pending)
@@ -91,8 +94,8 @@ def _record(store, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[C
 
 @app.task(name=SEND_BATCH_CHUNK, acks_late=True, ignore_result=True)
 def send_batch_chunk(batch_id: str, start: int, stop: int) -> str:
-    store = runtime.store()
-    keeper = runtime.keeper()
+    services, keeper = runtime.services(), runtime.keeper()
+    store = services.store
     member = chunk_member(batch_id, start, stop)
     context = {"batch_id": batch_id}
     token = store.lock_chunk(member)
@@ -100,7 +103,7 @@ def send_batch_chunk(batch_id: str, start: int, stop: int) -> str:
         log.info("chunk %s-%s skipped: another copy is running", start, stop, extra=context)
         return "busy"
     with keeper.lock(member, token):
-        state = _send_rows(store, keeper, batch_id, store.batch_message_ids(batch_id, start, stop), member)
+        state = _send_rows(services, keeper, batch_id, store.batch_message_ids(batch_id, start, stop), member)
         # Only the lock's holder may forget the chunk, in the same step as the release: a copy that lost its
         # lock (it outlived it) leaves the chunk to the copy that holds it now.
         if not store.unlock_chunk(member, token, done=state != "handed back"):
@@ -109,9 +112,10 @@ def send_batch_chunk(batch_id: str, start: int, stop: int) -> str:
     return state
 
 
-def _send_rows(store, keeper, batch_id: str, ids: list[str], member: str) -> str:
+def _send_rows(services: Services, keeper: LeaseKeeper, batch_id: str, ids: list[str], member: str) -> str:
     """Claim, send and record the chunk's rows a group at a time; returns the batch's state at the end
     ("handed back" when the worker started stopping, "taken over" when another copy took the lock)."""
+    store = services.store
     position, group, state = 0, 10, "running"
     while position < len(ids):
         if keeper.lost(member):  # another copy holds the chunk now (this one outlived its lock): it goes on
@@ -125,7 +129,7 @@ def _send_rows(store, keeper, batch_id: str, ids: list[str], member: str) -> str
         if state != "running":
             return state
         with keeper.claims({claim.message_id: claim.attempt for claim in claims}):
-            sent = _send_group(store, keeper, claims)
+            sent = _send_group(services, keeper, claims)
         position += group
         group = next_group_size(sent, time.monotonic() - began) if sent else MAX_GROUP
     return state

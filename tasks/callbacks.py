@@ -166,7 +166,7 @@ def _read_bounded(response: requests.Response) -> None:
 def deliver_callbacks(chain: str) -> int:
     """Deliver the chain's events in order until it is empty, an event fails, or the budget is spent.
     Returns how many events were delivered."""
-    outbox = runtime.outbox()
+    outbox = runtime.services().outbox
     token = outbox.lock(chain, CHAIN_LEASE_SECONDS)
     if token is None:
         return 0  # another task has it (a republished duplicate)

@@ -12,18 +12,8 @@ from __future__ import annotations
 import click
 
 from dispatcher import statuses
-from dispatcher.failed_messages import Cursor, FailedFilter, FailedMessages
+from dispatcher.failed_messages import Cursor, FailedFilter
 from tasks import runtime
-from tasks.envelope import send_task_for
-
-
-def _failed() -> FailedMessages:
-    return FailedMessages(runtime.store())
-
-
-def _retry(failed: FailedMessages, message_id: str) -> str:
-    settings = runtime.settings()
-    return failed.retry(message_id, send_task_for(settings.queue_name), settings.queued_republish_after_seconds)
 
 
 @click.group(name="dispatcher")
@@ -39,9 +29,9 @@ def dispatcher() -> None:
 @click.option("--cursor", help="the cursor printed at the end of the previous page")
 def failed(batch_id, provider, error_code, limit, cursor) -> None:
     """List failed messages, oldest failure first: id, failed at, provider, error."""
-    store = runtime.store()
+    store = runtime.services().store
     wanted = FailedFilter(batch_id=batch_id, provider=provider, error_code=error_code)
-    ids, next_cursor = _failed().page(None, wanted, limit, Cursor.parse(cursor) if cursor else None)
+    ids, next_cursor = runtime.services().failed.page(None, wanted, limit, Cursor.parse(cursor) if cursor else None)
     for message in store.get_many(ids):
         if message is None:
             continue
@@ -57,7 +47,9 @@ def failed(batch_id, provider, error_code, limit, cursor) -> None:
 @click.argument("message_id")
 def retry(message_id: str) -> None:
     """Send a failed message again (same id, history kept, fresh attempts)."""
-    outcome = _retry(_failed(), message_id)
+    services = runtime.services()
+    grace = services.settings.queued_republish_after_seconds
+    outcome = services.failed.retry(message_id, services.messages.task_for, grace)
     if outcome != "ok":
         raise click.ClickException(f"{message_id} not retried: {outcome}")
     click.echo(f"{message_id} queued again")
@@ -67,15 +59,15 @@ def retry(message_id: str) -> None:
 @click.argument("batch_id")
 def retry_batch(batch_id: str) -> None:
     """Send a batch's failed messages again (not those the provider already accepted)."""
-    batch = runtime.store().batch(batch_id)
+    services = runtime.services()
+    batch = services.store.batch(batch_id)
     if batch is None:
         raise click.ClickException(f"no batch {batch_id}")
-    failed = _failed()
-    settings = runtime.settings()
+    failed = services.failed
     outcomes = failed.retry_many(
         failed.failed_in_batch(batch_id, int(batch["total"])),
-        send_task_for(settings.queue_name),
-        settings.queued_republish_after_seconds,
+        services.messages.task_for,
+        services.settings.queued_republish_after_seconds,
     )
     click.echo(
         f"{batch_id}: {outcomes.count('ok')} queued again, "
@@ -88,9 +80,8 @@ def stats() -> None:
     """Messages by status, the queue, what is held, callbacks, and the workers online."""
     from tasks.control import workers_online
 
-    settings = runtime.settings()
-    store = runtime.store()
-    outbox = runtime.outbox()
+    services = runtime.services()
+    settings, store, outbox = services.settings, services.store, services.outbox
     counts = store.counts()
     for status in statuses.ALL:
         click.echo(f"{status:<22}{max(0, counts.get(status, 0)):>10}")

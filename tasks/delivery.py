@@ -17,10 +17,11 @@ import redis
 
 from dispatcher import statuses
 from dispatcher.callback_urls import UnsafeUrl, check_resolved
+from dispatcher.services import Services
+from dispatcher.settings import Settings
 from dispatcher.store import Claim, MessageStore
 from providers import OutboundMessage, PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from providers.base import Media, Template
-from tasks import runtime
 from tasks.backoff import backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Outcome:
     error: str = ""
     retry_in: float = 0.0
     seconds: float = 0.0  # how long the provider call took (the send latency /metrics shows)
+    hold_sender_seconds: float = 0.0  # the provider throttles the sender: hold it back this long
 
 
 def _error(error: Exception, kind: str) -> str:
@@ -56,10 +58,10 @@ def outbound(claim: Claim) -> OutboundMessage:
     )
 
 
-def deliver(claim: Claim) -> Outcome:
-    """Send one claimed message through the configured provider and sort the answer, timing the call."""
+def deliver(claim: Claim, services: Services) -> Outcome:
+    """Send one claimed message through its provider and sort the answer, timing the call."""
     began = time.perf_counter()
-    outcome = _send(claim)
+    outcome = _send(claim, services)
     return dataclasses.replace(outcome, seconds=round(time.perf_counter() - began, 6))
 
 
@@ -80,8 +82,8 @@ def unsafe_media(claim: Claim, allowlist: tuple[str, ...]) -> str | None:
     return None
 
 
-def _send(claim: Claim) -> Outcome:
-    settings = runtime.settings()
+def _send(claim: Claim, services: Services) -> Outcome:
+    settings = services.settings
     context = {"message_id": claim.message_id, "attempt": claim.attempt}
     unsafe = unsafe_media(claim, settings.callbacks.allowlist)
     if unsafe:
@@ -89,36 +91,63 @@ def _send(claim: Claim) -> Outcome:
         error = {"kind": "permanent", "code": "unsafe_media_url", "message": unsafe}
         return Outcome(statuses.FAILED, error=json.dumps(error))
     try:
-        catalog = runtime.catalog()
+        catalog = services.catalog
         result = catalog.get(claim.provider or catalog.default).send(outbound(claim))
-    except (PermanentProviderError, ProviderConfigurationError) as error:
-        kind = "permanent" if isinstance(error, PermanentProviderError) else "configuration"
-        level = logging.WARNING if kind == "permanent" else logging.ERROR
-        log.log(level, "message failed (%s): %s", kind, error, extra={**context, "error_code": error.code})
-        return Outcome(statuses.FAILED, error=_error(error, kind))
-    except Exception as error:  # transient, or a bug in a provider: both get the retry budget
-        if not isinstance(error, TransientProviderError):
-            log.exception("unexpected provider error", extra=context)
-        if claim.attempt >= settings.job_attempts:
-            log.warning("message failed after %d attempts: %s", claim.attempt, error, extra=context)
-            return Outcome(statuses.FAILED, error=_error(error, "transient"))
-        retry_after = getattr(error, "retry_after", None)
-        delay = backoff_seconds(
-            claim.attempt, settings.job_backoff_delay_ms / 1000, settings.job_backoff_max_ms / 1000, retry_after
-        )
-        if getattr(error, "throttled", False):
-            runtime.store().hold_sender(claim.provider, claim.sender or "", delay)
+    except Exception as error:
+        outcome = judge(error, claim.attempt, RetryPolicy.from_settings(settings), context)
+        if outcome.hold_sender_seconds:
+            services.store.hold_sender(claim.provider, claim.sender or "", outcome.hold_sender_seconds)
             log.warning(
                 "the provider throttles sender %s/%s: every worker holds it back for %.1fs",
                 claim.provider,
                 claim.sender or "-",
-                delay,
+                outcome.hold_sender_seconds,
                 extra=context,
             )
-        log.info("retrying in %.1fs: %s", delay, error, extra=context)
-        return Outcome(statuses.RETRYING, error=_error(error, "transient"), retry_in=delay)
+        return outcome
     log.info("message sent", extra={**context, "status": statuses.SENT})
     return Outcome(statuses.SENT, provider_message_id=result.provider_message_id)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a message's provider call is tried (JOB_ATTEMPTS, JOB_BACKOFF_*)."""
+
+    attempts: int
+    base_seconds: float
+    max_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.job_attempts, settings.job_backoff_delay_ms / 1000, settings.job_backoff_max_ms / 1000)
+
+
+def judge(error: Exception, attempt: int, policy: RetryPolicy, context: dict | None = None) -> Outcome:
+    """What a failed call of attempt `attempt` means for the message: failed for good (the provider refuses it,
+    or the service is misconfigured), or retried after a backoff until the budget is spent. A transient error
+    and a bug in a provider alike get the budget; a throttled sender is held back, for every worker, as long
+    as this message waits (`hold_sender_seconds`). Decides only: the caller records and holds."""
+    context = context or {}
+    if isinstance(error, (PermanentProviderError, ProviderConfigurationError)):
+        kind = "permanent" if isinstance(error, PermanentProviderError) else "configuration"
+        level = logging.WARNING if kind == "permanent" else logging.ERROR
+        log.log(level, "message failed (%s): %s", kind, error, extra={**context, "error_code": error.code})
+        return Outcome(statuses.FAILED, error=_error(error, kind))
+    if not isinstance(error, TransientProviderError):
+        log.error("unexpected provider error", exc_info=error, extra=context)
+    if attempt >= policy.attempts:
+        log.warning("message failed after %d attempts: %s", attempt, error, extra=context)
+        return Outcome(statuses.FAILED, error=_error(error, "transient"))
+    retry_after = getattr(error, "retry_after", None)
+    delay = backoff_seconds(attempt, policy.base_seconds, policy.max_seconds, retry_after)
+    log.info("retrying in %.1fs: %s", delay, error, extra=context)
+    throttled = getattr(error, "throttled", False)
+    return Outcome(
+        statuses.RETRYING,
+        error=_error(error, "transient"),
+        retry_in=delay,
+        hold_sender_seconds=delay if throttled else 0,
+    )
 
 
 def note_recorded(answer: str, claim: Claim) -> None:

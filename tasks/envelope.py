@@ -15,6 +15,8 @@ import os
 import socket
 import uuid
 
+from dispatcher.services import Publishers
+
 _ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
 
 
@@ -81,6 +83,11 @@ def chunk_task_for(queue: str):
         return queue, task_envelope(SEND_BATCH_CHUNK, [batch_id, start, stop], queue)
 
     return task_for
+
+
+def publishers(queue: str) -> Publishers:
+    """The task messages of new messages and batch chunks on `queue`, for `dispatcher.services.build_services`."""
+    return Publishers(message=send_task_for(queue), chunk=chunk_task_for(queue))
 
 
 def callback_task_for(queue: str):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 
-from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import MessageService
 from dispatcher.store import ACCEPT_PREFIX, MessageStore
 from tasks import runtime
@@ -47,11 +46,13 @@ def republish_overdue(store: MessageStore, messages: MessageService) -> int:
 
 def trim_failed_listing() -> int:
     """Keep the failed listing to the newest JOB_REMOVE_ON_FAIL failures."""
-    return FailedMessages(runtime.store()).keep_newest(runtime.settings().job_remove_on_fail)
+    services = runtime.services()
+    return services.failed.keep_newest(services.settings.job_remove_on_fail)
 
 
 @app.task(name=RECONCILE, ignore_result=True)
 def reconcile() -> int:
     """The same pass, on demand: `celery -A tasks call dispatch.reconcile`."""
     trim_failed_listing()
-    return republish_overdue(runtime.store(), runtime.messages())
+    services = runtime.services()
+    return republish_overdue(services.store, services.messages)

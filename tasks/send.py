@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 @app.task(name=SEND_MESSAGE, acks_late=True, ignore_result=True)
 def send_message(message_id: str) -> str:
-    settings = runtime.settings()
-    store = runtime.store()
+    services = runtime.services()
+    settings, store = services.settings, services.store
     claim = store.claim(message_id, take_over_expired=settings.lease_expired_action == "resend")
     if claim.outcome == "lease_expired":
         # The worker that held it died after (maybe) calling the provider: LEASE_EXPIRED_ACTION=fail
@@ -47,6 +47,6 @@ def send_message(message_id: str) -> str:
         log.log(level, "task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
         return claim.outcome
     with runtime.keeper().claims({message_id: claim.attempt}):  # a slow call keeps its message
-        outcome = deliver(claim)
+        outcome = deliver(claim, services)
         note_recorded(record_durably(store, message_id, outcome, claim.attempt), claim)
     return outcome.status

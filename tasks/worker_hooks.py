@@ -37,12 +37,12 @@ def _json_logs(**_):
 
 def _reconcile_forever(hostname: str) -> None:
     interval = runtime.settings().reconcile_interval_seconds
-    client = runtime.store().redis
+    client = runtime.services().store.redis
     while True:
         time.sleep(interval)
         try:
             if client.set(RECONCILER_LOCK, hostname, nx=True, ex=interval):
-                republish_overdue(runtime.store(), runtime.messages())
+                republish_overdue(runtime.services().store, runtime.services().messages)
                 trim_failed_listing()
         except Exception:  # a Redis outage must not kill the timer: try again next period
             log.exception("reconciler pass failed")
@@ -56,7 +56,7 @@ def _release_due_forever() -> None:
     take them, one to push all their tasks. They go to the front of the queue (the end Celery's Redis
     transport pops from): a message released for its pacing slot must not wait behind a backlog, or it
     would miss its slot and be booked again at the back of the line."""
-    store, messages = runtime.store(), runtime.messages()
+    store, messages = runtime.services().store, runtime.services().messages
     while True:
         time.sleep(RELEASE_INTERVAL)
         try:
@@ -73,7 +73,7 @@ def _release_due_forever() -> None:
 def _release_callbacks_forever() -> None:
     """Publish a task for every chain of status callbacks whose time has come (leased, so a lost task
     is replaced after CHAIN_LEASE_SECONDS)."""
-    outbox = runtime.outbox()
+    outbox = runtime.services().outbox
     task_for = callback_task_for(runtime.settings().callbacks.queue_name)
     while True:
         time.sleep(RELEASE_INTERVAL)
@@ -93,7 +93,7 @@ HEARTBEAT_INTERVAL = 5
 
 def _heartbeat_forever(hostname: str, queues: list[str]) -> None:
     """Say every few seconds that this worker is alive and what it consumes (/health/ready, /metrics)."""
-    client = runtime.store().redis
+    client = runtime.services().store.redis
     while True:
         try:
             worker_registry.beat(client, hostname, queues)
@@ -104,8 +104,8 @@ def _heartbeat_forever(hostname: str, queues: list[str]) -> None:
 
 @worker_ready.connect
 def _start_reconciler(sender, **_):
-    warn_if_evicting(runtime.store().redis)
-    warn_if_clock_skewed(runtime.store().redis)
+    warn_if_evicting(runtime.services().store.redis)
+    warn_if_clock_skewed(runtime.services().store.redis)
     consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
     threading.Thread(
         target=_heartbeat_forever, args=(sender.hostname, sorted(consumed)), name="heartbeat", daemon=True

@@ -26,19 +26,12 @@ from dispatcher.api import (
     senders,
     webhooks,
 )
-from dispatcher.api.context import Services
 from dispatcher.api.errors import register_error_handlers
-from dispatcher.failed_messages import FailedMessages
 from dispatcher.logs import configure_logging, request_id_var
-from dispatcher.messages import MessageService
-from dispatcher.outbox import Outbox
-from dispatcher.provider_setup import ProviderCatalog
-from dispatcher.quotas import Quotas
 from dispatcher.redis_health import warn_if_evicting
+from dispatcher.services import build_services
 from dispatcher.settings import Settings, load_settings
-from dispatcher.status_reports import StatusReports
-from dispatcher.store import MessageStore
-from tasks.envelope import chunk_task_for, send_task_for
+from tasks.envelope import publishers
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY_BYTES = 1024 * 1024  # a single message; bulk endpoints allow BULK_MAX_BYTES
@@ -56,19 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    store = MessageStore.from_settings(settings)
-    quotas = Quotas(store.redis, settings.quotas, store.clock)
-    service = MessageService(
-        store,
-        send_task_for(settings.queue_name),
-        chunk_task_for(settings.queue_name),
-        settings.bulk_chunk_size,
-        quotas,
-    )
-    outbox = Outbox(store.redis, settings.message_retention_seconds)
-    reports = StatusReports(store, outbox, settings.callbacks.status_webhook_url, settings.callbacks.secret)
-    failed = FailedMessages(store)
-    services = Services(settings, store, service, ProviderCatalog(settings), outbox, reports, failed, quotas)
+    services = build_services(settings, publishers(settings.queue_name))
     app.extensions["dispatcher"] = services
 
     @app.before_request
@@ -95,8 +76,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (health, metrics, messages, retries, batches, queue, senders, webhooks, instances, docs):
         app.register_blueprint(module.blueprint)
     legacy.register(app)
-    services.openapi = docs.build_spec(app)
+    app.extensions["openapi"] = docs.build_spec(app)
     cli.register(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503
-        warn_if_evicting(store.redis)
+        warn_if_evicting(services.store.redis)
     return app

@@ -7,40 +7,17 @@ for an id that does not exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from flask import current_app
 
 from dispatcher.accounts import owner
 from dispatcher.api.auth import account
 from dispatcher.api.errors import ApiError
-from dispatcher.failed_messages import FailedMessages
-from dispatcher.messages import MessageService
-from dispatcher.outbox import Outbox
-from dispatcher.provider_setup import ProviderCatalog
-from dispatcher.quotas import Quotas
-from dispatcher.settings import Settings
-from dispatcher.status_reports import StatusReports
-from dispatcher.store import Message, MessageStore
-
-
-@dataclass
-class Services:
-    """What the views need, built once by the app factory and kept on `app.extensions["dispatcher"]`."""
-
-    settings: Settings
-    store: MessageStore
-    messages: MessageService
-    catalog: ProviderCatalog
-    outbox: Outbox
-    reports: StatusReports
-    failed: FailedMessages
-    quotas: Quotas
-    openapi: dict = field(default_factory=dict)
+from dispatcher.services import Services
+from dispatcher.store import Message
 
 
 def services() -> Services:
-    """The services of the app serving this request."""
+    """The services of the app serving this request (built by `dispatcher.services.build_services`)."""
     return current_app.extensions["dispatcher"]
 
 

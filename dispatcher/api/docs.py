@@ -9,9 +9,9 @@ from __future__ import annotations
 from apispec import APISpec, yaml_utils
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
-from flask import Blueprint, Flask, jsonify, render_template_string
+from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
-from dispatcher.api import context, instances, schemas, senders
+from dispatcher.api import instances, schemas, senders
 from dispatcher.api.legacy import routes as legacy_routes
 
 blueprint = Blueprint("docs", __name__)
@@ -92,7 +92,7 @@ def with_common_answers(path: str, operation: dict) -> dict:
 
 @blueprint.get("/openapi.json")
 def openapi():
-    return jsonify(context.services().openapi)
+    return jsonify(current_app.extensions["openapi"])
 
 
 _PAGE = """<!doctype html>
@@ -130,4 +130,4 @@ Authenticated endpoints need the <code>X-API-Key</code> header.</p>
 
 @blueprint.get("/docs")
 def docs():
-    return render_template_string(_PAGE, spec=context.services().openapi)
+    return render_template_string(_PAGE, spec=current_app.extensions["openapi"])

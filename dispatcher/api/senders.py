@@ -12,7 +12,6 @@ from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.request_input import json_object, load
 from dispatcher.message_rules import InvalidInput
-from dispatcher.senders import SenderRegistry
 
 blueprint = Blueprint("senders", __name__)
 
@@ -45,11 +44,6 @@ class SenderPaceSchema(Schema):
     state = fields.String(validate=validate.OneOf(("active", "paused"), error="state must be active or paused"))
 
 
-def _registry() -> SenderRegistry:
-    services = context.services()
-    return SenderRegistry(services.store.redis, services.settings.sender_limits)
-
-
 def _checked(provider: str, sender: str) -> None:
     """404 for a provider or sender we do not have; 400 for a name no sender of that provider can have (the
     same rule as a message's `sender`)."""
@@ -78,7 +72,7 @@ def list_senders():
           current_wait_seconds}]}`
     """
     catalog = context.services().catalog
-    registry = _registry()
+    registry = context.services().senders
     configured = {name: provider.senders for name, provider in catalog.providers.items()}
     return jsonify({"senders": [asdict(registry.get(*pair)) for pair in registry.known(configured)]})
 
@@ -99,7 +93,7 @@ def get_sender(provider: str, sender: str):
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
-    return jsonify(asdict(_registry().get(provider, sender)))
+    return jsonify(asdict(context.services().senders.get(provider, sender)))
 
 
 @blueprint.put("/v1/senders/<provider>/<sender>")
@@ -129,11 +123,12 @@ def set_sender(provider: str, sender: str):
         "warmup_start": "warmup_start",
         "warmup_growth": "warmup_growth",
     }
-    updated = _registry().set(provider, sender, **{names[key]: value for key, value in data.items() if key != "state"})
+    registry = context.services().senders
+    updated = registry.set(provider, sender, **{names[key]: value for key, value in data.items() if key != "state"})
     if data.get("state") == "paused":
-        updated = _registry().pause(provider, sender, "paused by an operator")
+        updated = registry.pause(provider, sender, "paused by an operator")
     elif data.get("state") == "active":
-        updated, _ = _registry().resume(provider, sender)
+        updated, _ = registry.resume(provider, sender)
     return jsonify(asdict(updated))
 
 
@@ -153,7 +148,7 @@ def pause_sender(provider: str, sender: str):
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
-    return jsonify(asdict(_registry().pause(provider, sender, "paused by an operator")))
+    return jsonify(asdict(context.services().senders.pause(provider, sender, "paused by an operator")))
 
 
 @blueprint.post("/v1/senders/<provider>/<sender>/resume")
@@ -172,5 +167,5 @@ def resume_sender(provider: str, sender: str):
       404: {description: Unknown provider or sender}
     """
     _checked(provider, sender)
-    sender_now, released = _registry().resume(provider, sender)
+    sender_now, released = context.services().senders.resume(provider, sender)
     return jsonify({**asdict(sender_now), "released": released})
