@@ -1,4 +1,4 @@
-# The README's commands. Each one sets up the virtualenv first, on a machine with only Python 3.11, git and make.
+# The README's commands (make run, make test) and the rest. Each one sets up the virtualenv first, on a machine with only Python 3.11, git and make.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo --no-cache
 
-## bench: the figures quoted in the README's Performance section
+## bench: the figures quoted in docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 

@@ -1,1 +1,1 @@
-"""Benchmarks: scripts that print figures (see the README's Performance section)."""
+"""Benchmarks: scripts that print figures (see docs/performance.md)."""

@@ -1,4 +1,4 @@
-"""`make bench`: every figure of the README's Performance section, with the reference figures beside them.
+"""`make bench`: every figure of docs/performance.md, with the reference figures beside them.
 
 The reference figures (Redis's redis-benchmark, BullMQ, raw Celery) come from ../shared/bench/run.sh
 when it is there, run in the same sitting, because this machine is noisy: compare ratios.

@@ -31,7 +31,7 @@ ends the host at a backslash), and no host name needs them.
   network's own DNS answers (`metadata.google.internal`, `redis.internal`). A name that does not resolve
   passes: nobody can fetch it. The provider resolves the name again when it downloads the file, and we
   cannot pin its lookup: whoever controls a name's DNS can answer us a public address and the provider a
-  private one; what stops that is egress filtering on the provider's host (see the README).
+  private one; what stops that is egress filtering on the provider's host (see docs/providers.md).
 
 CALLBACK_URL_ALLOWLIST opens exceptions, for both fields: an address or a CIDR range allows those
 addresses (a reach-town backend, or a media server, on the same private network); a host name only lifts

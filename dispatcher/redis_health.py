@@ -29,7 +29,7 @@ def warn_if_evicting(client: redis.Redis) -> None:
         )
 
 
-# Leases are instants written on one worker's clock and read on another's (see the README's guarantees):
+# Leases are instants written on one worker's clock and read on another's (see docs/reliability.md):
 # a clock behind by more than a lease's renewal margin makes a live claim look expired to the others.
 CLOCK_SKEW_WARNING_SECONDS = 1.0
 

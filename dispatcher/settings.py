@@ -39,7 +39,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The service's whole configuration. Field docs live in `.env.example` and the README."""
+    """The service's whole configuration. Field docs live in `.env.example` and docs/configuration.md."""
 
     environment: str
     host: str

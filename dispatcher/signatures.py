@@ -5,7 +5,7 @@
 
 The timestamp is inside the signed text, so a captured request cannot be replayed later with a
 fresh timestamp; receivers refuse timestamps older than five minutes. `verify` is what a receiver
-runs (the README shows it, and a TypeScript twin).
+runs (docs/callbacks.md shows it, and a TypeScript twin).
 """
 
 from __future__ import annotations

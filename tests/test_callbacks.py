@@ -220,16 +220,16 @@ def test_our_signature_verifies_and_refuses_stale_or_altered_requests():
     assert not signatures.verify(SECRET, body, timestamp, "sha256=é" + signature[8:], now=1_700_000_100)
 
 
-def _readme_snippet(language: str) -> str:
-    """The README's signature-checking snippet in `language`, as a reach-town developer would copy it."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Verifying our signature", 1)[1].split("\n## ", 1)[0]
+def _docs_snippet(language: str) -> str:
+    """docs/callbacks.md's signature-checking snippet in `language`, as a reach-town developer would copy it."""
+    page = (ROOT / "docs" / "callbacks.md").read_text()
+    section = page.split("## Verifying our signature", 1)[1].split("\n# ", 1)[0]
     return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_python_snippet_verifies_our_signature():
+def test_the_docs_python_snippet_verifies_our_signature():
     namespace: dict = {}
-    exec(_readme_snippet("python"), namespace)
+    exec(_docs_snippet("python"), namespace)
     body = '{"type":"message.read","text":"Olá 🙂"}'.encode()
     headers = signatures.headers(SECRET, body)
     timestamp, signature = headers[signatures.TIMESTAMP_HEADER], headers[signatures.SIGNATURE_HEADER]
@@ -241,9 +241,9 @@ def test_the_readme_python_snippet_verifies_our_signature():
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
-def test_the_readme_typescript_snippet_verifies_our_signature(tmp_path):
+def test_the_docs_typescript_snippet_verifies_our_signature(tmp_path):
     # Node runs the snippet once its type annotations are stripped (it is otherwise plain JavaScript).
-    code = re.sub(r": (Buffer|string|boolean)", "", _readme_snippet("ts")).replace("export ", "")
+    code = re.sub(r": (Buffer|string|boolean)", "", _docs_snippet("ts")).replace("export ", "")
     body = '{"type":"message.read","text":"Olá 🙂"}'.encode()
     headers = signatures.headers(SECRET, body)
     script = tmp_path / "verify.mjs"

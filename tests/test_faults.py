@@ -1,6 +1,6 @@
 """Faults, with real processes: a worker killed with -9 mid-batch, Redis killed mid-batch, a provider
 failing 30 % of its requests, a provider that hangs. The promise under each: 0 messages lost, and none
-sent twice outside the documented ambiguous window (README, "What we guarantee, and how").
+sent twice outside the documented ambiguous window (docs/reliability.md, "What we guarantee, and how").
 
 The provider is the webhook bridge's fake (tests/fakes/webhook.py) over real HTTP. It counts what it
 *accepted* per external_id, so "lost" (accepted 0 times) and "sent twice" (accepted 2+ times) are counted
@@ -297,7 +297,7 @@ def own_redis(tmp_path):
 
 class SingleSender(threading.Thread):
     """A client sending single messages one after another throughout, retrying a refused one with the same
-    external_id until it is accepted (as the README tells clients to). `accepted` holds what the API answered
+    external_id until it is accepted (as docs/reliability.md tells clients to). `accepted` holds what the API answered
     200 for; `unsettled` an id it gave up on (refused for a minute), which the test must not have."""
 
     def __init__(self, base: str, prefix: str):
