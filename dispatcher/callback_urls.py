@@ -183,7 +183,7 @@ def resolve(host: str, port: int) -> tuple[Address, ...]:
     """Every address a host name resolves to, in the resolver's order, each once: our one DNS lookup.
     Raises socket.gaierror when it does not resolve."""
     infos = socket.getaddrinfo(host.encode(), port, type=socket.SOCK_STREAM)  # ASCII already: no idna codec
-    return tuple(dict.fromkeys(ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in infos))
+    return tuple(dict.fromkeys(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]) for *_, sockaddr in infos))
 
 
 def check_resolved(url: str, allowlist: tuple[str, ...], field: str = "callback_url") -> Target:

@@ -78,15 +78,14 @@ class FailedMessages:
         """Failed message ids of this account (None: of every account) matching `wanted`, oldest failure
         first, and the next cursor."""
         top = wanted.until if wanted.until is not None else "+inf"
-        score = cursor.score if cursor else (wanted.since if wanted.since is not None else "-inf")
-        after = cursor.member if cursor else None
+        score: float | str = cursor.score if cursor else (wanted.since if wanted.since is not None else "-inf")
         found: list[str] = []
         examined = 0
         last: Cursor | None = cursor
         while len(found) < limit and examined < EXAMINE_MAX:
             entries = self.redis.zrangebyscore(FAILED_KEY, score, top, start=0, num=SLICE, withscores=True)
             # The slice starts at `score` inclusive: skip what the cursor already covered (ties come in id order).
-            fresh = [(m, s) for m, s in entries if after is None or s != last.score or m > after]
+            fresh = [(m, s) for m, s in entries if last is None or s != last.score or m > last.member]
             if not fresh:
                 break
             pipe = self.redis.pipeline(transaction=False)
@@ -108,7 +107,8 @@ class FailedMessages:
                 self.redis.zrem(FAILED_KEY, *expired)
             if len(entries) < SLICE and len(found) < limit:
                 return found, None  # the end of the index
-            score, after = last.score, last.member
+            assert last is not None  # `fresh` was not empty: the loop above examined at least one entry
+            score = last.score
         return found, last
 
     def keep_newest(self, keep: int | None) -> int:

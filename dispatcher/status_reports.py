@@ -62,7 +62,7 @@ class StatusReports:
         """Apply one report; returns its outcome: ok, duplicate, same, stale, or parked (no message has that
         provider id yet: it is applied when one is recorded `sent`, or expires)."""
         now = time.time()
-        entry = {"status": report.status, "at": iso(now), "source": f"{report.provider} webhook"}
+        entry: dict[str, object] = {"status": report.status, "at": iso(now), "source": f"{report.provider} webhook"}
         if report.provider_status:
             entry["provider_status"] = report.provider_status
         if report.at:

@@ -79,7 +79,7 @@ def _send_group(services: Services, keeper: LeaseKeeper, claims: list[Claim]) ->
     return sent
 
 
-def _record(store, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[Claim] = ()) -> None:
+def _record(store, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[Claim] | tuple[()] = ()) -> None:
     """Record outcomes (and hand back unsent rows) in one pipelined round trip."""
     if not outcomes and not hand_back_rows:
         return

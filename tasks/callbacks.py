@@ -63,7 +63,8 @@ class PinnedAdapter(DeadlineAdapter):
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = urlsplit(f"//{request.headers['Host']}").hostname
+            # urllib3 takes server_hostname (its typing leaves it out of the pool keys it lists)
+            pool_kwargs["server_hostname"] = urlsplit(f"//{request.headers['Host']}").hostname  # type: ignore[typeddict-unknown-key]
         return host_params, pool_kwargs
 
 
@@ -91,6 +92,7 @@ def post(pending: Pending, settings: CallbackSettings) -> str | None:
         **signatures.headers(secret, body),
     }
     timeout = settings.timeout_seconds
+    failure: str | None
     with deadline(timeout) as call:  # CALLBACK_TIMEOUT bounds the whole delivery, however its answer trickles
         try:
             target = check_resolved(pending.url, settings.allowlist)

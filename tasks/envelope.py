@@ -24,7 +24,7 @@ def task_envelope(task_name: str, args: list, queue: str) -> str:
     """The JSON text kombu's Redis transport would LPUSH onto `queue` for `task_name(*args)`."""
     task_id = str(uuid.uuid4())
     body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
-    headers = {
+    headers: dict[str, object] = {
         "lang": "py",
         "task": task_name,
         "id": task_id,

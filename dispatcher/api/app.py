@@ -11,6 +11,7 @@ import uuid
 
 import redis
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from dispatcher.api import (
     batches,
@@ -38,6 +39,13 @@ MAX_BODY_BYTES = 1024 * 1024  # a single message; bulk endpoints allow BULK_MAX_
 BULK_ENDPOINTS = {"batches.send_bulk", "legacy.dispatch_bulk"}
 
 
+class JsonAnswers(DefaultJSONProvider):
+    """Answers as written: Portuguese texts readable (not `\\u00e1`), fields in the order the views give them."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -46,8 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # would be sent on to `DELETE /v1/instances/logout`, deleting an instance named `logout`.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json = JsonAnswers(app)
 
     services = build_services(settings, publishers(settings.queue_name))
     app.extensions["dispatcher"] = services

@@ -77,7 +77,7 @@ def send_bulk():
         route = route_for(envelope, services)
         send_at = checked_send_at(envelope.get("send_at"), settings.message_retention_days)
     except InvalidInput as invalid:
-        raise ApiError(400, **invalid.body) from None
+        raise ApiError.invalid(invalid) from None
 
     results: list[dict] = []
     valid: list[tuple[dict, NewMessage]] = []

@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from dispatcher.logs import request_id_var
+from dispatcher.message_rules import InvalidInput
 from dispatcher.quotas import QuotaExceeded
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ class ApiError(Exception):
         self.status = status
         self.headers = headers or {}
         self.body = {"error": error, "code": code, **extra}
+
+    @classmethod
+    def invalid(cls, invalid: InvalidInput, status: int = 400) -> ApiError:
+        """A rule of the domain broken by the request: 400 (or `status`), naming its field."""
+        return cls(status, str(invalid), invalid.body["code"], field=invalid.body["field"])
 
 
 def over_quota(error: QuotaExceeded) -> ApiError:

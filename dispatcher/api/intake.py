@@ -19,7 +19,8 @@ from dispatcher.message_rules import (
     rendered,
 )
 from dispatcher.messages import Route, new_message
-from dispatcher.provider_setup import ProviderCatalog
+from dispatcher.services import Services
+from dispatcher.settings import Settings
 from dispatcher.store import NewMessage
 from dispatcher.templates import Template
 from providers.base import MEDIA, TEMPLATE, TEXT
@@ -27,10 +28,10 @@ from providers.base import MEDIA, TEMPLATE, TEXT
 _row_schema = BulkRowSchema()
 
 
-def route_for(data: dict, services, template: dict | None = None) -> Route:
+def route_for(data: dict, services: Services, template: dict | None = None) -> Route:
     """The provider, sender, media, provider `template` and callback URL a request asks for, checked against
     what the chosen provider can do: an impossible request is refused here, not in a worker."""
-    catalog: ProviderCatalog = services.catalog
+    catalog = services.catalog
     media = data.get("media")
     kind = TEMPLATE if template else MEDIA if media else TEXT
     provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
@@ -62,7 +63,7 @@ def load_row(raw: dict) -> dict:
         and (body is _ABSENT or type(body) is str)
         and (variables is _ABSENT or (type(variables) is dict and all(type(v) in _SCALARS for v in variables.values())))
     ):
-        row = {"recipient_phone": phone, "external_id": external_id}
+        row: dict[str, object] = {"recipient_phone": phone, "external_id": external_id}
         if body is not _ABSENT:
             row["message_body"] = body
         if variables is not _ABSENT:
@@ -71,7 +72,7 @@ def load_row(raw: dict) -> dict:
     return _row_schema.load(raw)
 
 
-def prepare_row(raw: object, template: Template | None, settings, route: Route) -> NewMessage:
+def prepare_row(raw: object, template: Template | None, settings: Settings, route: Route) -> NewMessage:
     """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it. The
     request's template comes parsed once (`Template(text)`), not once a row."""
     if not isinstance(raw, dict):
@@ -79,8 +80,9 @@ def prepare_row(raw: object, template: Template | None, settings, route: Route) 
     try:
         row = load_row(raw)
     except ValidationError as error:
-        body = field_error(_row_schema, error.normalized_messages())
-        raise InvalidInput(body["error"], body["code"], body["field"]) from None
+        refusal = field_error(_row_schema, error.normalized_messages())
+        raise InvalidInput(refusal["error"], refusal["code"], refusal["field"]) from None
+    text: str
     if "message_body" in row:
         text = row["message_body"]
     elif template is not None:

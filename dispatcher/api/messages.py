@@ -80,7 +80,7 @@ def send_message():
         recipient = checked_recipient(data["recipient_phone"], settings.default_region)
         send_at = checked_send_at(data.get("send_at"), settings.message_retention_days)
     except InvalidInput as invalid:
-        raise ApiError(400, **invalid.body) from None
+        raise ApiError.invalid(invalid) from None
     try:
         accepted = services.messages.accept(account(), recipient, body, data["external_id"], route, send_at)
     except IdempotencyConflict as conflict:

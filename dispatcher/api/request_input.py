@@ -52,7 +52,9 @@ def json_problem(value: object) -> tuple[str, str] | None:
     """
     if type(value) is str:  # parsed JSON holds exact dicts, lists and strs: `type() is` is the fast test
         return ("invalid_unicode", "body") if not value.isascii() and _SURROGATE.search(value) else None
-    stack: list[tuple[object, tuple | None, int]] = [(value, None, 0)] if type(value) in (dict, list) else []
+    stack: list[tuple[dict | list, tuple | None, int]] = []
+    if type(value) is dict or type(value) is list:
+        stack.append((value, None, 0))
     while stack:  # (container, (parent trail, key), depth)
         item, trail, depth = stack.pop()
         if depth >= MAX_JSON_DEPTH:

@@ -53,7 +53,7 @@ def retry_message(message_id: str):
     if outcome != "ok":
         text = REFUSALS.get(outcome, f"Only a failed message can be retried; this one is {outcome}")
         raise ApiError(409, text, outcome if outcome in REFUSALS else "not_failed", current_status=outcome)
-    return jsonify(message_view(context.services().store.get(message_id)))
+    return jsonify(message_view(own_message(message_id)))
 
 
 @blueprint.post("/v1/messages/<message_id>/cancel")
@@ -81,7 +81,7 @@ def cancel_message(message_id: str):
     if outcome != "ok":
         text = REFUSALS.get(outcome, f"Only a message not sent yet can be canceled; this one is {outcome}")
         raise ApiError(409, text, "not_cancelable", current_status=outcome)
-    return jsonify(message_view(context.services().store.get(message_id)))
+    return jsonify(message_view(own_message(message_id)))
 
 
 @blueprint.post("/v1/batches/<batch_id>/retry-failed")

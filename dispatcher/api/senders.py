@@ -55,7 +55,7 @@ def _checked(provider: str, sender: str) -> None:
     try:
         catalog.check_sender(provider, sender)
     except InvalidInput as invalid:
-        raise ApiError(404 if invalid.body["code"] == "unknown_sender" else 400, **invalid.body) from None
+        raise ApiError.invalid(invalid, 404 if invalid.body["code"] == "unknown_sender" else 400) from None
 
 
 @blueprint.get("/v1/senders")

@@ -178,7 +178,7 @@ def dispatch_single():
         recipient = checked_recipient(data["phone"], settings.default_region)
         route = _route(services, data["instanceName"])
     except InvalidInput as invalid:
-        raise ApiError(400, **invalid.body) from None
+        raise ApiError.invalid(invalid) from None
     accepted = services.messages.accept(account(), recipient, body, f"fastify-{uuid.uuid4()}", route)
     return jsonify({"success": True, "message": "Job único adicionado à fila.", "jobId": accepted.message_id})
 
@@ -215,7 +215,7 @@ def dispatch_bulk():
     try:
         route = _route(services, data["instanceName"])
     except InvalidInput as invalid:
-        raise ApiError(400, **invalid.body) from None
+        raise ApiError.invalid(invalid) from None
     rows = []
     template = Template(data.get("message", ""))  # parsed once for every recipient
     for index, recipient in enumerate(data["recipients"]):
