@@ -22,6 +22,7 @@ from dispatcher.api.context import find_own_batch, find_own_message
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import prepare_row
 from dispatcher.api.legacy import errors as legacy_errors
+from dispatcher.api.openapi import documented
 from dispatcher.api.presenters import queue_counts
 from dispatcher.api.request_input import json_object
 from dispatcher.api.schemas import TEMPLATE_MAX
@@ -55,6 +56,8 @@ BATCH_JOB_STATES = {
     "completed": "completed",
     "canceled": "failed",
 }
+# The legacy API's refusal of a request, as the docs show it.
+REFUSED = '`{"success": false, "message": "..."}`'
 
 
 class FastifySingleSchema(Schema):
@@ -152,22 +155,20 @@ def health():
 
 
 @blueprint.post("/dispatch/single")
+@documented(
+    body=FastifySingleSchema,
+    answers={
+        200: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`',
+        400: REFUSED,
+    },
+)
 @require_api_key
 @quota_checked_at_accept
 def dispatch_single():
     """Legacy API: queue one message.
-    ---
-    summary: "Legacy API: queue one message"
-    description: >
-      Unknown fields are refused. The answer's `jobId` is the message id. Only `text` is sent by the
-      current provider.
-    security: [{ApiKey: []}]
-    requestBody:
-      required: true
-      content: {application/json: {schema: FastifySingleSchema}}
-    responses:
-      200: {description: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`'}
-      400: {description: '`{"success": false, "message": "..."}`'}
+
+    Unknown fields are refused. The answer's `jobId` is the message id. Only `text` is sent by the
+    current provider.
     """
     services = context.services()
     settings = services.settings
@@ -184,24 +185,20 @@ def dispatch_single():
 
 
 @blueprint.post("/dispatch/bulk")
+@documented(
+    body=FastifyBulkSchema,
+    answers={
+        200: '`{"success": true, "message": "N jobs adicionados à fila.", "jobIds": [...], "batchId": "..."}`',
+        400: REFUSED,
+        413: "More recipients than BULK_MAX_MESSAGES, or a body larger than BULK_MAX_BYTES",
+    },
+)
 @require_api_key
 def dispatch_bulk():
-    """Legacy API: queue one message per recipient.
-    ---
-    summary: "Legacy API: queue a message per recipient"
-    description: >
-      `{{key}}` (spaces allowed) in `message` takes each recipient's variable. A recipient that
-      cannot be sent refuses the whole request, naming it. `jobIds` are the message ids.
-    security: [{ApiKey: []}]
-    requestBody:
-      required: true
-      content: {application/json: {schema: FastifyBulkSchema}}
-    responses:
-      200:
-        description: >
-          `{"success": true, "message": "N jobs adicionados à fila.", "jobIds": [...], "batchId": "..."}`
-      400: {description: '`{"success": false, "message": "..."}`'}
-      413: {description: "More recipients than BULK_MAX_MESSAGES, or a body larger than BULK_MAX_BYTES"}
+    """Legacy API: queue a message per recipient.
+
+    `{{key}}` (spaces allowed) in `message` takes each recipient's variable. A recipient that
+    cannot be sent refuses the whole request, naming it. `jobIds` are the message ids.
     """
     services = context.services()
     settings = services.settings
@@ -241,17 +238,12 @@ def dispatch_bulk():
 
 
 @blueprint.get("/queue/status")
+@documented(
+    answers={200: '`{"name", "counts": {"wait", "active", "completed", "failed", "delayed", "paused"}, "isPaused"}`'}
+)
 @require_operator
 def queue_status():
-    """Legacy API: the queue's counts, in BullMQ's words.
-    ---
-    summary: "Legacy API: queue counts"
-    security: [{OperatorKey: []}]
-    responses:
-      200:
-        description: >
-          `{"name", "counts": {"wait", "active", "completed", "failed", "delayed", "paused"}, "isPaused"}`
-    """
+    """Legacy API: queue counts, in BullMQ's words."""
     counts = queue_counts(context.services().store)
     return jsonify(
         {
@@ -315,21 +307,16 @@ def _batch_job(batch_id: str, batch: dict) -> dict:
 
 
 @blueprint.get("/queue/jobs/<job_id>/status")
+@documented(
+    answers={
+        200: '`{"id", "name", "data", "state", "progress", "failedReason", "returnValue", "timestamp", '
+        '"processedOn", "finishedOn", "attemptsMade"}`',
+        404: '`{"success": false, "message": "Job não encontrado."}`',
+    }
+)
 @require_api_key
 def job_status(job_id: str):
-    """Legacy API: a job's state (a message, or a batch).
-    ---
-    summary: "Legacy API: a job's state"
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: job_id, in: path, required: true, schema: {type: string}}
-    responses:
-      200:
-        description: >
-          `{"id", "name", "data", "state", "progress", "failedReason", "returnValue", "timestamp",
-          "processedOn", "finishedOn", "attemptsMade"}`
-      404: {description: '`{"success": false, "message": "Job não encontrado."}`'}
-    """
+    """Legacy API: a job's state (a message, or a batch)."""
     if job_id.startswith("batch-"):
         batch = find_own_batch(job_id)
         if batch is not None:
