@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, jsonify, render_template_string
 
 from dispatcher.api import context, instances, legacy, schemas, senders
 from dispatcher.api.legacy import routes as legacy_routes
+from dispatcher.api.legacy.errors import LegacyErrorSchema
 from dispatcher.api.openapi import SECURITY_SCHEMES, operation
 
 blueprint = Blueprint("docs", __name__)
@@ -23,7 +24,7 @@ _SCHEMAS = (
     schemas.SendAnswerSchema,
     schemas.MessageSchema,
     schemas.ErrorSchema,
-    schemas.SeedErrorSchema,
+    LegacyErrorSchema,
     schemas.HealthSchema,
     schemas.ReadinessSchema,
     schemas.BulkRowSchema,
@@ -33,8 +34,8 @@ _SCHEMAS = (
     schemas.BatchSchema,
     schemas.BatchMessagesSchema,
     schemas.QueueStatusSchema,
-    legacy_routes.FastifySingleSchema,
-    legacy_routes.FastifyBulkSchema,
+    legacy_routes.LegacySingleSendSchema,
+    legacy_routes.LegacyBulkSendSchema,
     instances.CreateInstanceSchema,
     senders.SenderPaceSchema,
 )
@@ -53,7 +54,7 @@ def build_spec(app: Flask) -> dict:
     for schema in _SCHEMAS:
         spec.components.schema(schema.__name__, schema=schema)
     for rule in app.url_map.iter_rules():
-        error_schema = schemas.SeedErrorSchema if rule.rule.startswith(legacy.PREFIX) else schemas.ErrorSchema
+        error_schema = LegacyErrorSchema if rule.rule.startswith(legacy.PREFIX) else schemas.ErrorSchema
         described = operation(app.view_functions[rule.endpoint], rule.rule, error_schema)
         if described:
             method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS")).lower()

@@ -101,7 +101,7 @@ def relay(call, *args: Any, success: int | None = None):
 @blueprint.get("/v1/instances")
 @documented(answers={200: "The instances", 400: NOT_ENABLED, 502: EVOLUTION_FAILED})
 @require_operator
-def listevolution_instances():
+def list_instances():
     """List Evolution API instances (Evolution's fetchInstances answer)."""
     return relay(evolution_instances().list)
 

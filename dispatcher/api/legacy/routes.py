@@ -60,7 +60,7 @@ BATCH_JOB_STATES = {
 REFUSED = '`{"success": false, "message": "..."}`'
 
 
-class FastifySingleSchema(Schema):
+class LegacySingleSendSchema(Schema):
     """The legacy API's POST /api/v1/dispatch/single body."""
 
     class Meta:
@@ -83,7 +83,7 @@ class FastifySingleSchema(Schema):
     footerText = fields.String()
 
 
-class FastifyRecipientSchema(Schema):
+class LegacyRecipientSchema(Schema):
     class Meta:
         unknown = RAISE
 
@@ -91,14 +91,14 @@ class FastifyRecipientSchema(Schema):
     variables = fields.Dict(keys=fields.String())
 
 
-class FastifyBulkSchema(Schema):
+class LegacyBulkSendSchema(Schema):
     """The legacy API's POST /api/v1/dispatch/bulk body."""
 
     class Meta:
         unknown = RAISE
 
     instanceName = fields.String(required=True, validate=validate.Length(min=1, max=SENDER_MAX))
-    recipients = fields.List(fields.Nested(FastifyRecipientSchema), required=True, validate=validate.Length(min=1))
+    recipients = fields.List(fields.Nested(LegacyRecipientSchema), required=True, validate=validate.Length(min=1))
     message = fields.String(
         validate=validate.Length(max=TEMPLATE_MAX, error=f"message must be at most {TEMPLATE_MAX} characters")
     )
@@ -156,7 +156,7 @@ def health():
 
 @blueprint.post("/dispatch/single")
 @documented(
-    body=FastifySingleSchema,
+    body=LegacySingleSendSchema,
     answers={
         200: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`',
         400: REFUSED,
@@ -172,7 +172,7 @@ def dispatch_single():
     """
     services = context.services()
     settings = services.settings
-    data = _load(FastifySingleSchema(), json_object())
+    data = _load(LegacySingleSendSchema(), json_object())
     _require_supported(data)
     try:
         body = checked_body(data.get("message", ""), settings.message_body_max_chars)
@@ -186,7 +186,7 @@ def dispatch_single():
 
 @blueprint.post("/dispatch/bulk")
 @documented(
-    body=FastifyBulkSchema,
+    body=LegacyBulkSendSchema,
     answers={
         200: '`{"success": true, "message": "N jobs adicionados à fila.", "jobIds": [...], "batchId": "..."}`',
         400: REFUSED,
@@ -207,7 +207,7 @@ def dispatch_bulk():
         raise ApiError(
             413, f"Too many recipients: at most {settings.bulk_max_messages}", "too_many_rows", field="recipients"
         )
-    data = _load(FastifyBulkSchema(), raw)
+    data = _load(LegacyBulkSendSchema(), raw)
     _require_supported(data)
     try:
         route = _route(services, data["instanceName"])
