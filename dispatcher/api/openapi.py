@@ -14,7 +14,7 @@ import copy
 import inspect
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from marshmallow import Schema
 
@@ -50,7 +50,7 @@ class Operation:
     answers: Mapping[int, str | Answer]
     body: SchemaLike | None = None
     body_media_type: str = "application/json"
-    query: tuple[dict, ...] = field(default=())
+    query: tuple[dict, ...] = ()
 
 
 def documented(
