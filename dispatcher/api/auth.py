@@ -6,7 +6,9 @@ Three kinds of route (dispatcher/accounts.py says what keys and accounts are):
                       an ADMIN_API_KEY key, or, in development without one, any API key;
   `require_any_key`   either, each seeing its own: an account its things, an operator everyone's.
 Each sets `g.caller`; an account's requests also spend its request quota (dispatcher/quotas.py), but for a
-single send (`quota_checked_at_accept`), whose create script spends it in the same step as the message.
+single send (`quota_checked_at_accept`), whose create script spends it in the same step as the message. Each
+also records on the view which keys it accepts (`accepted_keys`), from which /openapi.json states the
+operation's security (dispatcher/api/openapi.py).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def require_api_key(view):
             raise ApiError(403, "This route acts for an account: use an API_KEY key, not ADMIN_API_KEY", "account_only")
         return view(*args, **kwargs)
 
+    wrapper.accepted_keys = ("account",)
     return wrapper
 
 
@@ -92,6 +95,7 @@ def require_operator(view):
             raise ApiError(403, "This route is for operators: use an ADMIN_API_KEY key", "operator_only")
         return view(*args, **kwargs)
 
+    wrapper.accepted_keys = ("operator",)
     return wrapper
 
 
@@ -103,6 +107,7 @@ def require_any_key(view):
         _authenticate()
         return view(*args, **kwargs)
 
+    wrapper.accepted_keys = ("account", "operator")
     return wrapper
 
 

@@ -1,4 +1,5 @@
-"""`/openapi.json`, generated from the marshmallow schemas and the views' docstrings, and `/docs` for people.
+"""`/openapi.json`, generated from the marshmallow schemas and each view's `@documented` (dispatcher/api/openapi.py),
+and `/docs` for people.
 
 The docs page is rendered here from the same spec, with no script or stylesheet from elsewhere, so
 it works on a closed network and in tests.
@@ -6,13 +7,15 @@ it works on a closed network and in tests.
 
 from __future__ import annotations
 
-from apispec import APISpec, yaml_utils
+from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
-from dispatcher.api import instances, schemas, senders
+from dispatcher.api import instances, legacy, schemas, senders
 from dispatcher.api.legacy import routes as legacy_routes
+from dispatcher.api.legacy.errors import LegacyErrorSchema
+from dispatcher.api.openapi import SECURITY_SCHEMES, operation
 
 blueprint = Blueprint("docs", __name__)
 
@@ -21,7 +24,7 @@ _SCHEMAS = (
     schemas.SendAnswerSchema,
     schemas.MessageSchema,
     schemas.ErrorSchema,
-    schemas.SeedErrorSchema,
+    LegacyErrorSchema,
     schemas.HealthSchema,
     schemas.ReadinessSchema,
     schemas.BulkRowSchema,
@@ -31,8 +34,8 @@ _SCHEMAS = (
     schemas.BatchSchema,
     schemas.BatchMessagesSchema,
     schemas.QueueStatusSchema,
-    legacy_routes.FastifySingleSchema,
-    legacy_routes.FastifyBulkSchema,
+    legacy_routes.LegacySingleSendSchema,
+    legacy_routes.LegacyBulkSendSchema,
     instances.CreateInstanceSchema,
     senders.SenderPaceSchema,
 )
@@ -46,48 +49,17 @@ def build_spec(app: Flask) -> dict:
         plugins=[MarshmallowPlugin()],
         info={"description": "Queue WhatsApp messages, one by one or in bulk, and follow each one's status."},
     )
-    account_key = {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "a key of API_KEY"}
-    spec.components.security_scheme("ApiKey", account_key)
-    spec.components.security_scheme("OperatorKey", {**account_key, "description": "a key of ADMIN_API_KEY"})
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     for schema in _SCHEMAS:
         spec.components.schema(schema.__name__, schema=schema)
     for rule in app.url_map.iter_rules():
-        view = app.view_functions[rule.endpoint]
-        operation = yaml_utils.load_yaml_from_docstring(view.__doc__ or "")
-        if operation:
+        error_schema = LegacyErrorSchema if rule.rule.startswith(legacy.PREFIX) else schemas.ErrorSchema
+        described = operation(app.view_functions[rule.endpoint], rule.rule, error_schema)
+        if described:
             method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS")).lower()
-            path = FlaskPlugin.flaskpath2openapi(rule.rule)
-            spec.path(path=path, operations={method: with_common_answers(path, operation)})
+            spec.path(path=FlaskPlugin.flaskpath2openapi(rule.rule), operations={method: described})
     return spec.to_dict()
-
-
-def with_common_answers(path: str, operation: dict) -> dict:
-    """Add the answers every operation of its kind can give, so no docstring can forget them.
-
-    Any view behind a key (dispatcher/api/auth.py) answers 401, 403 when the key's role does not fit the
-    route, and 429 over the account's request rate; any view reading a body answers 413 past the body
-    limit (Flask's MAX_CONTENT_LENGTH, before the view runs). Every error answer is JSON in the shape
-    errors.py makes (the legacy API's under /api/v1), so an error documented without a body gets that body.
-    """
-    responses = operation.setdefault("responses", {})
-    documented = {str(code) for code in responses}
-    if operation.get("security"):
-        common = {
-            "401": "`Missing X-API-Key header` or `Invalid API Key`",
-            "403": "`operator_only` (an account's key on an operator route) or `account_only` (an operator's key "
-            "on an account's route)",
-            "429": "`rate_limited` or `daily_quota_exceeded`: the account's quota; see Retry-After",
-        }
-        for code, description in common.items():
-            if code not in documented:
-                responses[int(code)] = {"description": description}
-    if operation.get("requestBody") and "413" not in documented:
-        responses[413] = {"description": "Request body too large"}
-    error_schema = "SeedErrorSchema" if path.startswith("/api/v1/") else "ErrorSchema"
-    for code, answer in responses.items():
-        if int(code) >= 400 and "content" not in answer:
-            answer["content"] = {"application/json": {"schema": error_schema}}
-    return operation
 
 
 @blueprint.get("/openapi.json")

@@ -11,6 +11,8 @@ from flask import Blueprint, jsonify, request
 from dispatcher import worker_registry
 from dispatcher.api import context
 from dispatcher.api.auth import identify
+from dispatcher.api.openapi import Answer, documented
+from dispatcher.api.schemas import HealthSchema, ReadinessSchema
 from dispatcher.store import iso
 
 log = logging.getLogger(__name__)
@@ -18,35 +20,26 @@ blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/health")
+@documented(answers={200: Answer("Always, while the process runs", HealthSchema)})
 def health():
-    """The process is up.
-    ---
-    summary: Liveness (the seed contract)
-    responses:
-      200:
-        description: Always, while the process runs
-        content: {application/json: {schema: HealthSchema}}
-    """
+    """Liveness (the seed contract)."""
     return jsonify({"status": "ok", "timestamp": iso(time.time())})
 
 
 @blueprint.get("/health/ready")
+@documented(
+    answers={
+        200: Answer("Redis answers", ReadinessSchema),
+        503: Answer("Redis does not answer", ReadinessSchema),
+    }
+)
 def ready():
-    """The service can accept messages.
-    ---
-    summary: Readiness (Redis answers), with the workers seen and the queue's depth
-    description: >
-      200 whenever Redis answers, so a router keeps sending requests to this API even when no
-      worker runs (messages are accepted and wait); `warning` then says that nothing consumes the queue.
-      Open to probes, so it says how many workers it heard from; the workers' names (host names) only
-      to an operator's key.
-    responses:
-      200:
-        description: Redis answers
-        content: {application/json: {schema: ReadinessSchema}}
-      503:
-        description: Redis does not answer
-        content: {application/json: {schema: ReadinessSchema}}
+    """Readiness (Redis answers), with the workers seen and the queue's depth.
+
+    200 whenever Redis answers, so a router keeps sending requests to this API even when no
+    worker runs (messages are accepted and wait); `warning` then says that nothing consumes the queue.
+    Open to probes, so it says how many workers it heard from; the workers' names (host names) only
+    to an operator's key.
     """
     services = context.services()
     client = services.store.redis

@@ -16,6 +16,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from dispatcher.api import context
 from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
+from dispatcher.api.openapi import documented, query
 from dispatcher.api.request_input import json_object, load
 from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
 from providers import TransientProviderError
@@ -60,6 +61,13 @@ class CreateInstanceSchema(Schema):
     number = fields.String(metadata={"description": "The owner's number, digits with country code."})
 
 
+# What every instance route may answer besides its own.
+NOT_ENABLED = "The evolution provider is not enabled"
+BAD_NAME = "An invalid instance name, or the evolution provider is not enabled"
+NO_INSTANCE = "No such instance"
+EVOLUTION_FAILED = "Evolution API unreachable, or it answered an error of its own (5xx)"
+
+
 def evolution_instances() -> EvolutionInstances:
     provider = context.services().catalog.providers.get("evolution")
     if not isinstance(provider, EvolutionProvider):
@@ -91,36 +99,26 @@ def relay(call, *args: Any, success: int | None = None):
 
 
 @blueprint.get("/v1/instances")
+@documented(answers={200: "The instances", 400: NOT_ENABLED, 502: EVOLUTION_FAILED})
 @require_operator
-def listevolution_instances():
-    """Evolution instances.
-    ---
-    summary: List Evolution API instances (Evolution's fetchInstances answer)
-    security: [{OperatorKey: []}]
-    responses:
-      200: {description: The instances}
-      400: {description: The evolution provider is not enabled}
-      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
-    """
+def list_instances():
+    """List Evolution API instances (Evolution's fetchInstances answer)."""
     return relay(evolution_instances().list)
 
 
 @blueprint.post("/v1/instances")
+@documented(
+    body=CreateInstanceSchema,
+    answers={
+        201: "Created: Evolution's answer, with `qrcode.base64` (a PNG data URL) to scan",
+        400: "A bad body, or the evolution provider is not enabled",
+        403: "The name is taken",
+        502: EVOLUTION_FAILED,
+    },
+)
 @require_operator
 def create_instance():
-    """Create an Evolution instance.
-    ---
-    summary: Create an Evolution API instance (answers with its QR code)
-    security: [{OperatorKey: []}]
-    requestBody:
-      required: true
-      content: {application/json: {schema: CreateInstanceSchema}}
-    responses:
-      201: {description: "Created: Evolution's answer, with `qrcode.base64` (a PNG data URL) to scan"}
-      400: {description: "A bad body, or the evolution provider is not enabled"}
-      403: {description: The name is taken}
-      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
-    """
+    """Create an Evolution API instance (answers with its QR code)."""
     data = load(CreateInstanceSchema(), json_object())
     return relay(
         evolution_instances().create,
@@ -133,73 +131,49 @@ def create_instance():
 
 
 @blueprint.get("/v1/instances/<name>/connect")
+@documented(
+    query=(query("number", "digits with country code, for a pairing code"),),
+    answers={
+        200: "`{pairingCode, code, base64, count}`, or the instance's state when already open",
+        400: BAD_NAME,
+        404: NO_INSTANCE,
+        502: EVOLUTION_FAILED,
+    },
+)
 @require_operator
 def connect_instance(name: str):
-    """Connect an Evolution instance.
-    ---
-    summary: A QR code (base64 PNG) to scan, or a pairing code with ?number=
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: name, in: path, required: true, schema: {type: string}}
-      - {name: number, in: query, schema: {type: string}, description: "digits with country code, for a pairing code"}
-    responses:
-      200: {description: "`{pairingCode, code, base64, count}`, or the instance's state when already open"}
-      400: {description: "An invalid instance name, or the evolution provider is not enabled"}
-      404: {description: No such instance}
-      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
-    """
+    """A QR code (base64 PNG) to scan, or a pairing code with ?number=."""
     return relay(evolution_instances().connect, checked_name(name), request.args.get("number", ""))
 
 
 @blueprint.get("/v1/instances/<name>/status")
+@documented(
+    answers={200: "`{instance: {instanceName, state}}`", 400: BAD_NAME, 404: NO_INSTANCE, 502: EVOLUTION_FAILED}
+)
 @require_operator
 def instance_status(name: str):
-    """An Evolution instance's connection state.
-    ---
-    summary: "Connection state: open, connecting or close"
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: name, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: "`{instance: {instanceName, state}}`"}
-      400: {description: "An invalid instance name, or the evolution provider is not enabled"}
-      404: {description: No such instance}
-      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
-    """
+    """Connection state: open, connecting or close."""
     return relay(evolution_instances().state, checked_name(name))
 
 
 @blueprint.delete("/v1/instances/<name>/logout")
+@documented(
+    answers={
+        200: "Logged out",
+        400: "Not connected, an invalid instance name, or the evolution provider is not enabled",
+        404: NO_INSTANCE,
+        502: EVOLUTION_FAILED,
+    }
+)
 @require_operator
 def logout_instance(name: str):
-    """Log an Evolution instance out.
-    ---
-    summary: Log out (the number must be connected again with a new QR code)
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: name, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: Logged out}
-      400: {description: "Not connected, an invalid instance name, or the evolution provider is not enabled"}
-      404: {description: No such instance}
-      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
-    """
+    """Log out (the number must be connected again with a new QR code)."""
     return relay(evolution_instances().logout, checked_name(name))
 
 
 @blueprint.delete("/v1/instances/<name>")
+@documented(answers={200: "Deleted", 400: BAD_NAME, 404: NO_INSTANCE, 502: EVOLUTION_FAILED})
 @require_operator
 def delete_instance(name: str):
-    """Delete an Evolution instance.
-    ---
-    summary: Delete an instance
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: name, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: Deleted}
-      400: {description: "An invalid instance name, or the evolution provider is not enabled"}
-      404: {description: No such instance}
-      502: {description: "Evolution API unreachable, or it answered an error of its own (5xx)"}
-    """
+    """Delete an instance."""
     return relay(evolution_instances().delete, checked_name(name))

@@ -13,9 +13,10 @@ from dispatcher.api.auth import account, quota_checked_at_accept, require_api_ke
 from dispatcher.api.context import own_message
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import route_for
+from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.presenters import message_view
 from dispatcher.api.request_input import int_arg, json_object, load
-from dispatcher.api.schemas import SendMessageSchema
+from dispatcher.api.schemas import BatchMessagesSchema, MessageSchema, SendAnswerSchema, SendMessageSchema
 from dispatcher.failed_messages import Cursor, FailedFilter
 from dispatcher.message_rules import (
     InvalidInput,
@@ -33,38 +34,23 @@ _send_schema = SendMessageSchema()
 
 
 @blueprint.post("/v1/messages/send")
+@documented(
+    body=SendMessageSchema,
+    answers={
+        200: Answer("Queued (or a replay of an accepted message)", SendAnswerSchema),
+        400: "Invalid body: `Missing required fields: ...`, `Invalid phone number format`, ...",
+        409: "external_id already used for another recipient or text",
+        503: "Redis unreachable; retry the same request (a replay never sends twice)",
+    },
+)
 @require_api_key
 @quota_checked_at_accept
 def send_message():
-    """Queue one WhatsApp message.
-    ---
-    summary: Queue one message (the reach-town contract)
-    description: >
-      Validates, records and queues the message, then answers at once; a worker sends it.
-      `external_id` is unique per API key: a replay answers 200 with the first message and its
-      current status; the same `external_id` with another recipient or text answers 409.
-    security: [{ApiKey: []}]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: SendMessageSchema
-    responses:
-      200:
-        description: Queued (or a replay of an accepted message)
-        content: {application/json: {schema: SendAnswerSchema}}
-      400:
-        description: "Invalid body: `Missing required fields: ...`, `Invalid phone number format`, ..."
-        content: {application/json: {schema: ErrorSchema}}
-      401:
-        description: "`Missing X-API-Key header` or `Invalid API Key`"
-        content: {application/json: {schema: ErrorSchema}}
-      409:
-        description: external_id already used for another recipient or text
-        content: {application/json: {schema: ErrorSchema}}
-      503:
-        description: Redis unreachable; retry the same request (a replay never sends twice)
-        content: {application/json: {schema: ErrorSchema}}
+    """Queue one message (the reach-town contract).
+
+    Validates, records and queues the message, then answers at once; a worker sends it.
+    `external_id` is unique per API key: a replay answers 200 with the first message and its
+    current status; the same `external_id` with another recipient or text answers 409.
     """
     services = context.services()
     settings = services.settings
@@ -108,58 +94,43 @@ def send_message():
 
 
 @blueprint.get("/v1/messages/<message_id>")
+@documented(answers={200: Answer("The message", MessageSchema), 404: "No such message for this API key"})
 @require_api_key
 def get_message(message_id: str):
-    """Read one message.
-    ---
-    summary: A message's status, attempts, last error and history
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: message_id, in: path, required: true, schema: {type: string}}
-    responses:
-      200:
-        description: The message
-        content: {application/json: {schema: MessageSchema}}
-      404:
-        description: No such message for this API key
-        content: {application/json: {schema: ErrorSchema}}
-    """
+    """A message's status, attempts, last error and history."""
     return jsonify(message_view(own_message(message_id)))
 
 
 @blueprint.get("/v1/messages")
+@documented(
+    query=(
+        query("external_id"),
+        query("status", enum=[statuses.FAILED]),
+        query("batch_id"),
+        query("provider"),
+        query("sender"),
+        query("error_code"),
+        query("since", "failed at or after", format="date-time"),
+        query("until", "failed at or before", format="date-time"),
+        *paging(default=100, maximum=PAGE_MAX),
+    ),
+    answers={
+        200: Answer(
+            "The message (by external_id), or a page of failed messages: {messages, next_cursor}",
+            {"oneOf": [MessageSchema, BatchMessagesSchema]},
+        ),
+        400: "external_id missing, or a bad status, time, limit or cursor",
+        404: "No message with that external_id for this API key",
+    },
+)
 @require_api_key
 def find_message():
-    """Find a message by your external_id, or list failed messages.
-    ---
-    summary: Find a message by external_id, or list failed messages (status=failed)
-    description: >
-      With `external_id`: that message. With `status=failed`: a page of failed messages, oldest
-      failure first, filtered by batch, provider, sender, error code and time; a selective filter
-      may give a page shorter than `limit` (examining at most 5,000 failures per request): follow
-      `next_cursor` until it is null.
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: external_id, in: query, schema: {type: string}}
-      - {name: status, in: query, schema: {type: string, enum: [failed]}}
-      - {name: batch_id, in: query, schema: {type: string}}
-      - {name: provider, in: query, schema: {type: string}}
-      - {name: sender, in: query, schema: {type: string}}
-      - {name: error_code, in: query, schema: {type: string}}
-      - {name: since, in: query, schema: {type: string, format: date-time}, description: failed at or after}
-      - {name: until, in: query, schema: {type: string, format: date-time}, description: failed at or before}
-      - {name: limit, in: query, schema: {type: integer, default: 100, minimum: 1, maximum: 500}}
-      - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
-    responses:
-      200:
-        description: "The message (by external_id), or a page of failed messages: {messages, next_cursor}"
-        content: {application/json: {schema: {oneOf: [MessageSchema, BatchMessagesSchema]}}}
-      400:
-        description: external_id missing, or a bad status, time, limit or cursor
-        content: {application/json: {schema: ErrorSchema}}
-      404:
-        description: No message with that external_id for this API key
-        content: {application/json: {schema: ErrorSchema}}
+    """Find a message by external_id, or list failed messages (status=failed).
+
+    With `external_id`: that message. With `status=failed`: a page of failed messages, oldest
+    failure first, filtered by batch, provider, sender, error code and time; a selective filter
+    may give a page shorter than `limit` (examining at most 5,000 failures per request): follow
+    `next_cursor` until it is null.
     """
     if "status" in request.args:
         return jsonify(_failed_page())

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from dispatcher.api import context
 from dispatcher.api.auth import require_operator
 from dispatcher.api.errors import ApiError
+from dispatcher.api.openapi import Answer, documented
 from dispatcher.metrics import DispatcherCollector
 
 blueprint = Blueprint("metrics", __name__)
@@ -34,15 +35,15 @@ def _scrape() -> Response:
 
 
 @blueprint.get("/metrics")
+@documented(
+    answers={
+        200: Answer("Prometheus text format", {"type": "string"}, "text/plain"),
+        401: "No or wrong token",
+        403: "`operator_only`: without METRICS_TOKEN, an account's key is not enough",
+    }
+)
 def metrics():
-    """Prometheus metrics.
-    ---
-    summary: Prometheus metrics (bearer METRICS_TOKEN, or an operator key when none is set)
-    responses:
-      200: {description: "Prometheus text format", content: {text/plain: {schema: {type: string}}}}
-      401: {description: No or wrong token}
-      403: {description: "`operator_only`: without METRICS_TOKEN, an account's key is not enough"}
-    """
+    """Prometheus metrics (bearer METRICS_TOKEN, or an operator key when none is set)."""
     token = context.services().settings.metrics_token
     if not token:
         return require_operator(_scrape)()

@@ -7,26 +7,22 @@ from flask import Blueprint, jsonify
 from dispatcher import statuses, worker_registry
 from dispatcher.api import context
 from dispatcher.api.auth import require_operator
+from dispatcher.api.openapi import Answer, documented
 from dispatcher.api.presenters import queue_counts
+from dispatcher.api.schemas import QueueStatusSchema
 from tasks.control import workers_online
 
 blueprint = Blueprint("queue", __name__)
 
 
 @blueprint.get("/v1/queue/status")
+@documented(answers={200: Answer("The queue", QueueStatusSchema)})
 @require_operator
 def queue_status():
-    """The queue at a glance.
-    ---
-    summary: Tasks in the broker, messages by status, and the workers online
-    description: >
-      Counts are over all messages kept (MESSAGE_RETENTION_DAYS) and all API keys. Answers within
-      about half a second even when no worker replies.
-    security: [{OperatorKey: []}]
-    responses:
-      200:
-        description: The queue
-        content: {application/json: {schema: QueueStatusSchema}}
+    """Tasks in the broker, messages by status, and the workers online.
+
+    Counts are over all messages kept (MESSAGE_RETENTION_DAYS) and all API keys. Answers within
+    about half a second even when no worker replies.
     """
     services = context.services()
     counts = queue_counts(services.store)

@@ -12,7 +12,9 @@ from dispatcher.api import context
 from dispatcher.api.auth import require_api_key
 from dispatcher.api.context import own_batch, own_message
 from dispatcher.api.errors import ApiError
+from dispatcher.api.openapi import Answer, documented
 from dispatcher.api.presenters import message_view
+from dispatcher.api.schemas import MessageSchema
 
 blueprint = Blueprint("retries", __name__)
 
@@ -29,25 +31,16 @@ def retry_one(message_id: str) -> str:
 
 
 @blueprint.post("/v1/messages/<message_id>/retry")
+@documented(
+    answers={
+        200: Answer("Queued again", MessageSchema),
+        404: "No such message for this API key",
+        409: "Not failed, or the provider already accepted it (`already_sent`)",
+    }
+)
 @require_api_key
 def retry_message(message_id: str):
-    """Retry a failed message.
-    ---
-    summary: Retry a failed message (same id, history kept, fresh attempts)
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: message_id, in: path, required: true, schema: {type: string}}
-    responses:
-      200:
-        description: Queued again
-        content: {application/json: {schema: MessageSchema}}
-      404:
-        description: No such message for this API key
-        content: {application/json: {schema: ErrorSchema}}
-      409:
-        description: Not failed, or the provider already accepted it (`already_sent`)
-        content: {application/json: {schema: ErrorSchema}}
-    """
+    """Retry a failed message (same id, history kept, fresh attempts)."""
     own_message(message_id)
     outcome = retry_one(message_id)
     if outcome != "ok":
@@ -57,25 +50,16 @@ def retry_message(message_id: str):
 
 
 @blueprint.post("/v1/messages/<message_id>/cancel")
+@documented(
+    answers={
+        200: Answer("Canceled", MessageSchema),
+        404: "No such message for this API key",
+        409: "Being sent, or already finished",
+    }
+)
 @require_api_key
 def cancel_message(message_id: str):
-    """Cancel a message not sent yet.
-    ---
-    summary: Cancel a message that is queued, retrying or scheduled
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: message_id, in: path, required: true, schema: {type: string}}
-    responses:
-      200:
-        description: Canceled
-        content: {application/json: {schema: MessageSchema}}
-      404:
-        description: No such message for this API key
-        content: {application/json: {schema: ErrorSchema}}
-      409:
-        description: Being sent, or already finished
-        content: {application/json: {schema: ErrorSchema}}
-    """
+    """Cancel a message that is queued, retrying or scheduled."""
     own_message(message_id)
     outcome = context.services().store.cancel(message_id)
     if outcome != "ok":
@@ -85,21 +69,15 @@ def cancel_message(message_id: str):
 
 
 @blueprint.post("/v1/batches/<batch_id>/retry-failed")
+@documented(
+    answers={
+        200: "How many were queued again, and how many were left because the provider had accepted them",
+        404: "No such batch for this API key",
+    }
+)
 @require_api_key
 def retry_failed_in_batch(batch_id: str):
-    """Retry a batch's failed rows.
-    ---
-    summary: Retry every failed row of a batch (those the provider never accepted)
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: batch_id, in: path, required: true, schema: {type: string}}
-    responses:
-      200:
-        description: "How many were queued again, and how many were left because the provider had accepted them"
-      404:
-        description: No such batch for this API key
-        content: {application/json: {schema: ErrorSchema}}
-    """
+    """Retry every failed row of a batch (those the provider never accepted)."""
     services = context.services()
     batch = own_batch(batch_id)
     failed = services.failed.failed_in_batch(batch_id, int(batch["total"]))

@@ -227,16 +227,6 @@ class ErrorSchema(Schema):
     evolution = fields.Raw(metadata={"description": "Evolution API's own error answer, relayed"})
 
 
-class SeedErrorSchema(Schema):
-    """The legacy API's error shape, answered by the `/api/v1` routes, with our `code` and `field` beside it."""
-
-    success = fields.Boolean(required=True, metadata={"enum": [False]})
-    message = fields.String(required=True)
-    code = fields.String()
-    field = fields.String()
-    evolution = fields.Raw(metadata={"description": "Evolution API's own error answer, relayed"})
-
-
 class HealthSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
     timestamp = fields.String(metadata={"example": "2025-11-26T00:29:15.298Z"})

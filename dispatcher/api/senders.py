@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
+from dispatcher.api.openapi import documented
 from dispatcher.api.request_input import json_object, load
 from dispatcher.message_rules import InvalidInput
 
@@ -44,6 +45,11 @@ class SenderPaceSchema(Schema):
     state = fields.String(validate=validate.OneOf(("active", "paused"), error="state must be active or paused"))
 
 
+# What a route naming one sender answers when the provider or the sender is not one we have.
+BAD_NAME = "A name no sender of that provider can have (an Evolution sender is an instance name)"
+UNKNOWN = "Unknown provider or sender"
+
+
 def _checked(provider: str, sender: str) -> None:
     """404 for a provider or sender we do not have; 400 for a name no sender of that provider can have (the
     same rule as a message's `sender`)."""
@@ -59,18 +65,15 @@ def _checked(provider: str, sender: str) -> None:
 
 
 @blueprint.get("/v1/senders")
+@documented(
+    answers={
+        200: "`{senders: [{provider, sender, rate_per_second, burst, daily_cap, sent_today, state, paused_reason, "
+        "own, current_wait_seconds}]}`"
+    }
+)
 @require_any_key
 def list_senders():
-    """Every sender's pace.
-    ---
-    summary: Senders with their rate, burst and current wait
-    security: [{ApiKey: []}, {OperatorKey: []}]
-    responses:
-      200:
-        description: >
-          `{senders: [{provider, sender, rate_per_second, burst, daily_cap, sent_today, state, paused_reason, own,
-          current_wait_seconds}]}`
-    """
+    """Senders with their rate, burst and current wait."""
     catalog = context.services().catalog
     registry = context.services().senders
     configured = {name: provider.senders for name, provider in catalog.providers.items()}
@@ -78,42 +81,26 @@ def list_senders():
 
 
 @blueprint.get("/v1/senders/<provider>/<sender>")
+@documented(answers={200: "The sender's pace, daily cap, sends today and state", 400: BAD_NAME, 404: UNKNOWN})
 @require_any_key
 def get_sender(provider: str, sender: str):
-    """One sender's pace.
-    ---
-    summary: A sender's rate, burst and current wait
-    security: [{ApiKey: []}, {OperatorKey: []}]
-    parameters:
-      - {name: provider, in: path, required: true, schema: {type: string}}
-      - {name: sender, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: "The sender's pace, daily cap, sends today and state"}
-      400: {description: "A name no sender of that provider can have (an Evolution sender is an instance name)"}
-      404: {description: Unknown provider or sender}
-    """
+    """A sender's rate, burst and current wait."""
     _checked(provider, sender)
     return jsonify(asdict(context.services().senders.get(provider, sender)))
 
 
 @blueprint.put("/v1/senders/<provider>/<sender>")
+@documented(
+    body=SenderPaceSchema,
+    answers={
+        200: "The sender's pace now",
+        400: "A bad rate or burst, or a name no sender of that provider can have",
+        404: UNKNOWN,
+    },
+)
 @require_operator
 def set_sender(provider: str, sender: str):
-    """Set one sender's pace.
-    ---
-    summary: Set a sender's own rate and burst (every worker follows at once)
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: provider, in: path, required: true, schema: {type: string}}
-      - {name: sender, in: path, required: true, schema: {type: string}}
-    requestBody:
-      required: true
-      content: {application/json: {schema: SenderPaceSchema}}
-    responses:
-      200: {description: The sender's pace now}
-      400: {description: "A bad rate or burst, or a name no sender of that provider can have"}
-      404: {description: Unknown provider or sender}
-    """
+    """Set a sender's own rate and burst (every worker follows at once)."""
     _checked(provider, sender)
     data = load(SenderPaceSchema(), json_object())
     names = {
@@ -133,39 +120,21 @@ def set_sender(provider: str, sender: str):
 
 
 @blueprint.post("/v1/senders/<provider>/<sender>/pause")
+@documented(answers={200: "The sender, paused", 400: BAD_NAME, 404: UNKNOWN})
 @require_operator
 def pause_sender(provider: str, sender: str):
-    """Pause a sender.
-    ---
-    summary: Pause a sender; its messages are held (not failed) until it is resumed
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: provider, in: path, required: true, schema: {type: string}}
-      - {name: sender, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: The sender, paused}
-      400: {description: "A name no sender of that provider can have (an Evolution sender is an instance name)"}
-      404: {description: Unknown provider or sender}
-    """
+    """Pause a sender; its messages are held (not failed) until it is resumed."""
     _checked(provider, sender)
     return jsonify(asdict(context.services().senders.pause(provider, sender, "paused by an operator")))
 
 
 @blueprint.post("/v1/senders/<provider>/<sender>/resume")
+@documented(
+    answers={200: "The sender, active, and `released`: how many held messages go on", 400: BAD_NAME, 404: UNKNOWN}
+)
 @require_operator
 def resume_sender(provider: str, sender: str):
-    """Resume a sender.
-    ---
-    summary: Resume a paused sender (auto-paused or paused by hand); its held messages go on
-    security: [{OperatorKey: []}]
-    parameters:
-      - {name: provider, in: path, required: true, schema: {type: string}}
-      - {name: sender, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: "The sender, active, and `released`: how many held messages go on"}
-      400: {description: "A name no sender of that provider can have (an Evolution sender is an instance name)"}
-      404: {description: Unknown provider or sender}
-    """
+    """Resume a paused sender (auto-paused or paused by hand); its held messages go on."""
     _checked(provider, sender)
     sender_now, released = context.services().senders.resume(provider, sender)
     return jsonify({**asdict(sender_now), "released": released})

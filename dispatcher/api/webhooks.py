@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
+from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.request_input import int_arg, refuse_unsafe_json
 from providers import evolution_inbound, meta_inbound, twilio_inbound
 from providers.inbound import InboundEvent, IncomingMessage, WebhookMalformed, WebhookRejected
@@ -59,22 +60,21 @@ def _parsed(parse, payload) -> list[InboundEvent]:
 
 
 @blueprint.post("/v1/webhooks/evolution")
+@documented(
+    body={"type": "object", "description": "An Evolution event: {event, instance, data}"},
+    answers={
+        200: "Verified and applied (a report before our sent is kept, and applied then)",
+        400: "Not an Evolution event",
+        401: "No secret",
+        403: "Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set",
+    },
+)
 def evolution():
-    """Evolution API events (messages.update, messages.upsert).
-    ---
-    summary: Evolution API webhook
-    description: >
-      Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
-      MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
-      `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
-    requestBody:
-      required: true
-      content: {application/json: {schema: {type: object, description: "An Evolution event: {event, instance, data}"}}}
-    responses:
-      200: {description: "Verified and applied (a report before our sent is kept, and applied then)"}
-      400: {description: Not an Evolution event}
-      401: {description: No secret}
-      403: {description: Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set}
+    """Evolution API webhook: its events messages.update and messages.upsert.
+
+    Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
+    MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
+    `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
     """
     given = request.headers.get(EVOLUTION_SECRET_HEADER) or request.args.get("token")
     try:
@@ -95,22 +95,22 @@ def _twilio_url() -> str:
 
 
 @blueprint.post("/v1/webhooks/twilio")
+@documented(
+    body={"type": "object", "additionalProperties": {"type": "string"}},
+    body_media_type="application/x-www-form-urlencoded",
+    answers={
+        200: Answer("Verified and applied; an empty TwiML answer", {"type": "string"}, "text/xml"),
+        400: "Not a Twilio message post",
+        401: "No signature",
+        403: "Wrong signature, or TWILIO_AUTH_TOKEN not set",
+    },
+)
 def twilio():
-    """Twilio StatusCallback posts and incoming WhatsApp messages.
-    ---
-    summary: Twilio webhook
-    description: >
-      Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
-      "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
-      (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
-    requestBody:
-      required: true
-      content: {application/x-www-form-urlencoded: {schema: {type: object, additionalProperties: {type: string}}}}
-    responses:
-      200: {description: Verified and applied; an empty TwiML answer, content: {text/xml: {schema: {type: string}}}}
-      400: {description: Not a Twilio message post}
-      401: {description: No signature}
-      403: {description: Wrong signature, or TWILIO_AUTH_TOKEN not set}
+    """Twilio webhook: StatusCallback posts and incoming WhatsApp messages.
+
+    Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
+    "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
+    (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
     """
     params = list(request.form.items(multi=True))
     try:
@@ -127,18 +127,15 @@ def twilio():
 
 
 @blueprint.get("/v1/webhooks/meta")
+@documented(
+    query=(query("hub.mode"), query("hub.verify_token"), query("hub.challenge")),
+    answers={
+        200: Answer("The challenge, echoed", {"type": "string"}, "text/plain"),
+        403: "Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set",
+    },
+)
 def meta_subscription():
-    """Meta's verification handshake.
-    ---
-    summary: Meta webhook verification
-    parameters:
-      - {name: hub.mode, in: query, schema: {type: string}}
-      - {name: hub.verify_token, in: query, schema: {type: string}}
-      - {name: hub.challenge, in: query, schema: {type: string}}
-    responses:
-      200: {description: "The challenge, echoed", content: {text/plain: {schema: {type: string}}}}
-      403: {description: Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set}
-    """
+    """Meta webhook verification: its subscription handshake."""
     try:
         challenge = meta_inbound.verify_subscription(
             context.services().settings.inbound.meta_verify_token,
@@ -152,19 +149,19 @@ def meta_subscription():
 
 
 @blueprint.post("/v1/webhooks/meta")
+@documented(
+    body={"type": "object", "description": "{object: whatsapp_business_account, entry}"},
+    answers={
+        200: "Verified and applied",
+        400: "Not a WhatsApp notification",
+        401: "No signature",
+        403: "Wrong signature, or META_APP_SECRET not set",
+    },
+)
 def meta():
-    """WhatsApp Cloud API notifications (statuses and messages).
-    ---
-    summary: Meta WhatsApp Cloud API webhook
-    description: Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
-    requestBody:
-      required: true
-      content: {application/json: {schema: {type: object, description: "{object: whatsapp_business_account, entry}"}}}
-    responses:
-      200: {description: Verified and applied}
-      400: {description: Not a WhatsApp notification}
-      401: {description: No signature}
-      403: {description: Wrong signature, or META_APP_SECRET not set}
+    """Meta WhatsApp Cloud API webhook: its notifications (statuses and messages).
+
+    Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
     """
     try:
         meta_inbound.verify(
@@ -192,23 +189,17 @@ def _delivery_view(record: dict) -> dict:
 
 
 @blueprint.get("/v1/webhooks/deliveries")
+@documented(
+    query=(query("state", required=True, enum=["dead"]), *paging(default=100, maximum=PAGE_MAX)),
+    answers={200: "A page: {deliveries: [...], next_cursor}", 400: "A bad state, limit or cursor"},
+)
 @require_any_key
 def deliveries():
-    """Status callbacks that gave up.
-    ---
-    summary: List dead callback deliveries
-    description: >
-      A callback is retried with exponential backoff for CALLBACK_RETRY_FOR (a day) and then dies;
-      dead ones are listed here, newest first, until POST .../retry re-sends them. An account's key
-      sees its own; an operator key (ADMIN_API_KEY) sees every account's.
-    security: [{ApiKey: []}, {OperatorKey: []}]
-    parameters:
-      - {name: state, in: query, required: true, schema: {type: string, enum: [dead]}}
-      - {name: limit, in: query, schema: {type: integer, default: 100, minimum: 1, maximum: 500}}
-      - {name: cursor, in: query, schema: {type: string}, description: next_cursor of the previous page}
-    responses:
-      200: {description: "A page: {deliveries: [...], next_cursor}"}
-      400: {description: A bad state, limit or cursor}
+    """List dead callback deliveries: the status callbacks that gave up.
+
+    A callback is retried with exponential backoff for CALLBACK_RETRY_FOR (a day) and then dies;
+    dead ones are listed here, newest first, until POST .../retry re-sends them. An account's key
+    sees its own; an operator key (ADMIN_API_KEY) sees every account's.
     """
     if request.args.get("state") != "dead":
         raise ApiError(400, "state must be dead", "invalid_field", field="state")
@@ -224,20 +215,13 @@ def deliveries():
 
 
 @blueprint.post("/v1/webhooks/deliveries/<delivery_id>/retry")
+@documented(answers={202: "Queued again: {delivery_id, state: pending}", 404: "No dead delivery with that id"})
 @require_any_key
 def retry_delivery(delivery_id: str):
-    """Re-send a dead callback.
-    ---
-    summary: Re-send a dead callback delivery
-    description: >
-      It goes to the end of its chain, with a fresh retry budget. An account may re-send its own;
-      an operator key, any.
-    security: [{ApiKey: []}, {OperatorKey: []}]
-    parameters:
-      - {name: delivery_id, in: path, required: true, schema: {type: string}}
-    responses:
-      202: {description: "Queued again: {delivery_id, state: pending}"}
-      404: {description: No dead delivery with that id}
+    """Re-send a dead callback delivery.
+
+    It goes to the end of its chain, with a fresh retry budget. An account may re-send its own;
+    an operator key, any.
     """
     if context.services().outbox.revive(delivery_id, scope()) is None:
         raise ApiError(404, "No dead delivery with that id", "not_found", field="delivery_id")

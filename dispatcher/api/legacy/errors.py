@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from marshmallow import Schema, fields
 
 from dispatcher.api.errors import ApiError, over_quota
 from dispatcher.quotas import QuotaExceeded
+
+
+class LegacyErrorSchema(Schema):
+    """The legacy API's error shape, answered by the `/api/v1` routes, with our `code` and `field` beside it."""
+
+    success = fields.Boolean(required=True, metadata={"enum": [False]})
+    message = fields.String(required=True)
+    code = fields.String()
+    field = fields.String()
+    evolution = fields.Raw(metadata={"description": "Evolution API's own error answer, relayed"})
 
 
 def legacy_error(error: ApiError):

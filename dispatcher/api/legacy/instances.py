@@ -27,13 +27,13 @@ class _CreateSchema(Schema):
 
 @blueprint.get("/")
 @require_operator
-def seed_list():
+def list_instances():
     return relay(evolution_instances().list)
 
 
 @blueprint.post("/")
 @require_operator
-def seed_create():
+def create_instance():
     raw = json_object()
     try:
         data = _CreateSchema().load(raw)
@@ -53,13 +53,13 @@ def seed_create():
 
 @blueprint.get("/<name>/connect")
 @require_operator
-def seed_connect(name: str):
+def connect_instance(name: str):
     return relay(evolution_instances().connect, checked_name(name, "params/name"))
 
 
 @blueprint.get("/<name>/status")
 @require_operator
-def seed_status(name: str):
+def instance_status(name: str):
     status, answer = evolution_instances().state(checked_name(name, "params/name"))
     if status == 404:
         return jsonify({"state": "NOT_FOUND"})
@@ -68,11 +68,11 @@ def seed_status(name: str):
 
 @blueprint.delete("/<name>/logout")
 @require_operator
-def seed_logout(name: str):
+def logout_instance(name: str):
     return relay(evolution_instances().logout, checked_name(name, "params/name"))
 
 
 @blueprint.delete("/<name>")
 @require_operator
-def seed_delete(name: str):
+def delete_instance(name: str):
     return relay(evolution_instances().delete, checked_name(name, "params/name"))

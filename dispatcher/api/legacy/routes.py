@@ -22,6 +22,7 @@ from dispatcher.api.context import find_own_batch, find_own_message
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import prepare_row
 from dispatcher.api.legacy import errors as legacy_errors
+from dispatcher.api.openapi import documented
 from dispatcher.api.presenters import queue_counts
 from dispatcher.api.request_input import json_object
 from dispatcher.api.schemas import TEMPLATE_MAX
@@ -55,9 +56,11 @@ BATCH_JOB_STATES = {
     "completed": "completed",
     "canceled": "failed",
 }
+# The legacy API's refusal of a request, as the docs show it.
+REFUSED = '`{"success": false, "message": "..."}`'
 
 
-class FastifySingleSchema(Schema):
+class LegacySingleSendSchema(Schema):
     """The legacy API's POST /api/v1/dispatch/single body."""
 
     class Meta:
@@ -80,7 +83,7 @@ class FastifySingleSchema(Schema):
     footerText = fields.String()
 
 
-class FastifyRecipientSchema(Schema):
+class LegacyRecipientSchema(Schema):
     class Meta:
         unknown = RAISE
 
@@ -88,14 +91,14 @@ class FastifyRecipientSchema(Schema):
     variables = fields.Dict(keys=fields.String())
 
 
-class FastifyBulkSchema(Schema):
+class LegacyBulkSendSchema(Schema):
     """The legacy API's POST /api/v1/dispatch/bulk body."""
 
     class Meta:
         unknown = RAISE
 
     instanceName = fields.String(required=True, validate=validate.Length(min=1, max=SENDER_MAX))
-    recipients = fields.List(fields.Nested(FastifyRecipientSchema), required=True, validate=validate.Length(min=1))
+    recipients = fields.List(fields.Nested(LegacyRecipientSchema), required=True, validate=validate.Length(min=1))
     message = fields.String(
         validate=validate.Length(max=TEMPLATE_MAX, error=f"message must be at most {TEMPLATE_MAX} characters")
     )
@@ -152,26 +155,24 @@ def health():
 
 
 @blueprint.post("/dispatch/single")
+@documented(
+    body=LegacySingleSendSchema,
+    answers={
+        200: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`',
+        400: REFUSED,
+    },
+)
 @require_api_key
 @quota_checked_at_accept
 def dispatch_single():
     """Legacy API: queue one message.
-    ---
-    summary: "Legacy API: queue one message"
-    description: >
-      Unknown fields are refused. The answer's `jobId` is the message id. Only `text` is sent by the
-      current provider.
-    security: [{ApiKey: []}]
-    requestBody:
-      required: true
-      content: {application/json: {schema: FastifySingleSchema}}
-    responses:
-      200: {description: '`{"success": true, "message": "Job único adicionado à fila.", "jobId": "msg-..."}`'}
-      400: {description: '`{"success": false, "message": "..."}`'}
+
+    Unknown fields are refused. The answer's `jobId` is the message id. Only `text` is sent by the
+    current provider.
     """
     services = context.services()
     settings = services.settings
-    data = _load(FastifySingleSchema(), json_object())
+    data = _load(LegacySingleSendSchema(), json_object())
     _require_supported(data)
     try:
         body = checked_body(data.get("message", ""), settings.message_body_max_chars)
@@ -184,24 +185,20 @@ def dispatch_single():
 
 
 @blueprint.post("/dispatch/bulk")
+@documented(
+    body=LegacyBulkSendSchema,
+    answers={
+        200: '`{"success": true, "message": "N jobs adicionados à fila.", "jobIds": [...], "batchId": "..."}`',
+        400: REFUSED,
+        413: "More recipients than BULK_MAX_MESSAGES, or a body larger than BULK_MAX_BYTES",
+    },
+)
 @require_api_key
 def dispatch_bulk():
-    """Legacy API: queue one message per recipient.
-    ---
-    summary: "Legacy API: queue a message per recipient"
-    description: >
-      `{{key}}` (spaces allowed) in `message` takes each recipient's variable. A recipient that
-      cannot be sent refuses the whole request, naming it. `jobIds` are the message ids.
-    security: [{ApiKey: []}]
-    requestBody:
-      required: true
-      content: {application/json: {schema: FastifyBulkSchema}}
-    responses:
-      200:
-        description: >
-          `{"success": true, "message": "N jobs adicionados à fila.", "jobIds": [...], "batchId": "..."}`
-      400: {description: '`{"success": false, "message": "..."}`'}
-      413: {description: "More recipients than BULK_MAX_MESSAGES, or a body larger than BULK_MAX_BYTES"}
+    """Legacy API: queue a message per recipient.
+
+    `{{key}}` (spaces allowed) in `message` takes each recipient's variable. A recipient that
+    cannot be sent refuses the whole request, naming it. `jobIds` are the message ids.
     """
     services = context.services()
     settings = services.settings
@@ -210,7 +207,7 @@ def dispatch_bulk():
         raise ApiError(
             413, f"Too many recipients: at most {settings.bulk_max_messages}", "too_many_rows", field="recipients"
         )
-    data = _load(FastifyBulkSchema(), raw)
+    data = _load(LegacyBulkSendSchema(), raw)
     _require_supported(data)
     try:
         route = _route(services, data["instanceName"])
@@ -241,17 +238,12 @@ def dispatch_bulk():
 
 
 @blueprint.get("/queue/status")
+@documented(
+    answers={200: '`{"name", "counts": {"wait", "active", "completed", "failed", "delayed", "paused"}, "isPaused"}`'}
+)
 @require_operator
 def queue_status():
-    """Legacy API: the queue's counts, in BullMQ's words.
-    ---
-    summary: "Legacy API: queue counts"
-    security: [{OperatorKey: []}]
-    responses:
-      200:
-        description: >
-          `{"name", "counts": {"wait", "active", "completed", "failed", "delayed", "paused"}, "isPaused"}`
-    """
+    """Legacy API: queue counts, in BullMQ's words."""
     counts = queue_counts(context.services().store)
     return jsonify(
         {
@@ -315,21 +307,16 @@ def _batch_job(batch_id: str, batch: dict) -> dict:
 
 
 @blueprint.get("/queue/jobs/<job_id>/status")
+@documented(
+    answers={
+        200: '`{"id", "name", "data", "state", "progress", "failedReason", "returnValue", "timestamp", '
+        '"processedOn", "finishedOn", "attemptsMade"}`',
+        404: '`{"success": false, "message": "Job não encontrado."}`',
+    }
+)
 @require_api_key
 def job_status(job_id: str):
-    """Legacy API: a job's state (a message, or a batch).
-    ---
-    summary: "Legacy API: a job's state"
-    security: [{ApiKey: []}]
-    parameters:
-      - {name: job_id, in: path, required: true, schema: {type: string}}
-    responses:
-      200:
-        description: >
-          `{"id", "name", "data", "state", "progress", "failedReason", "returnValue", "timestamp",
-          "processedOn", "finishedOn", "attemptsMade"}`
-      404: {description: '`{"success": false, "message": "Job não encontrado."}`'}
-    """
+    """Legacy API: a job's state (a message, or a batch)."""
     if job_id.startswith("batch-"):
         batch = find_own_batch(job_id)
         if batch is not None:
