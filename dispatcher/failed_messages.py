@@ -2,7 +2,7 @@
 
 Celery and Flower have no "retry failed work" button (BullMQ and bull-board do), so we keep our own:
 every move to `failed` adds the message to `dispatch:failed`, a sorted set by the time it failed, and
-every move out of it (a retry) takes it off (`common.lua`, `move`). A page walks that index in time
+every move out of it (a retry) takes it off (`lua/lib/lifecycle.lua`, `move`). A page walks that index in time
 order from a cursor, reading each entry's few fields in one pipelined round trip per slice, and
 stops after a bounded number of entries, so a request costs the same with 100 or 100,000 failures.
 """

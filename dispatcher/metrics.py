@@ -1,7 +1,7 @@
 """What /metrics shows, read from Redis at each scrape.
 
 Every number lives in Redis, written by the same Lua scripts that change the state it counts
-(`dispatch:metrics:*`, see `common.lua`, `advance.lua`, `report.lua`, `settle_head.lua`), so the
+(`dispatch:metrics:*`, see `lua/lib/lifecycle.lua`, `advance.lua`, `report.lua`, `settle_head.lua`), so the
 answer is the same whichever web process or host serves the scrape: prometheus-client's
 multiprocess mode, with its files per process, is not needed. A scrape is one pipelined round
 trip, whatever the number of messages kept.

@@ -1,6 +1,6 @@
 """The callback outbox: status events waiting to be POSTed to the caller, in Redis.
 
-Events are written by the same Lua scripts that change a message's status (`common.lua`,
+Events are written by the same Lua scripts that change a message's status (`lua/lib/outbox.lua`,
 `report_status`), so a status change and its event are one atomic step: no change without its
 event, no event without its change. Each event waits in a chain (a list): a message's events share
 one chain and are delivered in order, one at a time, by one task holding the chain's lock.
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import redis
 
-from dispatcher.store import PREFIX, lua_script
+from dispatcher import scripts
+from dispatcher.store import PREFIX
 
 CHAIN_PREFIX = PREFIX + "cb:chain:"
 DUE_KEY = PREFIX + "cb:due"
@@ -53,11 +54,11 @@ class Outbox:
     def __init__(self, client: redis.Redis, retention_seconds: int):
         self.redis = client
         self.retention_seconds = retention_seconds
-        self._take_chains = lua_script(client, "take_chains", retention_seconds)
-        self._settle_head = lua_script(client, "settle_head", retention_seconds)
-        self._revive = lua_script(client, "revive", retention_seconds)
-        self._receive = lua_script(client, "receive", retention_seconds)
-        self._unlock = lua_script(client, "unlock", retention_seconds)
+        self._take_chains = scripts.register(client, "take_chains", retention_seconds)
+        self._settle_head = scripts.register(client, "settle_head", retention_seconds)
+        self._revive = scripts.register(client, "revive", retention_seconds)
+        self._receive = scripts.register(client, "receive", retention_seconds)
+        self._unlock = scripts.register(client, "unlock", retention_seconds)
 
     # --- taking work ---
 

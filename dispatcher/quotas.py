@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import redis
 
+from dispatcher import scripts
 from dispatcher.settings import QuotaSettings
-from dispatcher.store import DAY, PREFIX, lua_script
+from dispatcher.store import DAY, PREFIX
 
 
 class QuotaExceeded(Exception):
@@ -42,8 +43,8 @@ class Quotas:
     def __init__(self, client: redis.Redis, quotas: QuotaSettings, clock: Callable[[], float]):
         self.quotas = quotas
         self.clock = clock
-        self._admit_request = lua_script(client, "admit_request", 0)
-        self._admit_messages = lua_script(client, "admit_messages", 0)
+        self._admit_request = scripts.register(client, "admit_request")
+        self._admit_messages = scripts.register(client, "admit_messages")
 
     def admission(self, account: str) -> Admission | None:
         """What a single send's create script checks (None: both quotas are off)."""

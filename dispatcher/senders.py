@@ -1,6 +1,6 @@
 """Senders (a provider's sending numbers or instances): their pace (the provider's default, or the
 sender's own rate, burst and daily cap), their state (active, or paused by an operator or by
-auto-pause), kept in Redis where the claim scripts read them (`pace` in common.lua).
+auto-pause), kept in Redis where the claim scripts read them (`pace` in lua/lib/pacing.lua).
 
 A sender's keys: dispatch:sender:<id> (hash: own settings and state), dispatch:sender:<id>:held (set:
 messages held while it is paused), dispatch:sender:<id>:outcomes (list: recent outcomes, for auto-pause),
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import unquote
 
 import redis
 
+from dispatcher import scripts
+
 SENDER_PREFIX = "dispatch:sender:"
 PACE_PREFIX = "dispatch:pace:"
 SENT_TODAY_PREFIX = "dispatch:sent-today:"
-_RESUME = (Path(__file__).with_name("lua") / "resume_sender.lua").read_text()
 
 
 def sender_id(provider: str, sender: str) -> str:
@@ -28,7 +28,7 @@ def sender_id(provider: str, sender: str) -> str:
     Senders come from requests (a bridge or the mock take any name, and Twilio's own form of a number is
     `whatsapp:+1...`), and their keys are built by appending to this id: unencoded, a sender named `x:held`
     would own the key of x's held set (a WRONGTYPE error for both). Any other name is left as it is, so
-    the keys that exist keep their names. The Lua scripts build the same id (`sender_id` in common.lua).
+    the keys that exist keep their names. The Lua scripts build the same id (`sender_id` in lua/lib/senders.lua).
     """
     return f"{provider}:{sender.replace('%', '%25').replace(':', '%3A')}"
 
@@ -53,7 +53,7 @@ class SenderRegistry:
     def __init__(self, client: redis.Redis, defaults: dict[str, tuple[float, int, float]]):
         self.redis = client
         self.defaults = defaults
-        self._resume = client.register_script(_RESUME)
+        self._resume = scripts.register(client, "resume_sender")
 
     def get(self, provider: str, sender: str) -> SenderPace:
         now = time.time()

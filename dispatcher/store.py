@@ -1,6 +1,6 @@
 """The message store: every message's record, its history and its idempotency key, in Redis.
 
-Each change is one Lua script (in `dispatcher/lua/`, each prefixed with `common.lua`), so it is
+Each change is one Lua script (`dispatcher/lua/`, registered by `dispatcher/scripts.py`), so it is
 atomic: two requests with one external_id create one message, a task delivered twice claims the
 message once, a status never moves backwards, and the counters always agree with the records.
 
@@ -37,11 +37,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
+from redis.commands.core import Script
 
-from dispatcher import statuses
+from dispatcher import scripts, statuses
 from dispatcher.accounts import owner
 from dispatcher.names import is_batch_id, is_message_id
 from dispatcher.send_window import SendWindow
@@ -53,22 +53,12 @@ PENDING_KEY = PREFIX + "pending"
 COUNTS_KEY = PREFIX + "counts"
 DAY = 86400
 DUE_KEY = PREFIX + "due"
-_LUA = Path(__file__).with_name("lua")
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
 ROWS_PER_SCRIPT = 1000
 # How long a batch may stay `accepting` (its rows written, its chunks not yet published) before the
 # reconciler takes the request for dead and starts the batch itself. An honest 10,000-row request
 # spends well under a second there.
 ACCEPT_GRACE_SECONDS = 10
-
-
-def lua_script(client: redis.Redis, name: str, retention_seconds: int):
-    """The script `dispatcher/lua/<name>.lua`, prefixed with a generated preamble (the lifecycle table of
-    `dispatcher.statuses`, and the retention) and `common.lua`, registered on `client`."""
-    preamble = statuses.lua_preamble() + f"local RETENTION = {int(retention_seconds)}\n"
-    return client.register_script(
-        preamble + (_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text()
-    )
 
 
 def connect(url: str) -> redis.Redis:
@@ -215,11 +205,11 @@ class MessageStore:
         self._start_batch = self.script("start_batch")
         self._pop_due = self.script("pop_due")
         self._rearm = self.script("rearm")
-        self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
+        self._hold_sender = self.script("hold_sender")
 
-    def script(self, name: str):
-        """One of `dispatcher/lua/`'s scripts, for this store's client and retention."""
-        return lua_script(self.redis, name, self.retention_seconds)
+    def script(self, name: str) -> Script:
+        """One of `dispatcher/scripts.py`'s scripts, for this store's client and retention."""
+        return scripts.register(self.redis, name, self.retention_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageStore:
@@ -451,7 +441,7 @@ class MessageStore:
 
     def counts(self) -> dict[str, int]:
         """Messages by status: every one that exists. Unfinished messages are counted in one hash; finished
-        ones in a hash per UTC day they finished in, which expires with them (see count_move in common.lua)."""
+        ones in a hash per UTC day they finished in, which expires with them (count_move, lua/lib/lifecycle.lua)."""
         today = int(self.clock() // DAY)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(COUNTS_KEY)

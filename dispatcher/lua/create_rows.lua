@@ -6,7 +6,7 @@
 -- process, a reply lost after Redis did the work), the reconciler starts it past that deadline. A
 -- slice for a batch that is no longer accepting (the reconciler started it meanwhile) is refused
 -- whole, so no row joins a batch after its chunks were counted.
--- Nothing expires until it finishes (see set_retention in common.lua).
+-- Nothing expires until it finishes (see set_retention in lib/lifecycle.lua).
 -- KEYS: batch key, batch list key.
 -- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
