@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import redis
 
-from dispatcher import scripts
+from dispatcher import redis_keys, scripts
 from dispatcher.settings import QuotaSettings
-from dispatcher.store import DAY, PREFIX
+from dispatcher.store import DAY
 
 
 class QuotaExceeded(Exception):
@@ -109,8 +109,8 @@ class Quotas:
 
     @staticmethod
     def _bucket_key(account: str) -> str:
-        return f"{PREFIX}quota:{account}:requests"
+        return redis_keys.REQUEST_BUCKET.key(account)
 
     @staticmethod
     def _day_key(account: str, now: float) -> str:
-        return f"{PREFIX}quota:{account}:messages:{int(now // DAY)}"
+        return redis_keys.DAILY_COUNT.key(account, int(now // DAY))

@@ -2,9 +2,8 @@
 sender's own rate, burst and daily cap), their state (active, or paused by an operator or by
 auto-pause), kept in Redis where the claim scripts read them (`pace` in lua/lib/pacing.lua).
 
-A sender's keys: dispatch:sender:<id> (hash: own settings and state), dispatch:sender:<id>:held (set:
-messages held while it is paused), dispatch:sender:<id>:outcomes (list: recent outcomes, for auto-pause),
-dispatch:pace:<id> (its next free slot), dispatch:sent-today:<id>:<day>; <id> is `sender_id`.
+A sender's keys (`dispatcher/redis_keys.py`: SENDER, SENDER_HELD, SENDER_OUTCOMES, PACE, SENT_TODAY) are named
+by its `sender_id`.
 """
 
 from __future__ import annotations
@@ -15,11 +14,7 @@ from urllib.parse import unquote
 
 import redis
 
-from dispatcher import scripts
-
-SENDER_PREFIX = "dispatch:sender:"
-PACE_PREFIX = "dispatch:pace:"
-SENT_TODAY_PREFIX = "dispatch:sent-today:"
+from dispatcher import redis_keys, scripts
 
 
 def sender_id(provider: str, sender: str) -> str:
@@ -59,9 +54,9 @@ class SenderRegistry:
         now = time.time()
         own, next_free, sent_today = (
             self.redis.pipeline(transaction=False)
-            .hgetall(SENDER_PREFIX + sender_id(provider, sender))
-            .get(PACE_PREFIX + sender_id(provider, sender))
-            .get(f"{SENT_TODAY_PREFIX}{sender_id(provider, sender)}:{int(now // 86400)}")
+            .hgetall(redis_keys.SENDER.key(sender_id(provider, sender)))
+            .get(redis_keys.PACE.key(sender_id(provider, sender)))
+            .get(redis_keys.SENT_TODAY.key(sender_id(provider, sender), int(now // 86400)))
             .execute()
         )
         rate, burst, _ = self.defaults.get(provider, (0.0, 1, 0.0))
@@ -87,12 +82,12 @@ class SenderRegistry:
     def set(self, provider: str, sender: str, **pace: float) -> SenderPace:
         """Store the sender's own settings among rate, burst, daily_cap, warmup_start, warmup_growth."""
         if pace:
-            self.redis.hset(SENDER_PREFIX + sender_id(provider, sender), mapping=pace)
+            self.redis.hset(redis_keys.SENDER.key(sender_id(provider, sender)), mapping=pace)
         return self.get(provider, sender)
 
     def pause(self, provider: str, sender: str, reason: str) -> SenderPace:
         self.redis.hset(
-            SENDER_PREFIX + sender_id(provider, sender), mapping={"state": "paused", "paused_reason": reason}
+            redis_keys.SENDER.key(sender_id(provider, sender)), mapping={"state": "paused", "paused_reason": reason}
         )
         return self.get(provider, sender)
 
@@ -100,7 +95,9 @@ class SenderRegistry:
         """Resume the sender; returns it and how many held messages were released."""
         released, left = 0, 1
         while left:  # a thousand a call: no call walks an unbounded set
-            count, left = self._resume(keys=[SENDER_PREFIX + sender_id(provider, sender)], args=[time.time(), 1000])
+            count, left = self._resume(
+                keys=[redis_keys.SENDER.key(sender_id(provider, sender))], args=[time.time(), 1000]
+            )
             released += int(count)
         return self.get(provider, sender), released
 
@@ -108,7 +105,7 @@ class SenderRegistry:
         """Every sender worth showing: the configured ones, those with their own settings, and those that
         have sent (a limiter in Redis) — for providers such as the mock that accept any sender."""
         found = {(provider, sender) for provider, senders in configured.items() for sender in senders}
-        for prefix in (SENDER_PREFIX, PACE_PREFIX):
+        for prefix in (redis_keys.SENDER.prefix, redis_keys.PACE.prefix):
             for key in self.redis.scan_iter(f"{prefix}*", count=500):
                 provider, _, sender = key[len(prefix) :].partition(":")
                 # An encoded sender has no colon: one after it starts a key of that sender's (`:held`, ...).
