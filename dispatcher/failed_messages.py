@@ -2,7 +2,7 @@
 
 Celery and Flower have no "retry failed work" button (BullMQ and bull-board do), so we keep our own:
 every move to `failed` adds the message to `dispatch:failed`, a sorted set by the time it failed, and
-every move out of it (a retry) takes it off (`common.lua`, `move`). A page walks that index in time
+every move out of it (a retry) takes it off (`lua/lib/lifecycle.lua`, `move`). A page walks that index in time
 order from a cursor, reading each entry's few fields in one pipelined round trip per slice, and
 stops after a bounded number of entries, so a request costs the same with 100 or 100,000 failures.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from dispatcher.store import PREFIX, MessageStore, iso
+from dispatcher import redis_keys
+from dispatcher.store import MessageStore, iso
 
-FAILED_KEY = PREFIX + "failed"
 SLICE = 500
 # Entries examined per request at most: a selective filter may give a short page (follow next_cursor).
 EXAMINE_MAX = 5000
@@ -83,7 +83,7 @@ class FailedMessages:
         examined = 0
         last: Cursor | None = cursor
         while len(found) < limit and examined < EXAMINE_MAX:
-            entries = self.redis.zrangebyscore(FAILED_KEY, score, top, start=0, num=SLICE, withscores=True)
+            entries = self.redis.zrangebyscore(redis_keys.FAILED.key(), score, top, start=0, num=SLICE, withscores=True)
             # The slice starts at `score` inclusive: skip what the cursor already covered (ties come in id order).
             fresh = [(m, s) for m, s in entries if last is None or s != last.score or m > last.member]
             if not fresh:
@@ -104,7 +104,7 @@ class FailedMessages:
                     if len(found) == limit:
                         break
             if expired:
-                self.redis.zrem(FAILED_KEY, *expired)
+                self.redis.zrem(redis_keys.FAILED.key(), *expired)
             if len(entries) < SLICE and len(found) < limit:
                 return found, None  # the end of the index
             assert last is not None  # `fresh` was not empty: the loop above examined at least one entry
@@ -116,7 +116,7 @@ class FailedMessages:
         records stay (MESSAGE_RETENTION_DAYS); only the listing forgets. Returns how many it forgot."""
         if keep is None:
             return 0
-        return self.redis.zremrangebyrank(FAILED_KEY, 0, -(keep + 1))
+        return self.redis.zremrangebyrank(redis_keys.FAILED.key(), 0, -(keep + 1))
 
     def retry(self, message_id: str, task_for, grace_seconds: int) -> str:
         """failed → queued with its task (`task_for(id)` gives (queue key, task payload)); returns ok, missing,

@@ -1,7 +1,7 @@
 """What /metrics shows, read from Redis at each scrape.
 
 Every number lives in Redis, written by the same Lua scripts that change the state it counts
-(`dispatch:metrics:*`, see `common.lua`, `advance.lua`, `report.lua`, `settle_head.lua`), so the
+(`dispatch:metrics:*`, see `lua/lib/lifecycle.lua`, `advance.lua`, `report.lua`, `settle_head.lua`), so the
 answer is the same whichever web process or host serves the scrape: prometheus-client's
 multiprocess mode, with its files per process, is not needed. A scrape is one pipelined round
 trip, whatever the number of messages kept.
@@ -12,12 +12,9 @@ from __future__ import annotations
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from dispatcher import statuses, worker_registry
-from dispatcher.failed_messages import FAILED_KEY
-from dispatcher.outbox import DEAD_BY_TIME_KEY
-from dispatcher.outbox import DUE_KEY as CALLBACKS_DUE_KEY
+from dispatcher import redis_keys, statuses, worker_registry
 from dispatcher.settings import Settings
-from dispatcher.store import DUE_KEY, MessageStore
+from dispatcher.store import MessageStore
 
 # The send-latency buckets advance.lua fills (upper bounds, seconds); the rest is +Inf.
 LATENCY_BUCKETS = ("0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30")
@@ -36,15 +33,20 @@ class DispatcherCollector(Collector):
     def collect(self):
         client = self.store.redis
         pipe = client.pipeline(transaction=False)
-        for key in ("statuses", "latency", "reports", "callbacks"):
-            pipe.hgetall(f"dispatch:metrics:{key}")
-        pipe.hgetall("dispatch:metrics")
+        for family in (
+            redis_keys.METRICS_STATUSES,
+            redis_keys.METRICS_LATENCY,
+            redis_keys.METRICS_REPORTS,
+            redis_keys.METRICS_CALLBACKS,
+            redis_keys.METRICS,
+        ):
+            pipe.hgetall(family.key())
         pipe.llen(self.settings.queue_name)
         pipe.llen(self.settings.callbacks.queue_name)
-        pipe.zcard(DUE_KEY)
-        pipe.zcard(CALLBACKS_DUE_KEY)
-        pipe.zcard(DEAD_BY_TIME_KEY)
-        pipe.zcard(FAILED_KEY)
+        pipe.zcard(redis_keys.DUE.key())
+        pipe.zcard(redis_keys.CALLBACKS_DUE.key())
+        pipe.zcard(redis_keys.DEAD_BY_TIME.key())
+        pipe.zcard(redis_keys.FAILED.key())
         (
             reached,
             latency,

@@ -1,18 +1,11 @@
 """The callback outbox: status events waiting to be POSTed to the caller, in Redis.
 
-Events are written by the same Lua scripts that change a message's status (`common.lua`,
+Events are written by the same Lua scripts that change a message's status (`lua/lib/outbox.lua`,
 `report_status`), so a status change and its event are one atomic step: no change without its
 event, no event without its change. Each event waits in a chain (a list): a message's events share
 one chain and are delivered in order, one at a time, by one task holding the chain's lock.
 
-Keys (all under `dispatch:cb:`):
-  chain:<chain>      list: events waiting, oldest first; each {url, attempts, event, ...} as JSON
-  due                sorted set: chains holding events, by when they should next be tried
-  lock:<chain>       the task delivering the chain now
-  dead               hash: event id → a delivery that gave up ({url, event, attempts, last_error, chain,
-                     account, ...})
-  dead:by-time       sorted set: dead event ids by when they died
-  dead:by-time:<account>  the same, of one account's deliveries
+Its keys (`dispatch:cb:...`, and `dispatch:seen:...` for replies) are listed in `dispatcher/redis_keys.py`.
 """
 
 from __future__ import annotations
@@ -24,12 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from dispatcher.store import PREFIX, lua_script
-
-CHAIN_PREFIX = PREFIX + "cb:chain:"
-DUE_KEY = PREFIX + "cb:due"
-DEAD_KEY = PREFIX + "cb:dead"
-DEAD_BY_TIME_KEY = PREFIX + "cb:dead:by-time"
+from dispatcher import redis_keys, scripts
 
 
 @dataclass(frozen=True)
@@ -53,11 +41,11 @@ class Outbox:
     def __init__(self, client: redis.Redis, retention_seconds: int):
         self.redis = client
         self.retention_seconds = retention_seconds
-        self._take_chains = lua_script(client, "take_chains", retention_seconds)
-        self._settle_head = lua_script(client, "settle_head", retention_seconds)
-        self._revive = lua_script(client, "revive", retention_seconds)
-        self._receive = lua_script(client, "receive", retention_seconds)
-        self._unlock = lua_script(client, "unlock", retention_seconds)
+        self._take_chains = scripts.register(client, "take_chains", retention_seconds)
+        self._settle_head = scripts.register(client, "settle_head", retention_seconds)
+        self._revive = scripts.register(client, "revive", retention_seconds)
+        self._receive = scripts.register(client, "receive", retention_seconds)
+        self._unlock = scripts.register(client, "unlock", retention_seconds)
 
     # --- taking work ---
 
@@ -68,20 +56,20 @@ class Outbox:
     def lock(self, chain: str, seconds: float) -> str | None:
         """Take the chain for one task; returns the lock's token, or None when another task has it."""
         token = uuid.uuid4().hex
-        acquired = self.redis.set(PREFIX + "cb:lock:" + chain, token, nx=True, px=int(seconds * 1000))
+        acquired = self.redis.set(redis_keys.CALLBACK_LOCK.key(chain), token, nx=True, px=int(seconds * 1000))
         return token if acquired else None
 
     def unlock(self, chain: str, token: str) -> None:
         """Release the chain, only if the lock is still this task's (compare and delete in one step: a lock
         that expired and was taken by another task meanwhile stays theirs)."""
-        self._unlock(keys=[PREFIX + "cb:lock:" + chain], args=[token, ""])
+        self._unlock(keys=[redis_keys.CALLBACK_LOCK.key(chain)], args=[token, ""])
 
     def due_now(self, chain: str) -> None:
         """Hand the chain back for a new task to go on with (its lock is released after this)."""
-        self.redis.zadd(DUE_KEY, {chain: time.time()}, xx=True)
+        self.redis.zadd(redis_keys.CALLBACKS_DUE.key(), {chain: time.time()}, xx=True)
 
     def head(self, chain: str) -> Pending | None:
-        raw = self.redis.lindex(CHAIN_PREFIX + chain, 0)
+        raw = self.redis.lindex(redis_keys.CALLBACK_CHAIN.key(chain), 0)
         if raw is None:
             return None
         record = json.loads(raw)
@@ -136,7 +124,7 @@ class Outbox:
     def _settle(self, pending: Pending, outcome: str, record: str, when: float) -> int:
         now = time.time()
         return self._settle_head(
-            keys=[CHAIN_PREFIX + pending.chain],
+            keys=[redis_keys.CALLBACK_CHAIN.key(pending.chain)],
             args=[
                 pending.chain,
                 outcome,
@@ -154,10 +142,10 @@ class Outbox:
     def dead_page(self, offset: int, limit: int, account: str | None = None) -> tuple[list[dict], int | None]:
         """Dead deliveries of `account` (None: everyone's), newest first, from `offset`; returns the page and
         the offset of the next one."""
-        index = f"{DEAD_BY_TIME_KEY}:{account}" if account else DEAD_BY_TIME_KEY
+        index = redis_keys.ACCOUNT_DEAD_BY_TIME.key(account) if account else redis_keys.DEAD_BY_TIME.key()
         ids = self.redis.zrevrange(index, offset, offset + limit)
         page = ids[:limit]
-        records = self.redis.hmget(DEAD_KEY, page) if page else []
+        records = self.redis.hmget(redis_keys.DEAD.key(), page) if page else []
         deliveries = [json.loads(record) for record in records if record]
         return deliveries, (offset + limit if len(ids) > limit else None)
 
@@ -168,17 +156,17 @@ class Outbox:
 
     def waiting(self) -> int:
         """Chains with events still to deliver."""
-        return self.redis.zcard(DUE_KEY)
+        return self.redis.zcard(redis_keys.CALLBACKS_DUE.key())
 
     def dead_count(self) -> int:
-        return self.redis.zcard(DEAD_BY_TIME_KEY)
+        return self.redis.zcard(redis_keys.DEAD_BY_TIME.key())
 
     # --- replies ---
 
     def receive(self, event: dict, chain: str, default_url: str, answered_index_key: str, remember_seconds: int):
         """Queue a message.received event (once per reply); returns (outcome, answered message id)."""
         outcome, answered = self._receive(
-            keys=[f"{PREFIX}seen:{event['event_id']}", answered_index_key],
+            keys=[redis_keys.REPLY_SEEN.key(event["event_id"]), answered_index_key],
             args=[json.dumps(event, ensure_ascii=False), default_url, chain, time.time(), remember_seconds],
         )
         return outcome, answered

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import redis
 
+from dispatcher import redis_keys, scripts
 from dispatcher.settings import QuotaSettings
-from dispatcher.store import DAY, PREFIX, lua_script
+from dispatcher.store import DAY
 
 
 class QuotaExceeded(Exception):
@@ -42,8 +43,8 @@ class Quotas:
     def __init__(self, client: redis.Redis, quotas: QuotaSettings, clock: Callable[[], float]):
         self.quotas = quotas
         self.clock = clock
-        self._admit_request = lua_script(client, "admit_request", 0)
-        self._admit_messages = lua_script(client, "admit_messages", 0)
+        self._admit_request = scripts.register(client, "admit_request")
+        self._admit_messages = scripts.register(client, "admit_messages")
 
     def admission(self, account: str) -> Admission | None:
         """What a single send's create script checks (None: both quotas are off)."""
@@ -108,8 +109,8 @@ class Quotas:
 
     @staticmethod
     def _bucket_key(account: str) -> str:
-        return f"{PREFIX}quota:{account}:requests"
+        return redis_keys.REQUEST_BUCKET.key(account)
 
     @staticmethod
     def _day_key(account: str, now: float) -> str:
-        return f"{PREFIX}quota:{account}:messages:{int(now // DAY)}"
+        return redis_keys.DAILY_COUNT.key(account, int(now // DAY))

@@ -1,25 +1,20 @@
 """Senders (a provider's sending numbers or instances): their pace (the provider's default, or the
 sender's own rate, burst and daily cap), their state (active, or paused by an operator or by
-auto-pause), kept in Redis where the claim scripts read them (`pace` in common.lua).
+auto-pause), kept in Redis where the claim scripts read them (`pace` in lua/lib/pacing.lua).
 
-A sender's keys: dispatch:sender:<id> (hash: own settings and state), dispatch:sender:<id>:held (set:
-messages held while it is paused), dispatch:sender:<id>:outcomes (list: recent outcomes, for auto-pause),
-dispatch:pace:<id> (its next free slot), dispatch:sent-today:<id>:<day>; <id> is `sender_id`.
+A sender's keys (`dispatcher/redis_keys.py`: SENDER, SENDER_HELD, SENDER_OUTCOMES, PACE, SENT_TODAY) are named
+by its `sender_id`.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import unquote
 
 import redis
 
-SENDER_PREFIX = "dispatch:sender:"
-PACE_PREFIX = "dispatch:pace:"
-SENT_TODAY_PREFIX = "dispatch:sent-today:"
-_RESUME = (Path(__file__).with_name("lua") / "resume_sender.lua").read_text()
+from dispatcher import redis_keys, scripts
 
 
 def sender_id(provider: str, sender: str) -> str:
@@ -28,7 +23,7 @@ def sender_id(provider: str, sender: str) -> str:
     Senders come from requests (a bridge or the mock take any name, and Twilio's own form of a number is
     `whatsapp:+1...`), and their keys are built by appending to this id: unencoded, a sender named `x:held`
     would own the key of x's held set (a WRONGTYPE error for both). Any other name is left as it is, so
-    the keys that exist keep their names. The Lua scripts build the same id (`sender_id` in common.lua).
+    the keys that exist keep their names. The Lua scripts build the same id (`sender_id` in lua/lib/senders.lua).
     """
     return f"{provider}:{sender.replace('%', '%25').replace(':', '%3A')}"
 
@@ -53,15 +48,15 @@ class SenderRegistry:
     def __init__(self, client: redis.Redis, defaults: dict[str, tuple[float, int, float]]):
         self.redis = client
         self.defaults = defaults
-        self._resume = client.register_script(_RESUME)
+        self._resume = scripts.register(client, "resume_sender")
 
     def get(self, provider: str, sender: str) -> SenderPace:
         now = time.time()
         own, next_free, sent_today = (
             self.redis.pipeline(transaction=False)
-            .hgetall(SENDER_PREFIX + sender_id(provider, sender))
-            .get(PACE_PREFIX + sender_id(provider, sender))
-            .get(f"{SENT_TODAY_PREFIX}{sender_id(provider, sender)}:{int(now // 86400)}")
+            .hgetall(redis_keys.SENDER.key(sender_id(provider, sender)))
+            .get(redis_keys.PACE.key(sender_id(provider, sender)))
+            .get(redis_keys.SENT_TODAY.key(sender_id(provider, sender), int(now // 86400)))
             .execute()
         )
         rate, burst, _ = self.defaults.get(provider, (0.0, 1, 0.0))
@@ -87,12 +82,12 @@ class SenderRegistry:
     def set(self, provider: str, sender: str, **pace: float) -> SenderPace:
         """Store the sender's own settings among rate, burst, daily_cap, warmup_start, warmup_growth."""
         if pace:
-            self.redis.hset(SENDER_PREFIX + sender_id(provider, sender), mapping=pace)
+            self.redis.hset(redis_keys.SENDER.key(sender_id(provider, sender)), mapping=pace)
         return self.get(provider, sender)
 
     def pause(self, provider: str, sender: str, reason: str) -> SenderPace:
         self.redis.hset(
-            SENDER_PREFIX + sender_id(provider, sender), mapping={"state": "paused", "paused_reason": reason}
+            redis_keys.SENDER.key(sender_id(provider, sender)), mapping={"state": "paused", "paused_reason": reason}
         )
         return self.get(provider, sender)
 
@@ -100,7 +95,9 @@ class SenderRegistry:
         """Resume the sender; returns it and how many held messages were released."""
         released, left = 0, 1
         while left:  # a thousand a call: no call walks an unbounded set
-            count, left = self._resume(keys=[SENDER_PREFIX + sender_id(provider, sender)], args=[time.time(), 1000])
+            count, left = self._resume(
+                keys=[redis_keys.SENDER.key(sender_id(provider, sender))], args=[time.time(), 1000]
+            )
             released += int(count)
         return self.get(provider, sender), released
 
@@ -108,7 +105,7 @@ class SenderRegistry:
         """Every sender worth showing: the configured ones, those with their own settings, and those that
         have sent (a limiter in Redis) — for providers such as the mock that accept any sender."""
         found = {(provider, sender) for provider, senders in configured.items() for sender in senders}
-        for prefix in (SENDER_PREFIX, PACE_PREFIX):
+        for prefix in (redis_keys.SENDER.prefix, redis_keys.PACE.prefix):
             for key in self.redis.scan_iter(f"{prefix}*", count=500):
                 provider, _, sender = key[len(prefix) :].partition(":")
                 # An encoded sender has no colon: one after it starts a key of that sender's (`:held`, ...).

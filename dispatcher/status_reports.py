@@ -15,9 +15,9 @@ import json
 import logging
 import time
 
-from dispatcher import statuses
+from dispatcher import redis_keys, statuses
 from dispatcher.outbox import Outbox
-from dispatcher.store import PREFIX, MessageStore, iso
+from dispatcher.store import MessageStore, iso
 from providers.base import mask_phone
 from providers.inbound import IncomingMessage, StatusReport
 
@@ -47,7 +47,7 @@ def reply_chain(provider: str, phone: str, key: str) -> str:
 
 def provider_id_key(provider: str, provider_message_id: str) -> str:
     """The index from a provider's message id to ours, written when the message is recorded `sent`."""
-    return f"{PREFIX}pmid:{provider}:{provider_message_id}"
+    return redis_keys.PROVIDER_ID.key(provider, provider_message_id)
 
 
 class StatusReports:
@@ -75,7 +75,7 @@ class StatusReports:
         outcome, *found = self._report(
             keys=[
                 provider_id_key(report.provider, report.provider_message_id),
-                f"{PREFIX}early:{report.provider}:{report.provider_message_id}",
+                redis_keys.EARLY_REPORTS.key(report.provider, report.provider_message_id),
             ],
             args=[
                 report.status,

@@ -7,7 +7,7 @@ or a late `failed`; any message still waiting can be `canceled`; an operator's r
 one back to `queued`. `MOVES` below is the rule, to the letter.
 
 This module is the rule's one home. The Lua scripts that change statuses get it as a generated
-preamble (`lua_preamble`, prepended by `dispatcher.store.lua_script`): `move()` in common.lua refuses
+preamble (`lua_preamble`, prepended by `dispatcher.scripts`): `move()` in lua/lib/lifecycle.lua refuses
 any move the table does not allow, and the scripts ask WAITING / FINISHED instead of naming statuses.
 `tests/test_lifecycle.py` walks every pair of the table against the scripts.
 """

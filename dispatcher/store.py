@@ -1,32 +1,10 @@
 """The message store: every message's record, its history and its idempotency key, in Redis.
 
-Each change is one Lua script (in `dispatcher/lua/`, each prefixed with `common.lua`), so it is
+Each change is one Lua script (`dispatcher/lua/`, registered by `dispatcher/scripts.py`), so it is
 atomic: two requests with one external_id create one message, a task delivered twice claims the
 message once, a status never moves backwards, and the counters always agree with the records.
 
-Keys (all under `dispatch:`):
-  msg:<id>                    hash: the message record (with its history and ext key, kept while it waits
-                              and MESSAGE_RETENTION_DAYS after the day it finished)
-  msg:<id>:history            list: one JSON entry per status change after `queued`, oldest first
-  ext:<account>:<external_id> the message id an external_id maps to, per account (an account name has
-                              no colon: an external_id with a colon cannot reach another account's)
-  pending                     sorted set: unfinished work (message ids, batch chunks as
-                              `chunk:<batch>:<start>:<stop>`, batches still accepting as `accept:<batch>`)
-                              scored by the time by which something should have happened to it; the
-                              reconciler republishes (or starts) what is overdue
-  counts                      hash: unfinished messages by status
-  counts:<day>                hash: messages finished on that UTC day (days since 1970), by status; it
-                              expires with them, MESSAGE_RETENTION_DAYS after that day ends
-  batch:<id>                  hash: a batch (state, total, count_<status>, finished, times)
-  batch:<id>:messages         list: the batch's message ids, in row order
-  batch:<id>:rate             hash: messages finished per unix second, for the last two minutes
-  pace:<provider>:<sender>    the sender's next free slot (GCRA), shared by every worker (the sender
-                              encoded by `senders.sender_id`, like each of a sender's keys)
-  due                         sorted set: messages held for their sender's pacing slot, by slot time
-  scheduled                   sorted set: messages and batch chunks held until their send_at
-  pmid:<provider>:<id>        our message id for a provider's message id, written when it is `sent`
-                              (provider webhooks name messages by theirs)
-  cb:...                      the callback outbox: see dispatcher/outbox.py
+Its keys, and those of every other module, are listed in `dispatcher/redis_keys.py`.
 """
 
 from __future__ import annotations
@@ -37,38 +15,24 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
+from redis.commands.core import Script
 
-from dispatcher import statuses
+from dispatcher import redis_keys, scripts, statuses
 from dispatcher.accounts import owner
 from dispatcher.names import is_batch_id, is_message_id
 from dispatcher.send_window import SendWindow
-from dispatcher.senders import PACE_PREFIX, sender_id
+from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
 
-PREFIX = "dispatch:"
-PENDING_KEY = PREFIX + "pending"
-COUNTS_KEY = PREFIX + "counts"
 DAY = 86400
-DUE_KEY = PREFIX + "due"
-_LUA = Path(__file__).with_name("lua")
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
 ROWS_PER_SCRIPT = 1000
 # How long a batch may stay `accepting` (its rows written, its chunks not yet published) before the
 # reconciler takes the request for dead and starts the batch itself. An honest 10,000-row request
 # spends well under a second there.
 ACCEPT_GRACE_SECONDS = 10
-
-
-def lua_script(client: redis.Redis, name: str, retention_seconds: int):
-    """The script `dispatcher/lua/<name>.lua`, prefixed with a generated preamble (the lifecycle table of
-    `dispatcher.statuses`, and the retention) and `common.lua`, registered on `client`."""
-    preamble = statuses.lua_preamble() + f"local RETENTION = {int(retention_seconds)}\n"
-    return client.register_script(
-        preamble + (_LUA / "common.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text()
-    )
 
 
 def connect(url: str) -> redis.Redis:
@@ -215,11 +179,11 @@ class MessageStore:
         self._start_batch = self.script("start_batch")
         self._pop_due = self.script("pop_due")
         self._rearm = self.script("rearm")
-        self._hold_sender = client.register_script((_LUA / "hold_sender.lua").read_text())
+        self._hold_sender = self.script("hold_sender")
 
-    def script(self, name: str):
-        """One of `dispatcher/lua/`'s scripts, for this store's client and retention."""
-        return lua_script(self.redis, name, self.retention_seconds)
+    def script(self, name: str) -> Script:
+        """One of `dispatcher/scripts.py`'s scripts, for this store's client and retention."""
+        return scripts.register(self.redis, name, self.retention_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.time) -> MessageStore:
@@ -236,15 +200,15 @@ class MessageStore:
 
     @staticmethod
     def message_key(message_id: str) -> str:
-        return f"{PREFIX}msg:{message_id}"
+        return redis_keys.MESSAGE.key(message_id)
 
     @staticmethod
     def external_key(account: str, external_id: str) -> str:
-        return f"{PREFIX}ext:{account}:{external_id}"
+        return redis_keys.EXTERNAL_ID.key(account, external_id)
 
     @staticmethod
     def batch_key(batch_id: str) -> str:
-        return f"{PREFIX}batch:{batch_id}"
+        return redis_keys.BATCH.key(batch_id)
 
     # --- accepting ---
 
@@ -347,7 +311,7 @@ class MessageStore:
                 ]
             )
             args = [
-                f"{PREFIX}ext:{account}:",
+                self.external_key(account, ""),  # the script appends each external_id
                 status,
                 packed,
                 header,
@@ -355,7 +319,7 @@ class MessageStore:
                 batch_id,
                 *flat_common,
             ]
-            self._create_rows(keys=[batch_key, batch_key + ":messages"], args=args, client=pipe)
+            self._create_rows(keys=[batch_key, redis_keys.BATCH_MESSAGES.key(batch_id)], args=args, client=pipe)
         replies = pipe.execute(raise_on_error=False)
         for reply in replies:
             if isinstance(reply, redis.ResponseError) and str(reply).startswith("BATCH_STARTED"):
@@ -415,9 +379,8 @@ class MessageStore:
         """The messages (None where there is none), in one pipelined round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for message_id in message_ids:
-            key = self.message_key(message_id)
-            pipe.hgetall(key)
-            pipe.lrange(key + ":history", 0, -1)
+            pipe.hgetall(self.message_key(message_id))
+            pipe.lrange(redis_keys.HISTORY.key(message_id), 0, -1)
         replies = pipe.execute()
         return [_message(record, history) for record, history in zip(replies[::2], replies[1::2], strict=True)]
 
@@ -437,12 +400,12 @@ class MessageStore:
         """Messages finished per second over the last `window_seconds` full seconds."""
         now = int(self.clock())
         seconds = [str(second) for second in range(now - window_seconds, now)]
-        counts = self.redis.hmget(self.batch_key(batch_id) + ":rate", seconds)
+        counts = self.redis.hmget(redis_keys.BATCH_RATE.key(batch_id), seconds)
         return sum(int(count or 0) for count in counts) / window_seconds
 
     def batch_message_ids(self, batch_id: str, start: int, stop: int) -> list[str]:
         """The batch's message ids from row `start` to row `stop` (excluded)."""
-        return self.redis.lrange(self.batch_key(batch_id) + ":messages", start, stop - 1)
+        return self.redis.lrange(redis_keys.BATCH_MESSAGES.key(batch_id), start, stop - 1)
 
     def statuses_of(self, message_ids: list[str]) -> list[str | None]:
         pipe = self.redis.pipeline(transaction=False)
@@ -452,12 +415,12 @@ class MessageStore:
 
     def counts(self) -> dict[str, int]:
         """Messages by status: every one that exists. Unfinished messages are counted in one hash; finished
-        ones in a hash per UTC day they finished in, which expires with them (see count_move in common.lua)."""
+        ones in a hash per UTC day they finished in, which expires with them (count_move, lua/lib/lifecycle.lua)."""
         today = int(self.clock() // DAY)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(COUNTS_KEY)
+        pipe.hgetall(redis_keys.COUNTS.key())
         for day in range(today - self.retention_seconds // DAY - 1, today + 1):
-            pipe.hgetall(f"{COUNTS_KEY}:{day}")
+            pipe.hgetall(redis_keys.DAY_COUNTS.key(day))
         totals: dict[str, int] = {}
         for counts in pipe.execute():
             for status, count in counts.items():
@@ -515,15 +478,15 @@ class MessageStore:
         the chunk still comes back within a lease."""
         token = uuid.uuid4().hex
         pipe = self.redis.pipeline(transaction=True)
-        pipe.set(f"{PREFIX}lock:{member}", token, nx=True, px=int(self.lease_seconds * 1000))
-        pipe.zadd(PENDING_KEY, {member: self.clock() + self.lease_seconds}, xx=True)
+        pipe.set(redis_keys.CHUNK_LOCK.key(member), token, nx=True, px=int(self.lease_seconds * 1000))
+        pipe.zadd(redis_keys.PENDING.key(), {member: self.clock() + self.lease_seconds}, xx=True)
         acquired, _ = pipe.execute()
         return token if acquired else None
 
     def unlock_chunk(self, member: str, token: str, done: bool) -> bool:
         """Release a chunk's lock while it is still `token`'s; `done` also forgets the chunk (it has no rows
         left, or its batch stopped), in the same step. Returns False when the lock was no longer ours."""
-        return bool(self._unlock(keys=[f"{PREFIX}lock:{member}"], args=[token, member if done else ""]))
+        return bool(self._unlock(keys=[redis_keys.CHUNK_LOCK.key(member)], args=[token, member if done else ""]))
 
     def advance(
         self,
@@ -587,7 +550,7 @@ class MessageStore:
         while position >= 0:
             now = self.clock()
             outcome, *rest = self._cancel_batch(
-                keys=[key, key + ":messages"], args=[now, iso(now), position, ROWS_PER_SCRIPT]
+                keys=[key, redis_keys.BATCH_MESSAGES.key(batch_id)], args=[now, iso(now), position, ROWS_PER_SCRIPT]
             )
             if outcome != "ok":
                 return outcome, 0
@@ -608,18 +571,18 @@ class MessageStore:
     def hold_sender(self, provider: str, sender: str, seconds: float) -> None:
         """Back-pressure: no message of this sender starts for `seconds`, on any worker."""
         now = self.clock()
-        self._hold_sender(keys=[PACE_PREFIX + sender_id(provider, sender or "")], args=[now + seconds, now])
+        self._hold_sender(keys=[redis_keys.PACE.key(sender_id(provider, sender or ""))], args=[now + seconds, now])
 
     def held(self) -> int:
         """Messages waiting for their pacing slot."""
-        return self.redis.zcard(DUE_KEY)
+        return self.redis.zcard(redis_keys.DUE.key())
 
     # --- reconciling ---
 
     def overdue(self, limit: int = 500) -> tuple[float, list[str]]:
         """Unfinished work past its deadline (a lost task, or a worker that died), and the time it was read."""
         now = self.clock()
-        return now, self.redis.zrangebyscore(PENDING_KEY, "-inf", now, start=0, num=limit)
+        return now, self.redis.zrangebyscore(redis_keys.PENDING.key(), "-inf", now, start=0, num=limit)
 
     def rearm(self, members: list[str], read_at: float, deadline: float) -> list[str]:
         """Give overdue members a new deadline, those still overdue since `read_at` only (see rearm.lua);
@@ -627,10 +590,10 @@ class MessageStore:
         return self._rearm(args=[read_at, deadline, *members]) if members else []
 
     def watch_until(self, member: str, deadline: float, client: redis.Redis | None = None) -> None:
-        (client or self.redis).zadd(PENDING_KEY, {member: deadline}, xx=True)
+        (client or self.redis).zadd(redis_keys.PENDING.key(), {member: deadline}, xx=True)
 
     def forget_pending(self, member: str) -> None:
-        self.redis.zrem(PENDING_KEY, member)
+        self.redis.zrem(redis_keys.PENDING.key(), member)
 
 
 def _message(record: dict, history: list[str]) -> Message | None:

@@ -12,9 +12,11 @@ import time
 
 import redis
 
+from dispatcher import redis_keys
+
 log = logging.getLogger(__name__)
-WORKERS_KEY = "dispatch:workers"  # sorted set: worker name → last heartbeat (unix seconds)
-QUEUES_KEY = "dispatch:workers:queues"  # hash: worker name → the queues it consumes, comma-separated
+WORKERS_KEY = redis_keys.WORKERS.key()
+QUEUES_KEY = redis_keys.WORKER_QUEUES.key()
 SEEN_WITHIN_SECONDS = 60
 FORGET_AFTER_SECONDS = 86400
 

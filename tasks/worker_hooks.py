@@ -17,7 +17,7 @@ import time
 
 from celery.signals import setup_logging, worker_ready
 
-from dispatcher import worker_registry
+from dispatcher import redis_keys, worker_registry
 from dispatcher.logs import configure_logging
 from dispatcher.redis_health import warn_if_clock_skewed, warn_if_evicting
 from tasks import runtime
@@ -26,8 +26,6 @@ from tasks.envelope import callback_task_for
 from tasks.reconcile import republish_overdue, trim_failed_listing
 
 log = logging.getLogger(__name__)
-
-RECONCILER_LOCK = "dispatch:reconciler:lock"
 
 
 @setup_logging.connect
@@ -41,7 +39,7 @@ def _reconcile_forever(hostname: str) -> None:
     while True:
         time.sleep(interval)
         try:
-            if client.set(RECONCILER_LOCK, hostname, nx=True, ex=interval):
+            if client.set(redis_keys.RECONCILER_LOCK.key(), hostname, nx=True, ex=interval):
                 republish_overdue(runtime.services().store, runtime.services().messages)
                 trim_failed_listing()
         except Exception:  # a Redis outage must not kill the timer: try again next period

@@ -343,7 +343,19 @@ def test_a_reply_chain_named_the_old_way_still_delivers(make_app, start_callback
     try:
         client = make_app(**PROVIDERS_ENV)
         outbox = client.application.extensions["dispatcher"].outbox
-        event = {"event_id": "received.meta.wamid.OLD", "type": "message.received", "text": "de antes"}
+        event = {
+            "event_id": "received.meta.wamid.OLD",
+            "type": "message.received",
+            "provider": "meta",
+            "provider_message_id": "wamid.OLD",
+            "from": PHONE,
+            "to": "our-number",
+            "profile_name": None,
+            "text": "de antes",
+            "media": None,
+            "in_reply_to": None,
+            "at": "2026-11-25T12:00:03.512Z",
+        }  # as published (dispatcher/callback_events.py): the receiver checks
         assert outbox.receive(event, f"in:meta:{PHONE}", receiver.hook_url, "", 60) == ("queued", "")
         start_callbacks_worker(**PROVIDERS_ENV)
         wait_for(lambda: receiver.events("message.received"), 20, what="the reply queued the old way")

@@ -12,6 +12,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
+from dispatcher import callback_events
 from dispatcher.api import instances, legacy, schemas, senders
 from dispatcher.api.legacy import routes as legacy_routes
 from dispatcher.api.legacy.errors import LegacyErrorSchema
@@ -59,7 +60,35 @@ def build_spec(app: Flask) -> dict:
         if described:
             method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS")).lower()
             spec.path(path=FlaskPlugin.flaskpath2openapi(rule.rule), operations={method: described})
+    publish_callback_events(spec)
     return spec.to_dict()
+
+
+# --- The events we POST to callback URLs (dispatcher/callback_events.py) ---
+
+CALLBACK_EVENT_SCHEMAS = (
+    callback_events.MessageStatusEventSchema,
+    callback_events.BatchCompletedEventSchema,
+    callback_events.MessageReceivedEventSchema,
+)
+
+
+def publish_callback_events(spec: APISpec) -> None:
+    """The callback events as components, and as `x-webhooks` (OpenAPI 3.1's `webhooks`, which 3.0 lacks): one
+    POST each, to the callback_url, signed (X-Dispatcher-Signature) and retried until a 2xx."""
+    for schema in CALLBACK_EVENT_SCHEMAS:
+        spec.components.schema(schema.__name__, schema=schema)
+    webhooks = {}
+    for event_type, schema in callback_events.EVENTS.items():
+        body = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}}}}
+        webhooks[event_type] = {
+            "post": {
+                "summary": (schema.__doc__ or "").strip(),
+                "requestBody": {"required": True, **body},
+                "responses": {"2XX": {"description": "delivered; anything else is retried with backoff"}},
+            }
+        }
+    spec.options["x-webhooks"] = webhooks
 
 
 @blueprint.get("/openapi.json")

@@ -1,7 +1,7 @@
 -- A batch chunk claims its next rows together. Rows that are not waiting (sent, being sent, or
 -- retrying later on their own task) are skipped. Returns {state} when the batch is not running,
 -- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template}...}.
--- Rows whose sender has no slot now are held until their slot (see pace in common.lua) and go on
+-- Rows whose sender has no slot now are held until their slot (see pace in lib/pacing.lua) and go on
 -- their own from there; outside the send window they are held until it opens.
 -- KEYS: batch key.  ARGV: now, lease until, now (ISO), pacing limits (JSON), window opening (0: open), ids...
 local now, lease_until, now_iso, limits = tonumber(ARGV[1]), ARGV[2], ARGV[3], cjson.decode(ARGV[4])

@@ -1,6 +1,6 @@
 -- Accept one message: the external_id mapping, the record and its task, all or nothing. A message
 -- scheduled for later gets no task now: it waits in dispatch:scheduled until its time. Nothing expires
--- until the message finishes (see set_retention in common.lua).
+-- until the message finishes (see set_retention in lib/lifecycle.lua).
 -- The account's quotas are checked in the same step, when they are on: the request against its rate (a
 -- replay is a request too), then the new message against the day's count (a replay is no new message).
 -- Returns {1, id} (created), {0, the id the external_id names} or {-1, the quota's code, its figure}.

@@ -2,11 +2,11 @@
 -- created ones join the batch's list and counts. Returns, per row, {1} or {0, existing id, its
 -- fingerprint, its batch ('' for a single send)}.
 -- The first slice that creates a row also creates the batch (state `accepting`) and puts
--- `accept:<batch>` in dispatch:pending: if the request dies before it starts the batch (a killed web
+-- `accept:<batch>` in dispatch:pending, so that if the request dies before it starts the batch (a killed web
 -- process, a reply lost after Redis did the work), the reconciler starts it past that deadline. A
 -- slice for a batch that is no longer accepting (the reconciler started it meanwhile) is refused
 -- whole, so no row joins a batch after its chunks were counted.
--- Nothing expires until it finishes (see set_retention in common.lua).
+-- Nothing expires until it finishes (see set_retention in lib/lifecycle.lua).
 -- KEYS: batch key, batch list key.
 -- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five

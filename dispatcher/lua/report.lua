@@ -3,7 +3,7 @@
 -- status), 'stale' (the message is past it, e.g. a late `delivered` after `read`: kept in its history,
 -- marked ignored), or {'parked'}: no message has that provider id yet. A report can come before we
 -- record `sent` (the provider's webhook raced our own call's answer), so it waits, for a while, to be
--- applied when `sent` is recorded (apply_early_reports in common.lua); one for a message that is not
+-- applied when `sent` is recorded (apply_early_reports in lib/reports.lua); one for a message that is not
 -- ours at all expires there.
 -- KEYS: provider-id index key, parking key (dispatch:early:<provider>:<id>).
 -- ARGV: new status, allowed-from (comma-separated), report key (for duplicates), history entry (JSON),

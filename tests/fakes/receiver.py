@@ -1,5 +1,8 @@
 """A fake reach-town callback endpoint: verifies our signature as the README tells receivers to, records
-each event it accepts, and can be taken down (503) and brought back up by the test."""
+each event it accepts, and can be taken down (503) and brought back up by the test.
+
+Every event it accepts is checked against its published schema (dispatcher/callback_events.py): reading the
+events, or stopping the receiver, fails the test when one was not as documented."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from flask import Flask, request
 
 from dispatcher.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.fakes.callback_schema import event_errors
 from tests.fakes.server import FakeServer
 
 SECRET = "reach-town-callback-secret"
@@ -31,6 +35,7 @@ class FakeReceiver(FakeServer):
         self.down = False
         self.accepted: list[Accepted] = []
         self.refused_signatures = 0
+        self.schema_errors: list[str] = []
         self.hook_url = f"{self.url}/hooks/whatsapp"
 
     def _hook(self):
@@ -41,10 +46,20 @@ class FakeReceiver(FakeServer):
         if not verify(self.secret, raw, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)):
             self.refused_signatures += 1
             return "bad signature", 401
-        self.accepted.append(Accepted(json.loads(raw), time.time(), dict(request.headers)))
+        event = json.loads(raw)
+        self.schema_errors += event_errors(event)
+        self.accepted.append(Accepted(event, time.time(), dict(request.headers)))
         return "", 204
 
+    def stop(self) -> None:
+        super().stop()
+        self.check_schemas()
+
+    def check_schemas(self) -> None:
+        assert not self.schema_errors, f"callback events unlike their published schema: {self.schema_errors}"
+
     def events(self, type_: str | None = None) -> list[dict]:
+        self.check_schemas()
         return [a.event for a in self.accepted if type_ is None or a.event["type"] == type_]
 
     def statuses_of(self, message_id: str) -> list[str]:

@@ -1,0 +1,131 @@
+-- A message's moves, its counters and its retention. Prepended by dispatcher/scripts.py, after a generated
+-- preamble: the lifecycle table of dispatcher/statuses.py (MOVES, BATCH_MOVES, WAITING, FINISHED) and
+-- RETENTION (seconds). Needs outbox (a move queues its callback). The counters that each status change keeps
+-- up to date: counts by status (dispatch:counts, and per day for finished messages), the totals /metrics
+-- shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
+-- per-second send rate.
+
+-- Retention counts from when a message finishes, never from when it was accepted: a message that waits
+-- (scheduled far ahead, held by a daily cap, a paused sender or batch) keeps its record, its history and
+-- its external_id for as long as it waits, and every finished one is kept RETENTION seconds (from the
+-- generated preamble: MESSAGE_RETENTION_DAYS) after the end of the UTC day it finished in. Its count
+-- lives in that day's bucket, dispatch:counts:<day>, which expires with it, so the counts always agree
+-- with the records that exist; unfinished messages are counted in dispatch:counts, and never expire.
+local DAY = 86400
+
+local function kept_until(day)
+  return (day + 1) * DAY + RETENTION
+end
+
+local function count_key(status, day)
+  if FINISHED[status] then return 'dispatch:counts:' .. day end
+  return 'dispatch:counts'
+end
+
+-- The keys that live and die with a message record.
+local function message_keys(key)
+  local keys = {key, key .. ':history'}
+  -- Records written before accounts existed name their account key_id (dispatcher/accounts.py: owner).
+  local f = redis.call('HMGET', key, 'account', 'external_id', 'key_id')
+  local account = f[1] or f[3]
+  if account and f[2] then keys[#keys + 1] = 'dispatch:ext:' .. account .. ':' .. f[2] end
+  return keys
+end
+
+-- A message finished (on `day`) or was reopened (`day` false: an operator's retry of a failed one).
+local function set_retention(key, day)
+  for _, k in ipairs(message_keys(key)) do
+    if day then redis.call('EXPIREAT', k, kept_until(day)) else redis.call('PERSIST', k) end
+  end
+  if day then redis.call('HSET', key, 'finished_day', day) else redis.call('HDEL', key, 'finished_day') end
+end
+
+local function count_move(key, old, new, now, now_iso)
+  if old == new then return end
+  -- A finished message's count lives in the bucket of the day it finished; anything else counts today.
+  local day = FINISHED[old] and tonumber(redis.call('HGET', key, 'finished_day') or '') or math.floor(now / DAY)
+  if old then redis.call('HINCRBY', count_key(old, day), old, -1) end
+  if FINISHED[new] and not FINISHED[old] then
+    day = math.floor(now / DAY)
+    set_retention(key, day)
+    redis.call('HINCRBY', count_key(new, day), new, 1)
+    redis.call('EXPIREAT', count_key(new, day), kept_until(day))
+  else
+    if FINISHED[old] and not FINISHED[new] then set_retention(key, false) end
+    redis.call('HINCRBY', count_key(new, day), new, 1)
+  end
+  local f = redis.call('HMGET', key, 'batch_id', 'provider', 'sender')
+  -- For /metrics: how many messages reached each status, by provider and sender (never decremented).
+  redis.call('HINCRBY', 'dispatch:metrics:statuses', new .. '\t' .. (f[2] or '') .. '\t' .. (f[3] or ''), 1)
+  local batch = f[1]
+  if not batch then return end
+  local bkey = 'dispatch:batch:' .. batch
+  if old then redis.call('HINCRBY', bkey, 'count_' .. old, -1) end
+  redis.call('HINCRBY', bkey, 'count_' .. new, 1)
+  if FINISHED[new] and not FINISHED[old] then
+    if new == 'sent' or new == 'failed' then
+      redis.call('HINCRBY', bkey .. ':rate', math.floor(now), 1)
+      redis.call('EXPIRE', bkey .. ':rate', 120)
+    end
+    local finished = redis.call('HINCRBY', bkey, 'finished', 1)
+    if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
+      redis.call('HSET', bkey, 'finished_at', now_iso)
+      for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
+      local state = redis.call('HGET', bkey, 'state') or ''
+      if (BATCH_MOVES[state] or {})['completed'] then redis.call('HSET', bkey, 'state', 'completed') end
+      report_batch(batch, bkey, now_iso, now)
+    end
+  elseif FINISHED[old] and not FINISHED[new] then
+    -- A failed row retried by an operator: the batch has work again.
+    redis.call('HINCRBY', bkey, 'finished', -1)
+    redis.call('HDEL', bkey, 'finished_at', 'completed_reported')
+    for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('PERSIST', k) end
+    if redis.call('HGET', bkey, 'state') == 'completed' then redis.call('HSET', bkey, 'state', 'running') end  -- reopened
+  end
+end
+
+-- Move one message to `new`: its status, a history entry, the counters; `deadline` keeps the
+-- reconciler watching it (false: stop watching).
+local function move(key, id, old, new, now, now_iso, entry, deadline)
+  -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
+  if not (MOVES[old] or {})[new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
+  redis.call('HSET', key, 'status', new, 'updated_at', now_iso)
+  redis.call('RPUSH', key .. ':history', entry)
+  if deadline then
+    redis.call('ZADD', 'dispatch:pending', deadline, id)
+  else
+    redis.call('ZREM', 'dispatch:pending', id)
+  end
+  count_move(key, old, new, now, now_iso)
+  -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).
+  if new == 'failed' then
+    redis.call('ZADD', 'dispatch:failed', now, id)
+  elseif old == 'failed' then
+    redis.call('ZREM', 'dispatch:failed', id)
+  end
+  report_status(key, id, new, now, now_iso)
+end
+
+-- The state of the message's batch, or false for a message sent on its own.
+local function batch_state(key)
+  local batch = redis.call('HGET', key, 'batch_id')
+  if not batch then return false end
+  return redis.call('HGET', 'dispatch:batch:' .. batch, 'state')
+end
+
+-- Claim one message for sending: queued/retrying → sending, with a lease; returns the attempt number.
+local function claim(key, id, old, now, lease_until, now_iso)
+  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+  redis.call('HSET', key, 'lease_until', lease_until)
+  move(key, id, old, 'sending', now, now_iso, cjson.encode({status = 'sending', at = now_iso, attempt = attempt}),
+       lease_until)
+  return attempt
+end
+
+-- The daily send window is closed until `opens`: hold a waiting message as `scheduled` until then.
+local function hold_for_window(key, id, status, opens, now, now_iso)
+  redis.call('HSET', key, 'scheduled_for', opens)
+  redis.call('ZADD', 'dispatch:scheduled', opens, id)
+  move(key, id, status, 'scheduled', now, now_iso, cjson.encode({status = 'scheduled', at = now_iso,
+       reason = 'send window'}), opens + 60)
+end

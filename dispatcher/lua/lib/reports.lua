@@ -1,0 +1,37 @@
+-- A provider's status reports: applied to their message (report.lua), or parked until the move to `sent`
+-- applies them (advance.lua). Needs lifecycle (dispatcher/scripts.py puts it first).
+
+-- A provider's report of `new` for message `id`: drop a report seen before, move the status forward
+-- only (from one of `allowed`, comma-separated), keep it in the history (marked ignored when the
+-- message is already past it), set `fields` ({name, value, ...}). Returns 'ok', 'duplicate', 'same'
+-- or 'stale'.
+local function apply_report(key, id, new, allowed, report_key, entry, now, now_iso, fields)
+  if redis.call('HSETNX', key, 'report:' .. report_key, 1) == 0 then return 'duplicate' end
+  local status = redis.call('HGET', key, 'status')
+  if status == new then return 'same' end
+  if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then
+    local ignored = cjson.decode(entry)
+    ignored.ignored = 'message already ' .. status
+    redis.call('RPUSH', key .. ':history', cjson.encode(ignored))
+    return 'stale'
+  end
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+  move(key, id, status, new, now, now_iso, entry, false)
+  return 'ok'
+end
+
+-- Reports that came before we recorded `sent` (the provider answered our webhook before our own call
+-- returned, or a chunk was still sending the rest of its group) wait in dispatch:early:<provider>:<its
+-- id> (report.lua parks them); the move to `sent` applies them here, in the order they came.
+local function apply_early_reports(key, id, provider, provider_id, now, now_iso)
+  local early = 'dispatch:early:' .. provider .. ':' .. provider_id
+  local parked = redis.call('LRANGE', early, 0, -1)
+  if #parked == 0 then return end
+  redis.call('DEL', early)
+  for _, raw in ipairs(parked) do
+    local report = cjson.decode(raw)
+    local outcome = apply_report(key, id, report.status, report.allowed, report.report, report.entry, now, now_iso,
+                                 report.fields)
+    redis.call('HINCRBY', 'dispatch:metrics:reports', provider .. '\t' .. outcome, 1)
+  end
+end

@@ -1,0 +1,118 @@
+"""Every Redis key the dispatcher keeps, in one table: its name, its type, and why it exists.
+
+All of them live under `dispatch:`. A family's pattern names, between `<` and `>`, each part the caller fills
+in (`Family.key`). The Python code builds its keys here; the Lua scripts (`dispatcher/lua/`) build the same
+names themselves, so `tests/test_redis_keys.py` reads every `dispatch:` name in dispatcher/, tasks/ and the
+Lua and fails on one this table does not declare: a new family cannot go unlisted.
+
+Retention: a message's record, its history and its external_id key are kept while it waits and
+MESSAGE_RETENTION_DAYS after the UTC day it finished (`set_retention` in lua/lib/lifecycle.lua), as are its
+batch's keys and that day's counts. A sender id is `<provider>:<sender>` with the sender's `%` and `:`
+percent-encoded (`dispatcher.senders.sender_id`), an account name has no colon (`dispatcher.accounts`).
+
+Beside these, the same Redis holds Celery's own keys, which are not ours to name: the task queues (lists
+named QUEUE_NAME and CALLBACK_QUEUE_NAME) and kombu's bindings and unacked sets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+PREFIX = "dispatch:"
+_PART = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class Family:
+    pattern: str  # after PREFIX; `<...>` for each part the caller fills in
+    type: str
+    why: str
+    _pieces: list[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_pieces", _PART.split(PREFIX + self.pattern))
+
+    @property
+    def prefix(self) -> str:
+        """The name up to its first part: what a key of the family starts with (to scan for them, or to
+        have a script append the rest)."""
+        return self._pieces[0]
+
+    def key(self, *parts: object) -> str:
+        """The key of these parts, in the pattern's order."""
+        if len(parts) != len(self._pieces) - 1:
+            raise TypeError(f"{self.pattern} takes {len(self._pieces) - 1} parts, not {len(parts)}")
+        return "".join(piece + str(part) for piece, part in zip(self._pieces, parts, strict=False)) + self._pieces[-1]
+
+    def matches(self, key: str) -> bool:
+        return re.fullmatch(".+".join(map(re.escape, self._pieces)), key) is not None
+
+
+# --- messages (dispatcher/store.py) ---
+MESSAGE = Family("msg:<message id>", "hash", "the message record: what to send, its status, attempts, last error")
+HISTORY = Family("msg:<message id>:history", "list", "one JSON entry per status change after `queued`, oldest first")
+EXTERNAL_ID = Family(
+    "ext:<account>:<external id>", "string", "the message an account's external_id names: a replay sends nothing"
+)
+PROVIDER_ID = Family(
+    "pmid:<provider>:<provider message id>", "string", "our message id for the provider's (webhooks name theirs)"
+)
+EARLY_REPORTS = Family(
+    "early:<provider>:<provider message id>",
+    "list",
+    "a provider's reports that came before we recorded `sent`, applied then (a while, then they expire)",
+)
+PENDING = Family(
+    "pending",
+    "sorted set",
+    "unfinished work (message ids, `chunk:<batch>:<start>:<stop>`, `accept:<batch>`) by the time something "
+    "should have happened to it: the reconciler republishes what is overdue",
+)
+DUE = Family("due", "sorted set", "messages held for their pacing slot or their retry, by when they are due")
+SCHEDULED = Family("scheduled", "sorted set", "messages and batch chunks held until their send_at (or the window)")
+FAILED = Family("failed", "sorted set", "failed messages by when they failed: the operators' list, by time")
+COUNTS = Family("counts", "hash", "unfinished messages by status")
+DAY_COUNTS = Family(
+    "counts:<day>", "hash", "messages finished on that UTC day (days since 1970) by status; expires with them"
+)
+CHUNK_LOCK = Family("lock:<chunk member>", "string", "the task running a batch chunk now (its token), for a lease")
+
+# --- batches (dispatcher/store.py) ---
+BATCH = Family("batch:<batch id>", "hash", "a batch: state, total, count_<status>, finished, times, callback_url")
+BATCH_MESSAGES = Family("batch:<batch id>:messages", "list", "the batch's message ids, in row order")
+BATCH_RATE = Family("batch:<batch id>:rate", "hash", "messages finished per unix second, for the last two minutes")
+
+# --- senders (dispatcher/senders.py, lua/lib/pacing.lua, lua/lib/senders.lua) ---
+SENDER = Family("sender:<sender id>", "hash", "a sender's own rate, burst, cap, warm-up and state (paused, why)")
+SENDER_HELD = Family("sender:<sender id>:held", "set", "messages held while the sender is paused")
+SENDER_OUTCOMES = Family("sender:<sender id>:outcomes", "list", "the sender's last outcomes (1 failed), for auto-pause")
+PACE = Family("pace:<sender id>", "string", "the sender's next free slot (GCRA), shared by every worker")
+SENT_TODAY = Family("sent-today:<sender id>:<day>", "string", "messages counted against the sender's daily cap")
+
+# --- quotas (dispatcher/quotas.py) ---
+REQUEST_BUCKET = Family("quota:<account>:requests", "string", "when the account's next request is due (GCRA)")
+DAILY_COUNT = Family("quota:<account>:messages:<day>", "string", "the account's new messages that UTC day")
+
+# --- the callback outbox (dispatcher/outbox.py, lua/lib/outbox.lua) ---
+CALLBACK_CHAIN = Family("cb:chain:<chain>", "list", "events waiting for delivery in order, oldest first (JSON)")
+CALLBACKS_DUE = Family("cb:due", "sorted set", "chains holding events, by when they should next be tried")
+CALLBACK_LOCK = Family("cb:lock:<chain>", "string", "the task delivering the chain now (its token)")
+DEAD = Family("cb:dead", "hash", "event id → a delivery that gave up, until an operator re-sends it or it expires")
+DEAD_BY_TIME = Family("cb:dead:by-time", "sorted set", "dead event ids by when they died (pages, expiry)")
+ACCOUNT_DEAD_BY_TIME = Family("cb:dead:by-time:<account>", "sorted set", "the same, of one account's deliveries")
+REPLY_SEEN = Family("seen:<event id>", "string", "a contact's reply already passed on: a provider's retry is none")
+
+# --- metrics (dispatcher/metrics.py): totals /metrics shows, never decremented ---
+METRICS = Family("metrics", "hash", "counters with no labels (sender_auto_pauses_total)")
+METRICS_STATUSES = Family("metrics:statuses", "hash", "messages that reached each status, by provider and sender")
+METRICS_LATENCY = Family("metrics:latency", "hash", "provider call seconds, as histogram buckets per provider")
+METRICS_REPORTS = Family("metrics:reports", "hash", "provider webhook reports by provider and outcome")
+METRICS_CALLBACKS = Family("metrics:callbacks", "hash", "callback delivery outcomes")
+
+# --- workers (dispatcher/worker_registry.py, tasks/worker_hooks.py) ---
+WORKERS = Family("workers", "sorted set", "worker name → its last heartbeat (unix seconds), for /health/ready")
+WORKER_QUEUES = Family("workers:queues", "hash", "worker name → the queues it consumes, comma-separated")
+RECONCILER_LOCK = Family("reconciler:lock", "string", "the one worker running the reconciler loop now")
+
+FAMILIES: tuple[Family, ...] = tuple(value for value in dict(globals()).values() if isinstance(value, Family))

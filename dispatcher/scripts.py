@@ -1,0 +1,91 @@
+"""Every Lua script of `dispatcher/lua/`, in one table, and the one way any of them reaches Redis.
+
+Each change to Redis that must be atomic is one script. Redis runs a script as one text with no imports,
+so the code scripts share lives in libraries (`dispatcher/lua/lib/`), each one concern, and a script is
+sent as: a generated preamble (the lifecycle table of `dispatcher.statuses`, and RETENTION), the libraries
+it needs, then the script itself. A Lua local exists only below its definition, so the libraries go in
+the order of `LIBRARIES`, where each comes after those it uses. `tests/test_scripts.py` checks both tables
+against the Lua: every script is listed, and each one names what it calls, no more.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import redis
+from redis.commands.core import Script
+
+from dispatcher import statuses
+
+_LUA = Path(__file__).with_name("lua")
+
+# Library → the libraries it calls, in the order they are prepended (each after what it calls).
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "quotas": (),  # an account's request rate and daily count
+    "outbox": (),  # queuing callback events: a message's status, a batch's completion, dead deliveries
+    "lifecycle": ("outbox",),  # a message's moves, its counters, its retention, a claim
+    "reports": ("lifecycle",),  # a provider's status reports, applied or parked
+    "senders": (),  # a sender's id in key names, its auto-pause
+    "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
+}
+
+# Script → the libraries it calls (the ones those call come with them).
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    # accepting (dispatcher/store.py, dispatcher/quotas.py)
+    "create": ("quotas",),
+    "create_rows": (),
+    "start_batch": (),
+    "admit_request": ("quotas",),
+    "admit_messages": ("quotas",),
+    # sending (dispatcher/store.py)
+    "claim": ("lifecycle", "pacing"),
+    "claim_group": ("lifecycle", "pacing"),
+    "advance": ("lifecycle", "reports", "senders"),
+    "keep": (),
+    "unlock": (),
+    "pop_due": (),
+    "rearm": (),
+    "hold_sender": (),
+    # operators (dispatcher/store.py, dispatcher/failed_messages.py, dispatcher/senders.py)
+    "cancel": ("lifecycle",),
+    "cancel_batch": ("lifecycle",),
+    "set_batch_state": (),
+    "retry": ("lifecycle",),
+    "resume_sender": (),
+    # provider webhooks (dispatcher/status_reports.py)
+    "report": ("reports",),
+    # the callback outbox (dispatcher/outbox.py)
+    "receive": ("outbox",),
+    "take_chains": (),
+    "settle_head": ("outbox",),
+    "revive": ("outbox",),
+}
+
+
+def libraries_of(name: str) -> list[str]:
+    """The libraries script `name` is sent with, those they call included, in `LIBRARIES`' order."""
+    wanted: set[str] = set()
+    todo = list(SCRIPTS[name])
+    while todo:
+        library = todo.pop()
+        if library not in wanted:
+            wanted.add(library)
+            todo.extend(LIBRARIES[library])
+    return [library for library in LIBRARIES if library in wanted]
+
+
+@cache
+def source(name: str, retention_seconds: int) -> str:
+    """The text Redis runs for script `name`: the preamble, its libraries, the script."""
+    parts = [statuses.lua_preamble() + f"local RETENTION = {int(retention_seconds)}\n"]
+    parts += [(_LUA / "lib" / f"{library}.lua").read_text() for library in libraries_of(name)]
+    parts.append((_LUA / f"{name}.lua").read_text())
+    return "\n".join(parts)
+
+
+def register(client: redis.Redis, name: str, retention_seconds: int = 0) -> Script:
+    """Script `name` (a key of `SCRIPTS`) on `client`. Registering costs no round trip: redis-py sends the
+    text on the first call only, when Redis does not know its hash yet. `retention_seconds` matters to the
+    scripts that finish messages (lifecycle's `kept_until`)."""
+    return client.register_script(source(name, retention_seconds))
