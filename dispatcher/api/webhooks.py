@@ -1,14 +1,15 @@
 """`/v1/webhooks`: the providers' status reports and replies coming in, and our callbacks' dead letters.
 
-Each provider endpoint does the same four steps: verify the request is the provider's (its shared
-secret or signature; a forged or unsigned request changes nothing: 401/403), parse it into status
-reports and replies (a body we cannot read: 400), then apply each report (duplicates dropped,
-statuses only forward) and pass each reply on. A report for a message we do not know is answered
-200 with a warning in the log, so the provider stops retrying it.
+Each provider endpoint (one per webhook adapter declared in dispatcher/provider_registry.py) does the same
+four steps: verify the request is the provider's (its shared secret or signature; a forged or unsigned request
+changes nothing: 401/403), parse it into status reports and replies (a body we cannot read: 400), then apply
+each report (duplicates dropped, statuses only forward) and pass each reply on. A report for a message we do
+not know is answered 200 with a warning in the log, so the provider stops retrying it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from urllib.parse import urlsplit
 
@@ -18,13 +19,19 @@ from dispatcher.api import context
 from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
 from dispatcher.api.request_input import int_arg, refuse_unsafe_json
-from providers import evolution_inbound, meta_inbound, twilio_inbound
-from providers.inbound import InboundEvent, IncomingMessage, WebhookMalformed, WebhookRejected
+from dispatcher.provider_registry import PROVIDERS
+from providers.inbound import (
+    JSON,
+    InboundAdapter,
+    InboundEvent,
+    IncomingMessage,
+    WebhookMalformed,
+    WebhookRejected,
+    WebhookRequest,
+)
 
 blueprint = Blueprint("webhooks", __name__)
-EVOLUTION_SECRET_HEADER = "X-Webhook-Secret"
 PAGE_MAX = 500
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def _refused(error: WebhookRejected) -> ApiError:
@@ -58,123 +65,70 @@ def _parsed(parse, payload) -> list[InboundEvent]:
         raise ApiError(400, str(malformed), "invalid_webhook", field="body") from None
 
 
-@blueprint.post("/v1/webhooks/evolution")
-def evolution():
-    """Evolution API events (messages.update, messages.upsert).
-    ---
-    summary: Evolution API webhook
-    description: >
-      Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
-      MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
-      `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
-    requestBody:
-      required: true
-      content: {application/json: {schema: {type: object, description: "An Evolution event: {event, instance, data}"}}}
-    responses:
-      200: {description: "Verified and applied (a report before our sent is kept, and applied then)"}
-      400: {description: Not an Evolution event}
-      401: {description: No secret}
-      403: {description: Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set}
-    """
-    given = request.headers.get(EVOLUTION_SECRET_HEADER) or request.args.get("token")
-    try:
-        evolution_inbound.verify(context.services().settings.inbound.evolution_secret, given)
-    except WebhookRejected as rejected:
-        raise _refused(rejected) from None
-    return jsonify(_apply(_parsed(evolution_inbound.parse, _json_body())))
-
-
-def _twilio_url() -> str:
-    """The URL Twilio signed: the one we gave it (PUBLIC_BASE_URL...) with the query it called, since
-    behind a proxy the URL we see is not the one Twilio called."""
-    configured = context.services().settings.inbound.twilio_webhook_url
-    if not configured:
+def _public_url() -> str:
+    """The URL the provider called (and signed): PUBLIC_BASE_URL's with the path and query we got, since behind a
+    proxy the URL we see is not that one."""
+    base = context.services().settings.public_base_url
+    if not base:
         return request.url
     query = urlsplit(request.url).query
-    return f"{configured}?{query}" if query else configured
+    return f"{base}{request.path}?{query}" if query else f"{base}{request.path}"
 
 
-@blueprint.post("/v1/webhooks/twilio")
-def twilio():
-    """Twilio StatusCallback posts and incoming WhatsApp messages.
-    ---
-    summary: Twilio webhook
-    description: >
-      Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
-      "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
-      (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
-    requestBody:
-      required: true
-      content: {application/x-www-form-urlencoded: {schema: {type: object, additionalProperties: {type: string}}}}
-    responses:
-      200: {description: Verified and applied; an empty TwiML answer, content: {text/xml: {schema: {type: string}}}}
-      400: {description: Not a Twilio message post}
-      401: {description: No signature}
-      403: {description: Wrong signature, or TWILIO_AUTH_TOKEN not set}
-    """
-    params = list(request.form.items(multi=True))
+def _webhook_request() -> WebhookRequest:
+    return WebhookRequest(
+        url=_public_url(),
+        headers=request.headers,
+        args=request.args,
+        form=list(request.form.items(multi=True)),
+        body=request.get_data(cache=True),
+    )
+
+
+def _verified(name: str) -> InboundAdapter:
+    adapter = context.services().settings.inbound[name]
     try:
-        twilio_inbound.verify(
-            context.services().settings.inbound.twilio_auth_token,
-            _twilio_url(),
-            params,
-            request.headers.get("X-Twilio-Signature"),
-        )
+        adapter.verify(_webhook_request())
     except WebhookRejected as rejected:
         raise _refused(rejected) from None
-    _apply(_parsed(twilio_inbound.parse, request.form.to_dict()))
-    return Response(EMPTY_TWIML, 200, mimetype="text/xml")
+    return adapter
 
 
-@blueprint.get("/v1/webhooks/meta")
-def meta_subscription():
-    """Meta's verification handshake.
-    ---
-    summary: Meta webhook verification
-    parameters:
-      - {name: hub.mode, in: query, schema: {type: string}}
-      - {name: hub.verify_token, in: query, schema: {type: string}}
-      - {name: hub.challenge, in: query, schema: {type: string}}
-    responses:
-      200: {description: "The challenge, echoed", content: {text/plain: {schema: {type: string}}}}
-      403: {description: Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set}
-    """
+def _receive(name: str):
+    """POST /v1/webhooks/<name>: verify, parse, apply; the provider's own answer, else the outcomes' counts."""
+    adapter = _verified(name)
+    payload = _json_body() if adapter.body == JSON else request.form.to_dict()
+    outcomes = _apply(_parsed(adapter.parse, payload))
+    if adapter.reply is None:
+        return jsonify(outcomes)
+    body, content_type = adapter.reply
+    return Response(body, 200, mimetype=content_type)
+
+
+def _handshake(name: str):
+    """GET /v1/webhooks/<name>: the provider's subscription handshake."""
+    adapter = context.services().settings.inbound[name]
     try:
-        challenge = meta_inbound.verify_subscription(
-            context.services().settings.inbound.meta_verify_token,
-            request.args.get("hub.mode"),
-            request.args.get("hub.verify_token"),
-            request.args.get("hub.challenge"),
-        )
+        answer = adapter.subscribe(_webhook_request())
     except WebhookRejected as rejected:
         raise _refused(rejected) from None
-    return Response(challenge, 200, mimetype="text/plain")
+    return Response(answer, 200, mimetype="text/plain")
 
 
-@blueprint.post("/v1/webhooks/meta")
-def meta():
-    """WhatsApp Cloud API notifications (statuses and messages).
-    ---
-    summary: Meta WhatsApp Cloud API webhook
-    description: Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
-    requestBody:
-      required: true
-      content: {application/json: {schema: {type: object, description: "{object: whatsapp_business_account, entry}"}}}
-    responses:
-      200: {description: Verified and applied}
-      400: {description: Not a WhatsApp notification}
-      401: {description: No signature}
-      403: {description: Wrong signature, or META_APP_SECRET not set}
-    """
-    try:
-        meta_inbound.verify(
-            context.services().settings.inbound.meta_app_secret,
-            request.get_data(cache=True),
-            request.headers.get("X-Hub-Signature-256"),
-        )
-    except WebhookRejected as rejected:
-        raise _refused(rejected) from None
-    return jsonify(_apply(_parsed(meta_inbound.parse, _json_body())))
+def _route(view, name: str, doc: str | None):
+    """`view` for provider `name`, documented (OpenAPI) by the adapter's docstring."""
+    routed = functools.partial(view, name)
+    routed.__doc__ = doc
+    return routed
+
+
+for _name, _declaration in PROVIDERS.items():
+    if (_adapter := _declaration.inbound) is not None:
+        _path = f"/v1/webhooks/{_name}"
+        blueprint.add_url_rule(_path, _name, _route(_receive, _name, _adapter.__doc__), methods=["POST"])
+        if _adapter.handshake:
+            _doc = _adapter.subscribe.__doc__
+            blueprint.add_url_rule(_path, f"{_name}_subscription", _route(_handshake, _name, _doc), methods=["GET"])
 
 
 def _delivery_view(record: dict) -> dict:
