@@ -1,5 +1,5 @@
-"""The providers this service may send through, built from the settings: the one place that knows
-which environment variables configure which provider.
+"""The providers this service may send through, built from the settings by their declarations
+(dispatcher/provider_registry.py, which knows which environment variables configure which provider).
 
 The API asks the catalog whether a message can be sent as asked (provider, sender, kind), so an
 impossible request is a 400 naming the field, never a failure inside a worker; the workers ask it
@@ -10,46 +10,21 @@ from __future__ import annotations
 
 from dispatcher.message_rules import InvalidInput
 from dispatcher.names import sender_problem
+from dispatcher.provider_registry import PROVIDERS
 from dispatcher.settings import Settings
-from providers import MockProvider, Provider
-from providers.evolution import EvolutionProvider
-from providers.webhook import WebhookProvider
+from providers import Provider
 
 
 def build_provider(name: str, settings: Settings) -> Provider:
+    """Provider `name`, built by its declaration (dispatcher/provider_registry.py) from its settings."""
     http = {
         "connect_timeout": settings.provider_connect_timeout,
         "read_timeout": settings.provider_read_timeout,
         "pool_size": max(10, settings.worker_concurrency),
     }
-    if name == "mock":
-        return MockProvider(latency_ms=settings.mock_latency_ms, failure_rate=settings.mock_failure_rate)
-    if name == "evolution":
-        evolution = settings.evolution
-        return EvolutionProvider(
-            evolution.api_url, evolution.api_key, evolution.instances, typing_delay_ms=evolution.typing_delay_ms, **http
-        )
-    if name == "twilio":
-        from providers.twilio import TwilioProvider
-
-        twilio = settings.twilio
-        return TwilioProvider(
-            twilio.api_base_url,
-            twilio.account_sid,
-            (twilio.username, twilio.password),
-            twilio.senders,
-            status_callback=twilio.status_callback_url,
-            **http,
-        )
-    if name == "meta":
-        from providers.meta import MetaProvider
-
-        meta = settings.meta
-        return MetaProvider(meta.api_base_url, meta.api_version, meta.access_token, meta.phone_number_ids, **http)
-    if name == "webhook":
-        webhook = settings.webhook
-        return WebhookProvider(webhook.url, webhook.secret, webhook.secret_header, **http)
-    raise ValueError(f"unknown provider {name}")
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown provider {name}")
+    return PROVIDERS[name].build(settings.provider_settings[name], http)
 
 
 class ProviderCatalog:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,10 +17,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 from dotenv import load_dotenv
 
 from dispatcher.accounts import ApiKey, parse_api_keys
-from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
+from dispatcher.provider_registry import PROVIDERS, Pacing, Shared
 from dispatcher.send_window import SendWindow
+from dispatcher.settings_reader import Reader, SettingsError
+from providers.inbound import InboundAdapter
 
-PROVIDER_NAMES = ("mock", "evolution", "twilio", "meta", "webhook")
+PROVIDER_NAMES = tuple(PROVIDERS)
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 LEASE_EXPIRED_ACTIONS = ("resend", "fail")
 REDIS_TLS_VERIFY = ("required", "none")
@@ -31,10 +32,6 @@ REDIS_TLS_VERIFY = ("required", "none")
 # variables: under 300 bytes each) fit with room to spare, and no single request can write much more than
 # this into Redis. Rows that each carry a long text of their own come in several requests, or with more.
 BULK_MAX_BYTES_DEFAULT = 8 * 1024 * 1024
-
-
-class SettingsError(ValueError):
-    """A configuration value is missing or wrong; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -68,23 +65,19 @@ class Settings:
     lease_expired_action: str
     queued_republish_after_seconds: int
     reconcile_interval_seconds: int
-    mock_latency_ms: int
-    mock_failure_rate: float
     whatsapp_providers: tuple[str, ...] = ()
     provider_connect_timeout: float = 3.05
     provider_read_timeout: float = 30.0
     public_base_url: str = ""
-    evolution: EvolutionSettings | None = None
-    twilio: TwilioSettings | None = None
-    meta: MetaSettings | None = None
-    webhook: WebhookSettings | None = None
+    # provider → its settings (dispatcher/provider_registry.py), for each provider enabled
+    provider_settings: dict = field(default_factory=dict)
     # provider → (messages per second, burst, jitter); a rate of 0 means not paced.
     sender_limits: dict = field(default_factory=dict)
     auto_pause_window: int = 50
     auto_pause_ratio: float = 0.2
     send_window: SendWindow | None = None
     callbacks: CallbackSettings = field(default_factory=lambda: CallbackSettings())
-    inbound: InboundSettings = field(default_factory=lambda: InboundSettings())
+    inbound: dict = field(default_factory=dict)  # provider → its webhook adapter, holding its secrets
     metrics_token: str = ""  # a bearer token for /metrics; without it, /metrics takes an operator key
     admin_api_keys: tuple[str, ...] = ()  # ADMIN_API_KEY: the operators' keys
     quotas: QuotaSettings = field(default_factory=lambda: QuotaSettings())
@@ -128,148 +121,7 @@ class CallbackSettings:
         return self.account_secrets.get(account, self.secret) if account else self.secret
 
 
-@dataclass(frozen=True)
-class InboundSettings:
-    """The secrets that prove a provider's webhook genuine; an empty one refuses that provider's webhooks."""
-
-    evolution_secret: str = ""
-    twilio_auth_token: str = ""
-    twilio_webhook_url: str = ""  # the URL Twilio signs: PUBLIC_BASE_URL/v1/webhooks/twilio
-    meta_app_secret: str = ""
-    meta_verify_token: str = ""
-
-
-@dataclass(frozen=True)
-class EvolutionSettings:
-    api_url: str
-    api_key: str
-    instances: tuple[str, ...]
-    typing_delay_ms: int
-
-
-@dataclass(frozen=True)
-class TwilioSettings:
-    api_base_url: str
-    account_sid: str
-    username: str  # the Account SID, or an API key SID
-    password: str  # the Auth Token, or the API key's secret
-    senders: tuple[str, ...]  # whatsapp From numbers (+E.164) and/or a Messaging Service SID (MG...)
-    status_callback_url: str  # empty unless PUBLIC_BASE_URL is set
-
-
-@dataclass(frozen=True)
-class MetaSettings:
-    api_base_url: str
-    api_version: str
-    access_token: str
-    phone_number_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    url: str
-    secret: str
-    secret_header: str
-
-
-class _Reader:
-    """Reads typed values from an environment mapping, naming the variable in every error."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-
-    def raw(self, name: str, default: str | None = None) -> str | None:
-        value = self.env.get(name)
-        if value is None or value.strip() == "":
-            return default
-        return value.strip()
-
-    def text(self, name: str, default: str) -> str:
-        return self.raw(name, default)
-
-    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise SettingsError(f"{name} must be at least {minimum}{upper}, got {number}")
-        return number
-
-    def fraction(self, name: str, default: float) -> float:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise SettingsError(f"{name} must be a number between 0 and 1, got {value!r}") from None
-        if not 0 <= number <= 1:
-            raise SettingsError(f"{name} must be between 0 and 1, got {number}")
-        return number
-
-    def number(self, name: str, default: float, minimum: float, unit: str) -> float:
-        """A decimal number of `unit` (seconds, messages/s), at least `minimum`."""
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise SettingsError(f"{name} must be a number of {unit}, got {value!r}") from None
-        if number < minimum:
-            raise SettingsError(f"{name} must be at least {minimum:g} {unit}, got {number:g}")
-        return number
-
-    def url(self, name: str, required: bool, why: str = "") -> str:
-        value = self.raw(name)
-        if value is None:
-            if required:
-                raise SettingsError(f"{name} must be set{why}")
-            return ""
-        if not value.startswith(("http://", "https://")):
-            raise SettingsError(f"{name} must be an http:// or https:// URL, got {value!r}")
-        return value.rstrip("/")
-
-    def required(self, name: str, why: str) -> str:
-        value = self.raw(name)
-        if value is None:
-            raise SettingsError(f"{name} must be set{why}")
-        return value
-
-    def names(self, name: str, why: str) -> tuple[str, ...]:
-        names = tuple(part.strip() for part in self.required(name, why).split(",") if part.strip())
-        if not names:
-            raise SettingsError(f"{name} must name at least one{why}")
-        return names
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower()
-        if value not in choices:
-            raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def keep_count(self, name: str, default: int | None) -> int | None:
-        """The legacy system's JOB_REMOVE_ON_* values: `true` keeps none, `false` keeps all, N keeps the newest N.
-
-        Returns how many to keep: None for all.
-        """
-        value = self.raw(name)
-        if value is None:
-            return default
-        lowered = value.lower()
-        if lowered == "true":
-            return 0
-        if lowered == "false":
-            return None
-        return self.integer(name, 0)
-
-
-def _redis_url(read: _Reader) -> str:
+def _redis_url(read: Reader) -> str:
     """REDIS_URL wins (Heroku's convention, rediss:// included); else REDIS_HOST/PORT/PASSWORD."""
     url = read.raw("REDIS_URL")
     if url is not None:
@@ -283,7 +135,7 @@ def _redis_url(read: _Reader) -> str:
     return f"redis://{auth}{host}:{port}/0"
 
 
-def _redis_tls(read: _Reader, url: str) -> str:
+def _redis_tls(read: Reader, url: str) -> str:
     """REDIS_TLS_VERIFY=none puts `ssl_cert_reqs=none` on a rediss:// URL; `required` (the default) leaves it as is.
 
     Heroku Redis serves TLS with a self-signed certificate that no client can verify, while a managed Redis with a
@@ -312,12 +164,12 @@ def redis_ssl_options(url: str) -> dict[str, int] | None:
     return {"ssl_cert_reqs": {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(wanted, ssl.CERT_REQUIRED)}
 
 
-def _listed(read: _Reader, name: str) -> list[str]:
+def _listed(read: Reader, name: str) -> list[str]:
     """A comma-separated variable's non-empty entries."""
     return [entry.strip() for entry in (read.raw(name) or "").split(",") if entry.strip()]
 
 
-def _api_keys(read: _Reader) -> tuple[ApiKey, ...]:
+def _api_keys(read: Reader) -> tuple[ApiKey, ...]:
     if read.raw("API_KEY") is None:
         raise SettingsError("API_KEY must be set: one key, or several separated by commas, each `key` or `account:key`")
     try:
@@ -329,7 +181,7 @@ def _api_keys(read: _Reader) -> tuple[ApiKey, ...]:
     return keys
 
 
-def _account_secrets(read: _Reader) -> dict[str, str]:
+def _account_secrets(read: Reader) -> dict[str, str]:
     """CALLBACK_SECRETS: `account:secret` entries, so one tenant's receiver cannot be fed events signed by
     another's key."""
     secrets = {}
@@ -345,7 +197,7 @@ def _account_secrets(read: _Reader) -> dict[str, str]:
     return secrets
 
 
-def _quotas(read: _Reader) -> QuotaSettings:
+def _quotas(read: Reader) -> QuotaSettings:
     rate = read.number("ACCOUNT_REQUESTS_PER_SECOND", 100.0, 0.0, "requests a second")
     return QuotaSettings(
         requests_per_second=rate,
@@ -354,7 +206,7 @@ def _quotas(read: _Reader) -> QuotaSettings:
     )
 
 
-def _worker_rate_limit(read: _Reader) -> str | None:
+def _worker_rate_limit(read: Reader) -> str | None:
     value = read.raw("WORKER_RATE_LIMIT")
     if value is None:
         return None
@@ -364,7 +216,7 @@ def _worker_rate_limit(read: _Reader) -> str | None:
     return value
 
 
-def _providers(read: _Reader, default: str) -> tuple[str, ...]:
+def _providers(read: Reader, default: str) -> tuple[str, ...]:
     """WHATSAPP_PROVIDERS: every provider a request may choose; WHATSAPP_PROVIDER is always one of them."""
     listed = read.raw("WHATSAPP_PROVIDERS")
     names = tuple(part.strip().lower() for part in listed.split(",") if part.strip()) if listed else ()
@@ -374,105 +226,13 @@ def _providers(read: _Reader, default: str) -> tuple[str, ...]:
     return (default, *(name for name in names if name != default))
 
 
-def _evolution(read: _Reader, read_timeout: float) -> EvolutionSettings:
-    why = " when the evolution provider is enabled"
-    typing_delay_ms = read.integer("EVOLUTION_TYPING_DELAY_MS", 0, maximum=60_000)
-    if typing_delay_ms / 1000 >= read_timeout:
-        # Evolution answers the send only after "typing" that long: the call would always time out, and
-        # every message would be sent again on retry.
-        raise SettingsError(
-            f"EVOLUTION_TYPING_DELAY_MS ({typing_delay_ms}) must be shorter than PROVIDER_READ_TIMEOUT "
-            f"({read_timeout:g} s), which Evolution's answer waits behind"
-        )
-    instances = read.names("EVOLUTION_INSTANCE", " instance" + why)
-    for instance in instances:
-        if not is_instance_name(instance):
-            # Each one becomes a segment of Evolution's URL paths and a sender a request may name.
-            raise SettingsError(f"EVOLUTION_INSTANCE must hold instance names ({INSTANCE_NAME_RULE}); got {instance!r}")
-    return EvolutionSettings(
-        api_url=read.url("EVOLUTION_API_URL", required=True, why=why),
-        api_key=read.required("EVOLUTION_API_KEY", why),
-        instances=instances,
-        typing_delay_ms=typing_delay_ms,
-    )
-
-
-def _twilio(read: _Reader, public_base_url: str) -> TwilioSettings:
-    why = " when the twilio provider is enabled"
-    account_sid = read.required("TWILIO_ACCOUNT_SID", why)
-    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", account_sid):
-        raise SettingsError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
-    key_sid, key_secret = read.raw("TWILIO_API_KEY_SID"), read.raw("TWILIO_API_KEY_SECRET")
-    if key_sid or key_secret:
-        if not (key_sid and key_secret):
-            raise SettingsError("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET must be set together")
-        username, password = key_sid, key_secret
-    else:
-        username, password = account_sid, read.required("TWILIO_AUTH_TOKEN", " (or TWILIO_API_KEY_SID/SECRET)" + why)
-    numbers = tuple(n.strip() for n in (read.raw("TWILIO_WHATSAPP_FROM") or "").split(",") if n.strip())
-    for number in numbers:
-        if not re.fullmatch(r"\+[1-9]\d{6,14}", number.removeprefix("whatsapp:")):
-            raise SettingsError(f"TWILIO_WHATSAPP_FROM must hold E.164 numbers such as +14155238886; got {number!r}")
-    service = read.raw("TWILIO_MESSAGING_SERVICE_SID")
-    if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
-        raise SettingsError("TWILIO_MESSAGING_SERVICE_SID must look like MG followed by 32 hex digits")
-    senders = tuple(n.removeprefix("whatsapp:") for n in numbers) + ((service,) if service else ())
-    if not senders:
-        raise SettingsError("TWILIO_WHATSAPP_FROM or TWILIO_MESSAGING_SERVICE_SID must be set" + why)
-    return TwilioSettings(
-        api_base_url=read.url("TWILIO_API_BASE_URL", required=False) or "https://api.twilio.com",
-        account_sid=account_sid,
-        username=username,
-        password=password,
-        senders=senders,
-        status_callback_url=f"{public_base_url}/v1/webhooks/twilio" if public_base_url else "",
-    )
-
-
-def _meta(read: _Reader) -> MetaSettings:
-    why = " when the meta provider is enabled"
-    version = read.text("META_API_VERSION", "v23.0")
-    if not re.fullmatch(r"v\d+\.\d+", version):
-        raise SettingsError(f"META_API_VERSION must look like v23.0; got {version!r}")
-    ids = read.names("META_PHONE_NUMBER_ID", " phone-number id" + why)
-    for phone_number_id in ids:
-        if not phone_number_id.isdigit():
-            raise SettingsError(f"META_PHONE_NUMBER_ID must hold numeric ids; got {phone_number_id!r}")
-    return MetaSettings(
-        api_base_url=read.url("META_API_BASE_URL", required=False) or "https://graph.facebook.com",
-        api_version=version,
-        access_token=read.required("META_ACCESS_TOKEN", why),
-        phone_number_ids=ids,
-    )
-
-
-def _webhook(read: _Reader) -> WebhookSettings:
-    why = " when the webhook provider is enabled"
-    return WebhookSettings(
-        url=read.url("WEBHOOK_PROVIDER_URL", required=True, why=why),
-        secret=read.required("WEBHOOK_PROVIDER_SECRET", why),
-        secret_header=read.text("WEBHOOK_PROVIDER_SECRET_HEADER", "X-Dispatcher-Secret"),
-    )
-
-
-def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, int, float]]:
-    """Each provider's default pace per sender: SENDER_RATE_<PROVIDER> (messages/s), SENDER_BURST_<PROVIDER>,
-    and SENDER_JITTER_<PROVIDER> (each gap varies by up to ± that share of the interval).
-
-    Meta allows 80/s per number, Twilio queues above ~10/s per sender, and an Evolution (Baileys)
-    number sends one message per WORKER_API_CALL_DELAY, without bursts and never at a constant
-    rhythm (±50 %); the mock and bridges are not paced.
-    """
-    evolution_rate = 1000 / call_delay_ms if call_delay_ms else 0.0
-    defaults = {
-        "meta": (80.0, 80, 0.0),
-        "twilio": (10.0, 10, 0.0),
-        "evolution": (evolution_rate, 1, 0.5),
-        "mock": (0.0, 1, 0.0),
-        "webhook": (0.0, 1, 0.0),
-    }
+def _sender_limits(read: Reader, shared: Shared) -> dict[str, Pacing]:
+    """Each provider's default pace per sender (its declaration's `pacing`), which SENDER_RATE_<PROVIDER>
+    (messages/s), SENDER_BURST_<PROVIDER> and SENDER_JITTER_<PROVIDER> (each gap varies by up to ± that share
+    of the interval) override."""
     limits = {}
-    for provider, (rate, burst, jitter) in defaults.items():
+    for provider, declaration in PROVIDERS.items():
+        rate, burst, jitter = declaration.pacing(shared)
         name = provider.upper()
         limits[provider] = (
             read.number(f"SENDER_RATE_{name}", rate, 0.0, "messages per second"),
@@ -482,7 +242,7 @@ def _sender_limits(read: _Reader, call_delay_ms: int) -> dict[str, tuple[float, 
     return limits
 
 
-def _callbacks(read: _Reader) -> CallbackSettings:
+def _callbacks(read: Reader) -> CallbackSettings:
     url = read.url("STATUS_WEBHOOK_URL", required=False)
     secret = read.raw("WEBHOOK_SECRET") or ""
     if url and not secret:
@@ -515,7 +275,7 @@ def _callbacks(read: _Reader) -> CallbackSettings:
 CALLBACK_TIMEOUT_MAX = 30.0
 
 
-def _callback_timeout(read: _Reader) -> float:
+def _callback_timeout(read: Reader) -> float:
     timeout = read.number("CALLBACK_TIMEOUT", 5.0, 0.1, "seconds")
     if timeout > CALLBACK_TIMEOUT_MAX:
         raise SettingsError(
@@ -525,17 +285,17 @@ def _callback_timeout(read: _Reader) -> float:
     return timeout
 
 
-def _inbound(read: _Reader, public_base_url: str) -> InboundSettings:
-    return InboundSettings(
-        evolution_secret=read.raw("EVOLUTION_WEBHOOK_SECRET") or "",
-        twilio_auth_token=read.raw("TWILIO_AUTH_TOKEN") or "",
-        twilio_webhook_url=f"{public_base_url}/v1/webhooks/twilio" if public_base_url else "",
-        meta_app_secret=read.raw("META_APP_SECRET") or "",
-        meta_verify_token=read.raw("META_WEBHOOK_VERIFY_TOKEN") or "",
-    )
+def _inbound(read: Reader) -> dict[str, InboundAdapter]:
+    """Every provider's webhook adapter with its secrets (read whether the provider sends or not: replies and
+    reports may come in for a provider no longer used to send)."""
+    adapters = {}
+    for name, declaration in PROVIDERS.items():
+        if (adapter := declaration.inbound) is not None:
+            adapters[name] = adapter(**{field: read.raw(variable) or "" for field, variable in adapter.SECRETS.items()})
+    return adapters
 
 
-def _send_window(read: _Reader) -> SendWindow | None:
+def _send_window(read: Reader) -> SendWindow | None:
     text = read.raw("SEND_WINDOW")
     if text is None:
         return None
@@ -592,7 +352,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if env is None:
         load_dotenv(override=False)
         env = os.environ
-    read = _Reader(env)
+    read = Reader(env)
     region = read.text("DEFAULT_REGION", "BR").upper()
     if len(region) != 2 or not region.isalpha():
         raise SettingsError(f"DEFAULT_REGION must be a two-letter country code such as BR; got {region!r}")
@@ -601,6 +361,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     providers = _providers(read, provider)
     read_timeout = read.number("PROVIDER_READ_TIMEOUT", 30.0, 0.1, "seconds")
     connect_timeout = read.number("PROVIDER_CONNECT_TIMEOUT", 3.05, 0.1, "seconds")
+    shared = Shared(read_timeout, public_base_url, read.integer("WORKER_API_CALL_DELAY", 1000))
     # The lease is renewed every third of it while its holder lives (tasks/leases.py), so it need not outlast
     # a provider call: it is how long a dead worker's messages wait before another worker takes them.
     lease = read.integer("SEND_LEASE_SECONDS", 6, minimum=2)
@@ -635,22 +396,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lease_expired_action=read.choice("LEASE_EXPIRED_ACTION", "resend", LEASE_EXPIRED_ACTIONS),
         queued_republish_after_seconds=read.integer("QUEUED_REPUBLISH_AFTER", 300, minimum=1),
         reconcile_interval_seconds=read.integer("RECONCILE_INTERVAL", 2, minimum=1),
-        mock_latency_ms=read.integer("MOCK_LATENCY_MS", 100),
-        mock_failure_rate=read.fraction("MOCK_FAILURE_RATE", 0.0),
         whatsapp_providers=providers,
         provider_connect_timeout=connect_timeout,
         provider_read_timeout=read_timeout,
         public_base_url=public_base_url,
-        evolution=_evolution(read, read_timeout) if "evolution" in providers else None,
-        twilio=_twilio(read, public_base_url) if "twilio" in providers else None,
-        meta=_meta(read) if "meta" in providers else None,
-        webhook=_webhook(read) if "webhook" in providers else None,
-        sender_limits=_sender_limits(read, read.integer("WORKER_API_CALL_DELAY", 1000)),
+        provider_settings={name: PROVIDERS[name].read(read, shared) for name in providers},
+        sender_limits=_sender_limits(read, shared),
         auto_pause_window=read.integer("SENDER_AUTO_PAUSE_WINDOW", 50, maximum=10_000),
         auto_pause_ratio=read.fraction("SENDER_AUTO_PAUSE_RATIO", 0.2),
         send_window=_send_window(read),
         callbacks=_callbacks(read),
-        inbound=_inbound(read, public_base_url),
+        inbound=_inbound(read),
         metrics_token=read.raw("METRICS_TOKEN") or "",
         admin_api_keys=tuple(_listed(read, "ADMIN_API_KEY")),
         quotas=_quotas(read),

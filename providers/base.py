@@ -105,12 +105,19 @@ class SendResult:
 
 
 class ProviderError(Exception):
-    """Base of the provider errors; `code` is the provider's own code, kept for the record."""
+    """Base of the provider errors: what the provider said, kept for the record and the logs.
 
-    def __init__(self, message: str, code: str = "", raw: Any = None):
+    `provider` is its name (set by `Provider.send` if the raiser did not), `status` the HTTP status of its
+    answer (None when no answer came: a timeout, a refused connection), `code` its own code (or
+    `http_<status>`), `raw` its answer as it came. A transport failure keeps its cause (`raise ... from`).
+    """
+
+    def __init__(self, message: str, code: str = "", raw: Any = None, *, provider: str = "", status: int | None = None):
         super().__init__(message)
         self.code = code
         self.raw = raw
+        self.provider = provider
+        self.status = status
 
 
 class TransientProviderError(ProviderError):
@@ -121,9 +128,15 @@ class TransientProviderError(ProviderError):
     """
 
     def __init__(
-        self, message: str, code: str = "", raw: Any = None, retry_after: float | None = None, throttled: bool = False
+        self,
+        message: str,
+        code: str = "",
+        raw: Any = None,
+        retry_after: float | None = None,
+        throttled: bool = False,
+        **context: Any,
     ):
-        super().__init__(message, code, raw)
+        super().__init__(message, code, raw, **context)
         self.retry_after = retry_after
         self.throttled = throttled
 
@@ -157,6 +170,7 @@ class Provider:
         try:
             return self.transmit(message)
         except ProviderError as error:
+            error.provider = error.provider or self.name
             if error.raw is not None and log.isEnabledFor(logging.DEBUG):
                 answer = json.dumps(error.raw, ensure_ascii=False, default=str)
                 context = {"message_id": message.message_id, "error_code": error.code}

@@ -21,18 +21,19 @@ from providers.base import (
     OutboundMessage,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderError,
     SendResult,
-    TransientProviderError,
-    mask_phone,
 )
-from providers.http import HttpProvider, path_segment, retry_after
+from providers.http import HttpProvider, path_segment
 
 log = logging.getLogger(__name__)
 
 
 class EvolutionProvider(HttpProvider):
     name = "evolution"
+    label = "Evolution API"
     kinds = frozenset({TEXT, MEDIA})
+    credentials_text = "{label} refused the API key (HTTP {status}): {detail}"
 
     def __init__(self, base_url: str, api_key: str, instances: tuple[str, ...], typing_delay_ms: int = 0, **http):
         super().__init__(base_url, **http)
@@ -59,46 +60,31 @@ class EvolutionProvider(HttpProvider):
         )
         return "sendMedia", body
 
-    def transmit(self, message: OutboundMessage) -> SendResult:
+    def build_request(self, message: OutboundMessage) -> tuple[str, dict]:
         endpoint, body = self.payload(message)
         instance = message.sender or self.default_sender
-        masked = {**body, "number": mask_phone(message.recipient)}
-        log.debug(
-            "[EVOLUTION_API_REQUEST] %s %s %s",
-            endpoint,
-            instance,
-            json.dumps(masked, ensure_ascii=False),
-            extra={"message_id": message.message_id},
-        )
-        response = self.request("POST", f"/message/{endpoint}/{path_segment(instance)}", json=body)
-        answer = self.json_or_transient(response)
-        if response.status_code in (200, 201) and isinstance(answer, dict) and answer.get("key", {}).get("id"):
-            return SendResult(answer["key"]["id"], str(answer.get("status", "")), answer)
-        # Evolution's errors quote the number (as a JID) and at times the text: `send` redacts them.
-        raise self.error(response.status_code, answer, retry_after(response))
+        return f"/message/{endpoint}/{path_segment(instance)}", {"json": body}
 
-    def error(self, status: int, answer: Any, wait: float | None) -> Exception:
-        """Sort an Evolution error answer into the taxonomy."""
+    def accepted(self, status: int, answer: Any, message: OutboundMessage) -> SendResult | None:
+        if status in (200, 201) and isinstance(answer, dict) and answer.get("key", {}).get("id"):
+            return SendResult(answer["key"]["id"], str(answer.get("status", "")), answer)
+        return None
+
+    def error_detail(self, answer: Any) -> str:
+        """Evolution's `response.message` (a list of what went wrong), else the whole answer."""
         details = answer.get("response", {}).get("message") if isinstance(answer, dict) else None
-        text = json.dumps(details if details is not None else answer, ensure_ascii=False)
-        code = f"http_{status}"
-        if status == 429 or status >= 500:
-            return TransientProviderError(
-                f"Evolution API busy or failing (HTTP {status}): {text}", code, answer, wait, throttled=status == 429
-            )
-        if status in (401, 403):
-            return ProviderConfigurationError(
-                f"Evolution API refused the API key (HTTP {status}): {text}", code, answer
-            )
+        return json.dumps(details if details is not None else answer, ensure_ascii=False)
+
+    def known_error(self, status: int, answer: Any, wait: float | None) -> ProviderError | None:
+        """An unknown instance (404), and a number that is not on WhatsApp (`exists: false`)."""
+        details = answer.get("response", {}).get("message") if isinstance(answer, dict) else None
         if status == 404:
-            return ProviderConfigurationError(f"Evolution API instance not found: {text}", code, answer)
+            return ProviderConfigurationError(
+                self.error_text("{label} instance not found: {detail}", status, answer), f"http_{status}", answer
+            )
         if isinstance(details, list) and any(isinstance(d, dict) and d.get("exists") is False for d in details):
             return PermanentProviderError("the number is not on WhatsApp", "not_on_whatsapp", answer)
-        if status == 200 or status == 201:
-            return TransientProviderError(
-                f"Evolution API answered without a message id: {text}", "no_message_id", answer
-            )
-        return PermanentProviderError(f"Evolution API refused the message (HTTP {status}): {text}", code, answer)
+        return None
 
 
 class EvolutionInstances:

@@ -19,16 +19,21 @@ Shapes, from Evolution's source (the docs lag behind it):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from providers.inbound import (
     DELIVERED,
     FAILED,
     READ,
     SENT,
+    InboundAdapter,
     InboundEvent,
     IncomingMessage,
     StatusReport,
     WebhookMalformed,
     WebhookRejected,
+    WebhookRequest,
     e164,
     require_credential,
     same,
@@ -37,6 +42,7 @@ from providers.inbound import (
 )
 
 PROVIDER = "evolution"
+SECRET_HEADER = "X-Webhook-Secret"
 UPDATE, UPSERT = "messages.update", "messages.upsert"
 
 BAILEYS_STATUS = {0: "ERROR", 1: "PENDING", 2: "SERVER_ACK", 3: "DELIVERY_ACK", 4: "READ", 5: "PLAYED"}
@@ -92,6 +98,34 @@ TEXT_FIELDS = (
 )
 # Chats that are not one contact writing to us: groups, broadcast lists and status, channels.
 NOT_A_CONTACT = ("@g.us", "@broadcast", "@newsletter")
+
+
+@dataclass(frozen=True)
+class EvolutionWebhook(InboundAdapter):
+    """Evolution API webhook: its events messages.update and messages.upsert.
+
+    Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
+    MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
+    `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
+    """
+
+    BODY_DOC: ClassVar[str] = "An Evolution event: {event, instance, data}"
+    ANSWERS: ClassVar[dict[int, str]] = {
+        200: "Verified and applied (a report before our sent is kept, and applied then)",
+        400: "Not an Evolution event",
+        401: "No secret",
+        403: "Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set",
+    }
+
+    provider: ClassVar[str] = PROVIDER
+    SECRETS: ClassVar[dict[str, str]] = {"secret": "EVOLUTION_WEBHOOK_SECRET"}
+    secret: str = ""
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify(self.secret, request.headers.get(SECRET_HEADER) or request.args.get("token"))
+
+    def parse(self, payload: object) -> list[InboundEvent]:
+        return parse(payload)
 
 
 def verify(secret: str, given: str | None) -> None:

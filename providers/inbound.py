@@ -1,8 +1,9 @@
 """What the providers' webhooks tell us, in one shape for all three, and the two ways a webhook is refused.
 
 Each provider has its own module (`evolution_inbound`, `twilio_inbound`, `meta_inbound`) with a `verify`
-that proves the request came from the provider and a `parse` that turns its body into the events below.
-Both are pure: the web layer reads the request, calls them, and maps the two errors to HTTP answers.
+that proves the request came from the provider and a `parse` that turns its body into the events below,
+and an `InboundAdapter` that calls both with one signature. They are pure: the web layer reads the
+request into a `WebhookRequest`, calls the adapter, and maps the two errors to HTTP answers.
 Events that are genuine but not for us (connection changes, intermediate statuses, our own echoed
 messages) are left out of `parse`'s list rather than raised, so the provider gets a 2xx and stops retrying.
 """
@@ -10,8 +11,10 @@ messages) are left out of `parse`'s list rather than raised, so the provider get
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 SENT, DELIVERED, READ, FAILED = "sent", "delivered", "read", "failed"
 
@@ -49,6 +52,55 @@ class IncomingMessage:
 
 
 InboundEvent = StatusReport | IncomingMessage
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A provider's webhook request, as the web layer read it. `url` is the one the provider called (under
+    PUBLIC_BASE_URL when it is set: behind a proxy the URL we see is not that one), query string included;
+    `form` every name and value of a form post, in order."""
+
+    url: str
+    headers: Mapping[str, str]
+    args: Mapping[str, str]
+    form: list[tuple[str, str]]
+    body: bytes
+
+
+JSON, FORM = "json", "form"
+
+
+class InboundAdapter:
+    """One provider's webhook, served at POST /v1/webhooks/<provider>. Subclasses are dataclasses whose fields
+    are the secrets that prove a request genuine (an empty one refuses every request), read from the variables
+    that `SECRETS` names.
+
+    What `/openapi.json` says of the route (the web layer makes it an operation): the class docstring (its
+    first paragraph the summary, the rest the description), `BODY_DOC` for a JSON body, `ANSWERS` by status;
+    for the handshake, `subscribe`'s docstring, the query parameters it reads and its answers.
+    """
+
+    provider: ClassVar[str]
+    SECRETS: ClassVar[dict[str, str]]  # field → environment variable
+    body: ClassVar[str] = JSON  # what `parse` is given: the JSON body, or the form (first value of each name)
+    reply: ClassVar[tuple[str, str] | None] = None  # (body, content type); None: JSON counts of the outcomes
+    handshake: ClassVar[bool] = False  # True: GET /v1/webhooks/<provider> answers `subscribe`
+    BODY_DOC: ClassVar[str] = ""
+    ANSWERS: ClassVar[dict[int, str]] = {}
+    HANDSHAKE_QUERY: ClassVar[tuple[str, ...]] = ()
+    HANDSHAKE_ANSWERS: ClassVar[dict[int, str]] = {}
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Return when the request is the provider's; else raise WebhookRejected."""
+        raise NotImplementedError
+
+    def parse(self, payload: Any) -> list[InboundEvent]:
+        """The events in the body (see `body`); WebhookMalformed when it cannot be read."""
+        raise NotImplementedError
+
+    def subscribe(self, request: WebhookRequest) -> str:
+        """The answer to the provider's GET handshake (when `handshake`); else raise WebhookRejected."""
+        raise NotImplementedError
 
 
 class WebhookRejected(Exception):

@@ -12,7 +12,6 @@ opposite handling (a throughput limit, an unknown number, an expired token).
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,13 +23,11 @@ from providers.base import (
     OutboundMessage,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderError,
     SendResult,
     TransientProviderError,
-    mask_phone,
 )
-from providers.http import HttpProvider, path_segment, retry_after
-
-log = logging.getLogger(__name__)
+from providers.http import HttpProvider, path_segment
 
 # Throughput reached, app/account call limits, Meta's own failures: another attempt later may pass.
 TRANSIENT_CODES = frozenset({130429, 4, 80007, 131000, 131016, 2})
@@ -48,7 +45,9 @@ TEMPLATE_CODES = range(132000, 133000)
 
 class MetaProvider(HttpProvider):
     name = "meta"
+    label = "Meta"
     kinds = frozenset({TEXT, MEDIA, TEMPLATE})
+    busy_text = "Meta is busy or failing (HTTP {status}): {detail}"
 
     def __init__(self, base_url: str, api_version: str, access_token: str, phone_number_ids: tuple[str, ...], **http):
         super().__init__(base_url, **http)
@@ -87,63 +86,62 @@ class MetaProvider(HttpProvider):
                 fields["filename"] = filename
         return {**body, "type": media.kind, media.kind: fields}
 
-    def transmit(self, message: OutboundMessage) -> SendResult:
-        body = self.payload(message)
+    def build_request(self, message: OutboundMessage) -> tuple[str, dict]:
         phone_number_id = message.sender or self.default_sender
-        log.debug(
-            "[META_API_REQUEST] %s %s",
-            phone_number_id,
-            json.dumps({**body, "to": mask_phone(message.recipient)}, ensure_ascii=False),
-            extra={"message_id": message.message_id},
-        )
-        response = self.request("POST", f"/{self.api_version}/{path_segment(phone_number_id)}/messages", json=body)
-        answer = self.json_or_transient(response)
-        if response.status_code == 200 and (sent := _first_message(answer)) is not None:
-            return SendResult(sent["id"], str(sent.get("message_status", "accepted")), answer)
-        # `error_data.details` may quote the recipient and the text: `send` redacts them.
-        raise self.error(response.status_code, answer, retry_after(response))
+        return f"/{self.api_version}/{path_segment(phone_number_id)}/messages", {"json": self.payload(message)}
 
-    def error(self, status: int, answer: Any, wait: float | None) -> Exception:
-        """Sort a Graph API error answer into the taxonomy: by `error.code`, else by the HTTP status."""
-        error = answer.get("error") if isinstance(answer, dict) else None
-        error = error if isinstance(error, dict) else {}
+    def accepted(self, status: int, answer: Any, message: OutboundMessage) -> SendResult | None:
+        if status == 200 and (sent := _first_message(answer)) is not None:
+            return SendResult(sent["id"], str(sent.get("message_status", "accepted")), answer)
+        return None
+
+    def error_code(self, status: int, answer: Any) -> str:
+        number = _error_number(answer)
+        return str(number) if number is not None else f"http_{status}"
+
+    def error_detail(self, answer: Any) -> str:
+        """`error.message` and `error_data.details` (which may quote the recipient and the text: `send`
+        redacts them), else the whole answer."""
+        error = _error(answer)
         data = error.get("error_data")
         details = data.get("details") if isinstance(data, dict) else None
         text = " - ".join(str(part) for part in (error.get("message"), details) if part)
-        text = text or json.dumps(answer, ensure_ascii=False)
-        number = error.get("code") if isinstance(error.get("code"), int) else None
-        code = str(number) if number is not None else f"http_{status}"
+        return text or json.dumps(answer, ensure_ascii=False)
+
+    def known_error(self, status: int, answer: Any, wait: float | None) -> ProviderError | None:
+        """Sorted by `error.code`: Meta answers 400 for causes that need opposite handling."""
+        number = _error_number(answer)
+        code = self.error_code(status, answer)
         if number == PAIR_RATE_LIMIT:
-            return TransientProviderError(
-                f"Meta: too many messages to this recipient in a short time; only this recipient must wait, "
-                f"others can be sent now: {text}",
-                code,
-                answer,
-                wait,
+            text = (
+                "Meta: too many messages to this recipient in a short time; only this recipient must wait, "
+                "others can be sent now: {detail}"
             )
+            return TransientProviderError(self.error_text(text, status, answer), code, answer, wait)
         if number in TRANSIENT_CODES:
-            return TransientProviderError(
-                f"Meta is throttling or failing (#{number}): {text}",
-                code,
-                answer,
-                wait,
-                throttled=number in THROTTLE_CODES,
-            )
+            text = self.error_text("Meta is throttling or failing (#{code}): {detail}", status, answer)
+            return TransientProviderError(text, code, answer, wait, throttled=number in THROTTLE_CODES)
         if number in PERMANENT_CODES:
-            return PermanentProviderError(f"Meta cannot deliver this message (#{number}): {text}", code, answer)
+            text = self.error_text("Meta cannot deliver this message (#{code}): {detail}", status, answer)
+            return PermanentProviderError(text, code, answer)
         if number in TEMPLATE_CODES:
-            return ProviderConfigurationError(f"Meta refused the template (#{number}): {text}", code, answer)
+            text = self.error_text("Meta refused the template (#{code}): {detail}", status, answer)
+            return ProviderConfigurationError(text, code, answer)
         if number in CONFIGURATION_CODES:
-            return ProviderConfigurationError(
-                f"Meta refused the token, account or request (#{number}): {text}", code, answer
-            )
-        if status == 429 or status >= 500:
-            return TransientProviderError(
-                f"Meta is busy or failing (HTTP {status}): {text}", code, answer, wait, throttled=status == 429
-            )
-        if status >= 400:
-            return PermanentProviderError(f"Meta refused the message (HTTP {status}): {text}", code, answer)
-        return TransientProviderError(f"Meta answered without a message id: {text}", "no_message_id", answer)
+            text = self.error_text("Meta refused the token, account or request (#{code}): {detail}", status, answer)
+            return ProviderConfigurationError(text, code, answer)
+        return None
+
+
+def _error(answer: Any) -> dict:
+    """The answer's `error` object ({} when there is none)."""
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _error_number(answer: Any) -> int | None:
+    code = _error(answer).get("code")
+    return code if isinstance(code, int) else None
 
 
 def _first_message(answer: Any) -> dict | None:

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
+from typing import ClassVar
 
 from providers.inbound import (
     DELIVERED,
     FAILED,
     READ,
     SENT,
+    InboundAdapter,
     InboundEvent,
     IncomingMessage,
     StatusReport,
     WebhookMalformed,
     WebhookRejected,
+    WebhookRequest,
     e164,
     require_credential,
     same,
@@ -35,6 +39,46 @@ STATUSES = {"sent": SENT, "delivered": DELIVERED, "read": READ, "played": READ, 
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 # Message types that are not the contact writing to us: a number change, a first-time chat opening.
 NOT_REPLIES = frozenset({"system", "request_welcome"})
+
+
+@dataclass(frozen=True)
+class MetaWebhook(InboundAdapter):
+    """Meta WhatsApp Cloud API webhook: its notifications (statuses and messages).
+
+    Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
+    """
+
+    BODY_DOC: ClassVar[str] = "{object: whatsapp_business_account, entry}"
+    ANSWERS: ClassVar[dict[int, str]] = {
+        200: "Verified and applied",
+        400: "Not a WhatsApp notification",
+        401: "No signature",
+        403: "Wrong signature, or META_APP_SECRET not set",
+    }
+    HANDSHAKE_QUERY: ClassVar[tuple[str, ...]] = ("hub.mode", "hub.verify_token", "hub.challenge")
+    HANDSHAKE_ANSWERS: ClassVar[dict[int, str]] = {
+        200: "The challenge, echoed",
+        403: "Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set",
+    }
+
+    provider: ClassVar[str] = PROVIDER
+    SECRETS: ClassVar[dict[str, str]] = {"app_secret": "META_APP_SECRET", "verify_token": "META_WEBHOOK_VERIFY_TOKEN"}
+    handshake: ClassVar[bool] = True
+    app_secret: str = ""
+    verify_token: str = ""
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify(self.app_secret, request.body, request.headers.get("X-Hub-Signature-256"))
+
+    def parse(self, payload: object) -> list[InboundEvent]:
+        return parse(payload)
+
+    def subscribe(self, request: WebhookRequest) -> str:
+        """Meta webhook verification: its subscription handshake."""
+        args = request.args
+        return verify_subscription(
+            self.verify_token, args.get("hub.mode"), args.get("hub.verify_token"), args.get("hub.challenge")
+        )
 
 
 def verify_subscription(verify_token: str, mode: str | None, token: str | None, challenge: str | None) -> str:

@@ -17,7 +17,6 @@ the Twilio code, not the HTTP status, says what went wrong, so it is looked up f
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from providers.base import (
@@ -30,11 +29,8 @@ from providers.base import (
     ProviderError,
     SendResult,
     TransientProviderError,
-    mask_phone,
 )
-from providers.http import HttpProvider, retry_after
-
-log = logging.getLogger(__name__)
+from providers.http import HttpProvider
 
 # Twilio error codes whose meaning the HTTP status alone does not give (most come with a plain 400).
 ERROR_CLASSES: dict[str, type[ProviderError]] = {
@@ -47,6 +43,7 @@ ERROR_CLASSES: dict[str, type[ProviderError]] = {
     "63003": PermanentProviderError,  # the channel could not find the To address
     "63016": PermanentProviderError,  # outside the 24-hour window: only a template may be sent
     "63024": PermanentProviderError,  # invalid message recipient
+    "20403": PermanentProviderError,  # forbidden for this request (a credential Twilio refuses is 20003)
     "20003": ProviderConfigurationError,  # authentication failed
     "20404": ProviderConfigurationError,  # the account (or the URL) does not exist
     "21606": ProviderConfigurationError,  # From is not a valid WhatsApp sender of this account
@@ -59,6 +56,9 @@ ERROR_CLASSES: dict[str, type[ProviderError]] = {
 class TwilioProvider(HttpProvider):
     name = "twilio"
     kinds = frozenset({TEXT, MEDIA, TEMPLATE})
+    # Twilio's errors all read the same: its code names the cause.
+    busy_text = credentials_text = refused_text = "Twilio error {code} (HTTP {status}): {detail}"
+    no_id_text = "Twilio answered HTTP {status} without a message sid"
 
     def __init__(
         self,
@@ -97,36 +97,31 @@ class TwilioProvider(HttpProvider):
             form["StatusCallback"] = self.status_callback
         return form
 
-    def transmit(self, message: OutboundMessage) -> SendResult:
-        form = self.form(message)
-        masked = {**form, "To": f"whatsapp:{mask_phone(message.recipient)}"}
-        log.debug(
-            "[TWILIO_API_REQUEST] %s", json.dumps(masked, ensure_ascii=False), extra={"message_id": message.message_id}
-        )
-        response = self.request("POST", self.path, data=form)
-        answer = self.json_or_transient(response)
-        if response.status_code == 201 and isinstance(answer, dict) and answer.get("sid"):
+    def build_request(self, message: OutboundMessage) -> tuple[str, dict]:
+        return self.path, {"data": self.form(message)}
+
+    def accepted(self, status: int, answer: Any, message: OutboundMessage) -> SendResult | None:
+        if status == 201 and isinstance(answer, dict) and answer.get("sid"):
             return SendResult(answer["sid"], str(answer.get("status", "")), answer)
-        raise self.error(response.status_code, answer, retry_after(response))
+        return None
 
-    def error(self, status: int, answer: Any, wait: float | None) -> ProviderError:
-        """Sort a Twilio error answer into the taxonomy.
-
-        Twilio's message often quotes the `whatsapp:+...` To number: `send` redacts it; `raw` keeps the
-        answer as it came.
-        """
+    def error_code(self, status: int, answer: Any) -> str:
         fields = answer if isinstance(answer, dict) else {}
-        code = str(fields["code"]) if fields.get("code") is not None else f"http_{status}"
-        text = str(fields.get("message") or json.dumps(answer, ensure_ascii=False))
-        text = f"Twilio error {code} (HTTP {status}): {text}"
+        return str(fields["code"]) if fields.get("code") is not None else f"http_{status}"
+
+    def error_detail(self, answer: Any) -> str:
+        """Twilio's message, which often quotes the `whatsapp:+...` To number: `send` redacts it; `raw` keeps
+        the answer as it came."""
+        fields = answer if isinstance(answer, dict) else {}
+        return str(fields.get("message") or json.dumps(answer, ensure_ascii=False))
+
+    def known_error(self, status: int, answer: Any, wait: float | None) -> ProviderError | None:
+        """The Twilio code says what went wrong, whatever the HTTP status (most come with a plain 400)."""
+        code = self.error_code(status, answer)
         error_class = ERROR_CLASSES.get(code)
-        if status == 429 or status >= 500 or error_class is TransientProviderError:
-            throttled = status == 429 or code in ("20429", "63017", "63018")
-            return TransientProviderError(text, code, answer, wait, throttled=throttled)
-        if error_class is not None:
-            return error_class(text, code, answer)
-        if status == 401:
-            return ProviderConfigurationError(text, code, answer)
-        if status >= 400:
-            return PermanentProviderError(text, code, answer)
-        return TransientProviderError(f"Twilio answered HTTP {status} without a message sid", "no_message_id", answer)
+        if error_class is None:
+            return None
+        text = self.error_text(self.refused_text, status, answer)
+        if error_class is TransientProviderError:
+            return TransientProviderError(text, code, answer, wait, throttled=True)  # each one is a rate limit
+        return error_class(text, code, answer)

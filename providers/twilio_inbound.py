@@ -13,18 +13,23 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from providers.inbound import (
     DELIVERED,
     FAILED,
+    FORM,
     READ,
     SENT,
+    InboundAdapter,
     InboundEvent,
     IncomingMessage,
     StatusReport,
     WebhookMalformed,
     WebhookRejected,
+    WebhookRequest,
     e164,
     require_credential,
     same,
@@ -42,6 +47,38 @@ STATUSES = {
 }
 # queued, sending, accepted, scheduled, receiving (and whatever Twilio adds) are steps before an outcome.
 DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@dataclass(frozen=True)
+class TwilioWebhook(InboundAdapter):
+    """Twilio webhook: StatusCallback posts and incoming WhatsApp messages.
+
+    Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
+    "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
+    (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
+    """
+
+    ANSWERS: ClassVar[dict[int, str]] = {
+        200: "Verified and applied; an empty TwiML answer",
+        400: "Not a Twilio message post",
+        401: "No signature",
+        403: "Wrong signature, or TWILIO_AUTH_TOKEN not set",
+    }
+
+    provider: ClassVar[str] = PROVIDER
+    SECRETS: ClassVar[dict[str, str]] = {"auth_token": "TWILIO_AUTH_TOKEN"}
+    body: ClassVar[str] = FORM
+    reply: ClassVar[tuple[str, str] | None] = (EMPTY_TWIML, "text/xml")
+    auth_token: str = ""
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify(self.auth_token, request.url, request.form, request.headers.get("X-Twilio-Signature"))
+
+    def parse(self, payload: Mapping[str, str]) -> list[InboundEvent]:
+        return parse(payload)
 
 
 def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

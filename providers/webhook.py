@@ -12,18 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
-from providers.base import (
-    MEDIA,
-    TEMPLATE,
-    TEXT,
-    OutboundMessage,
-    PermanentProviderError,
-    ProviderConfigurationError,
-    SendResult,
-    TransientProviderError,
-)
-from providers.http import HttpProvider, retry_after
+import requests
+
+from providers.base import MEDIA, TEMPLATE, TEXT, OutboundMessage, SendResult
+from providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +25,8 @@ log = logging.getLogger(__name__)
 class WebhookProvider(HttpProvider):
     name = "webhook"
     kinds = frozenset({TEXT, MEDIA, TEMPLATE})
+    # The bridge's errors all read the same; the HTTP status decides (the base fallback).
+    busy_text = credentials_text = refused_text = no_id_text = "webhook answered HTTP {status}: {detail}"
 
     def __init__(self, url: str, secret: str, secret_header: str = "X-Dispatcher-Secret", **http):
         super().__init__(url, **http)
@@ -53,32 +49,30 @@ class WebhookProvider(HttpProvider):
             body["template"] = asdict(message.template)
         return body
 
-    def transmit(self, message: OutboundMessage) -> SendResult:
-        response = self.request("POST", "", json=self.payload(message))
-        if 200 <= response.status_code < 300:
-            # A 2xx is the bridge taking the message, whatever its body says: a body we cannot read must not
-            # turn into a retry (the message would go out twice), so it is sent, under our own id.
-            try:
-                answer = (
-                    response.json() if response.content and "json" in response.headers.get("Content-Type", "") else {}
-                )
-            except ValueError:
-                log.warning(
-                    "webhook bridge answered %s with a body that is not JSON: taken as accepted",
-                    response.status_code,
-                    extra={"message_id": message.message_id},
-                )
-                answer = {}
-            answer = answer if isinstance(answer, dict) else {}
-            found = answer.get("id") or answer.get("message_id") or answer.get("messageId")
-            return SendResult(str(found or message.message_id), str(answer.get("status", "accepted")), answer)
-        answer = self.json_or_transient(response)
-        text = f"webhook answered HTTP {response.status_code}: {answer}"
-        code = f"http_{response.status_code}"
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientProviderError(
-                text, code, answer, retry_after(response), throttled=response.status_code == 429
+    def build_request(self, message: OutboundMessage) -> tuple[str, dict]:
+        return "", {"json": self.payload(message)}
+
+    def read_answer(self, response: requests.Response, message: OutboundMessage) -> Any:
+        """A 2xx is the bridge taking the message, whatever its body says: a body we cannot read must not
+        turn into a retry (the message would go out twice), so it reads as {} and the message is sent."""
+        if not 200 <= response.status_code < 300:
+            return self.json_or_transient(response)
+        try:
+            answer = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else {}
+        except ValueError:
+            log.warning(
+                "webhook bridge answered %s with a body that is not JSON: taken as accepted",
+                response.status_code,
+                extra={"message_id": message.message_id},
             )
-        if response.status_code in (401, 403):
-            raise ProviderConfigurationError(text, code, answer)
-        raise PermanentProviderError(text, code, answer)
+            answer = {}
+        return answer if isinstance(answer, dict) else {}
+
+    def accepted(self, status: int, answer: Any, message: OutboundMessage) -> SendResult | None:
+        if not 200 <= status < 300:
+            return None
+        found = answer.get("id") or answer.get("message_id") or answer.get("messageId")
+        return SendResult(str(found or message.message_id), str(answer.get("status", "accepted")), answer)
+
+    def error_detail(self, answer: Any) -> str:
+        return str(answer)

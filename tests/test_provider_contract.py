@@ -8,6 +8,7 @@ number of attempts, and a sent message keeps the provider's id.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from dispatcher.provider_setup import build_provider
 from dispatcher.settings import load_settings
@@ -95,6 +96,7 @@ def test_each_error_class(case, fake, error_class, expected):
         provider_for(case, fake).send(TEXT)
     assert raised.type is expected  # not a subclass standing in for another class
     assert raised.value.raw is not None  # the provider's answer is kept
+    assert (raised.value.provider, raised.value.status) == (case.name, getattr(case, error_class).status)
 
 
 def test_a_429_is_throttling_with_its_retry_after(case, fake):
@@ -126,6 +128,8 @@ def test_a_refused_connection_is_transient(case, fake):
     with pytest.raises(TransientProviderError) as raised:
         build_provider(settings.whatsapp_provider, settings).send(TEXT)
     assert raised.value.code == "connection_error"
+    assert raised.value.status is None and raised.value.provider == case.name
+    assert isinstance(raised.value.__cause__, requests.ConnectionError)  # the cause is kept
 
 
 # --- end to end: API → worker → fake ---

@@ -24,8 +24,8 @@ def test_defaults_match_the_seeds():
     assert settings.job_remove_on_complete is None
     assert settings.job_remove_on_fail == 1000
     assert settings.default_region == "BR"
-    assert settings.mock_latency_ms == 100
-    assert settings.mock_failure_rate == 0
+    assert settings.provider_settings["mock"].latency_ms == 100
+    assert settings.provider_settings["mock"].failure_rate == 0
     assert settings.message_retention_days == 30
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
@@ -168,10 +168,13 @@ def test_every_enabled_provider_is_configured_at_start():
         }
     )
     assert settings.whatsapp_providers == ("evolution", "twilio", "meta", "mock")
-    assert settings.evolution.instances == ("a", "b")
-    assert settings.twilio.senders == ("+14155238886",)
-    assert settings.twilio.status_callback_url == "https://dispatch.example.com/v1/webhooks/twilio"
-    assert settings.meta.api_base_url == "https://graph.facebook.com" and settings.meta.api_version == "v23.0"
+    assert settings.provider_settings["evolution"].instances == ("a", "b")
+    assert settings.provider_settings["twilio"].senders == ("+14155238886",)
+    assert settings.provider_settings["twilio"].status_callback_url == "https://dispatch.example.com/v1/webhooks/twilio"
+    assert (
+        settings.provider_settings["meta"].api_base_url == "https://graph.facebook.com"
+        and settings.provider_settings["meta"].api_version == "v23.0"
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,7 +197,7 @@ def test_an_enabled_provider_with_a_missing_setting_stops_the_start(provider, en
 
 
 def test_a_disabled_provider_needs_no_settings():
-    assert load_settings(MINIMAL).evolution is None
+    assert "evolution" not in load_settings(MINIMAL).provider_settings
 
 
 def test_the_lease_is_short_and_need_not_outlast_a_provider_call():
@@ -214,7 +217,10 @@ def test_waits_that_a_lease_cannot_cover_are_refused():
     with pytest.raises(SettingsError, match="EVOLUTION_TYPING_DELAY_MS"):
         load_settings({**MINIMAL, **evolution, "EVOLUTION_TYPING_DELAY_MS": "5000", "PROVIDER_READ_TIMEOUT": "5"})
     assert (
-        load_settings({**MINIMAL, **evolution, "EVOLUTION_TYPING_DELAY_MS": "3000"}).evolution.typing_delay_ms == 3000
+        load_settings({**MINIMAL, **evolution, "EVOLUTION_TYPING_DELAY_MS": "3000"})
+        .provider_settings["evolution"]
+        .typing_delay_ms
+        == 3000
     )
     with pytest.raises(SettingsError, match="CALLBACK_TIMEOUT"):
         load_settings({**MINIMAL, "CALLBACK_TIMEOUT": "45"})

@@ -1,14 +1,15 @@
 """`/v1/webhooks`: the providers' status reports and replies coming in, and our callbacks' dead letters.
 
-Each provider endpoint does the same four steps: verify the request is the provider's (its shared
-secret or signature; a forged or unsigned request changes nothing: 401/403), parse it into status
-reports and replies (a body we cannot read: 400), then apply each report (duplicates dropped,
-statuses only forward) and pass each reply on. A report for a message we do not know is answered
-200 with a warning in the log, so the provider stops retrying it.
+Each provider endpoint (one per webhook adapter declared in dispatcher/provider_registry.py) does the same
+four steps: verify the request is the provider's (its shared secret or signature; a forged or unsigned request
+changes nothing: 401/403), parse it into status reports and replies (a body we cannot read: 400), then apply
+each report (duplicates dropped, statuses only forward) and pass each reply on. A report for a message we do
+not know is answered 200 with a warning in the log, so the provider stops retrying it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from urllib.parse import urlsplit
 
@@ -19,13 +20,19 @@ from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
 from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.request_input import int_arg, refuse_unsafe_json
-from providers import evolution_inbound, meta_inbound, twilio_inbound
-from providers.inbound import InboundEvent, IncomingMessage, WebhookMalformed, WebhookRejected
+from dispatcher.provider_registry import PROVIDERS
+from providers.inbound import (
+    JSON,
+    InboundAdapter,
+    InboundEvent,
+    IncomingMessage,
+    WebhookMalformed,
+    WebhookRejected,
+    WebhookRequest,
+)
 
 blueprint = Blueprint("webhooks", __name__)
-EVOLUTION_SECRET_HEADER = "X-Webhook-Secret"
 PAGE_MAX = 500
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def _refused(error: WebhookRejected) -> ApiError:
@@ -59,119 +66,85 @@ def _parsed(parse, payload) -> list[InboundEvent]:
         raise ApiError(400, str(malformed), "invalid_webhook", field="body") from None
 
 
-@blueprint.post("/v1/webhooks/evolution")
-@documented(
-    body={"type": "object", "description": "An Evolution event: {event, instance, data}"},
-    answers={
-        200: "Verified and applied (a report before our sent is kept, and applied then)",
-        400: "Not an Evolution event",
-        401: "No secret",
-        403: "Wrong secret, or EVOLUTION_WEBHOOK_SECRET not set",
-    },
-)
-def evolution():
-    """Evolution API webhook: its events messages.update and messages.upsert.
-
-    Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
-    MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
-    `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
-    """
-    given = request.headers.get(EVOLUTION_SECRET_HEADER) or request.args.get("token")
-    try:
-        evolution_inbound.verify(context.services().settings.inbound.evolution_secret, given)
-    except WebhookRejected as rejected:
-        raise _refused(rejected) from None
-    return jsonify(_apply(_parsed(evolution_inbound.parse, _json_body())))
-
-
-def _twilio_url() -> str:
-    """The URL Twilio signed: the one we gave it (PUBLIC_BASE_URL...) with the query it called, since
-    behind a proxy the URL we see is not the one Twilio called."""
-    configured = context.services().settings.inbound.twilio_webhook_url
-    if not configured:
+def _public_url() -> str:
+    """The URL the provider called (and signed): PUBLIC_BASE_URL's with the path and query we got, since behind a
+    proxy the URL we see is not that one."""
+    base = context.services().settings.public_base_url
+    if not base:
         return request.url
     query = urlsplit(request.url).query
-    return f"{configured}?{query}" if query else configured
+    return f"{base}{request.path}?{query}" if query else f"{base}{request.path}"
 
 
-@blueprint.post("/v1/webhooks/twilio")
-@documented(
-    body={"type": "object", "additionalProperties": {"type": "string"}},
-    body_media_type="application/x-www-form-urlencoded",
-    answers={
-        200: Answer("Verified and applied; an empty TwiML answer", {"type": "string"}, "text/xml"),
-        400: "Not a Twilio message post",
-        401: "No signature",
-        403: "Wrong signature, or TWILIO_AUTH_TOKEN not set",
-    },
-)
-def twilio():
-    """Twilio webhook: StatusCallback posts and incoming WhatsApp messages.
+def _webhook_request() -> WebhookRequest:
+    return WebhookRequest(
+        url=_public_url(),
+        headers=request.headers,
+        args=request.args,
+        form=list(request.form.items(multi=True)),
+        body=request.get_data(cache=True),
+    )
 
-    Messages we send carry `StatusCallback=PUBLIC_BASE_URL/v1/webhooks/twilio`; point the sender's
-    "A message comes in" webhook at the same URL for replies. Verified with `X-Twilio-Signature`
-    (HMAC-SHA1 of the URL and the form, keyed by TWILIO_AUTH_TOKEN).
-    """
-    params = list(request.form.items(multi=True))
+
+def _verified(name: str) -> InboundAdapter:
+    adapter = context.services().settings.inbound[name]
     try:
-        twilio_inbound.verify(
-            context.services().settings.inbound.twilio_auth_token,
-            _twilio_url(),
-            params,
-            request.headers.get("X-Twilio-Signature"),
-        )
+        adapter.verify(_webhook_request())
     except WebhookRejected as rejected:
         raise _refused(rejected) from None
-    _apply(_parsed(twilio_inbound.parse, request.form.to_dict()))
-    return Response(EMPTY_TWIML, 200, mimetype="text/xml")
+    return adapter
 
 
-@blueprint.get("/v1/webhooks/meta")
-@documented(
-    query=(query("hub.mode"), query("hub.verify_token"), query("hub.challenge")),
-    answers={
-        200: Answer("The challenge, echoed", {"type": "string"}, "text/plain"),
-        403: "Wrong verify token, or META_WEBHOOK_VERIFY_TOKEN not set",
-    },
-)
-def meta_subscription():
-    """Meta webhook verification: its subscription handshake."""
+def _receive(name: str):
+    """POST /v1/webhooks/<name>: verify, parse, apply; the provider's own answer, else the outcomes' counts."""
+    adapter = _verified(name)
+    payload = _json_body() if adapter.body == JSON else request.form.to_dict()
+    outcomes = _apply(_parsed(adapter.parse, payload))
+    if adapter.reply is None:
+        return jsonify(outcomes)
+    body, content_type = adapter.reply
+    return Response(body, 200, mimetype=content_type)
+
+
+def _handshake(name: str):
+    """GET /v1/webhooks/<name>: the provider's subscription handshake."""
+    adapter = context.services().settings.inbound[name]
     try:
-        challenge = meta_inbound.verify_subscription(
-            context.services().settings.inbound.meta_verify_token,
-            request.args.get("hub.mode"),
-            request.args.get("hub.verify_token"),
-            request.args.get("hub.challenge"),
-        )
+        answer = adapter.subscribe(_webhook_request())
     except WebhookRejected as rejected:
         raise _refused(rejected) from None
-    return Response(challenge, 200, mimetype="text/plain")
+    return Response(answer, 200, mimetype="text/plain")
 
 
-@blueprint.post("/v1/webhooks/meta")
-@documented(
-    body={"type": "object", "description": "{object: whatsapp_business_account, entry}"},
-    answers={
-        200: "Verified and applied",
-        400: "Not a WhatsApp notification",
-        401: "No signature",
-        403: "Wrong signature, or META_APP_SECRET not set",
-    },
-)
-def meta():
-    """Meta WhatsApp Cloud API webhook: its notifications (statuses and messages).
+def _receive_documented(name: str, adapter: type[InboundAdapter]):
+    """The POST view for provider `name`, described in /openapi.json by its adapter."""
+    view = functools.partial(_receive, name)
+    view.__doc__ = adapter.__doc__
+    answers: dict[int, str | Answer] = dict(adapter.ANSWERS)
+    if adapter.reply is not None:
+        answers[200] = Answer(adapter.ANSWERS[200], {"type": "string"}, adapter.reply[1])
+    if adapter.body == JSON:
+        return documented(answers, body={"type": "object", "description": adapter.BODY_DOC})(view)
+    form = {"type": "object", "additionalProperties": {"type": "string"}}
+    return documented(answers, body=form, body_media_type="application/x-www-form-urlencoded")(view)
 
-    Verified with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body, keyed by META_APP_SECRET).
-    """
-    try:
-        meta_inbound.verify(
-            context.services().settings.inbound.meta_app_secret,
-            request.get_data(cache=True),
-            request.headers.get("X-Hub-Signature-256"),
-        )
-    except WebhookRejected as rejected:
-        raise _refused(rejected) from None
-    return jsonify(_apply(_parsed(meta_inbound.parse, _json_body())))
+
+def _handshake_documented(name: str, adapter: type[InboundAdapter]):
+    """The GET handshake view for provider `name`, described in /openapi.json by its adapter."""
+    view = functools.partial(_handshake, name)
+    view.__doc__ = adapter.subscribe.__doc__
+    answers: dict[int, str | Answer] = dict(adapter.HANDSHAKE_ANSWERS)
+    answers[200] = Answer(adapter.HANDSHAKE_ANSWERS[200], {"type": "string"}, "text/plain")
+    return documented(answers, query=tuple(query(name) for name in adapter.HANDSHAKE_QUERY))(view)
+
+
+for _name, _declaration in PROVIDERS.items():
+    if (_adapter := _declaration.inbound) is not None:
+        _path = f"/v1/webhooks/{_name}"
+        blueprint.add_url_rule(_path, _name, _receive_documented(_name, _adapter), methods=["POST"])
+        if _adapter.handshake:
+            _view = _handshake_documented(_name, _adapter)
+            blueprint.add_url_rule(_path, f"{_name}_subscription", _view, methods=["GET"])
 
 
 def _delivery_view(record: dict) -> dict:
