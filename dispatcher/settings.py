@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -321,7 +321,7 @@ def _after_colon(entry: str) -> str:
     return entry.partition(":")[2] if ":" in entry else entry
 
 
-SECRET_PARTS = {
+SECRET_PARTS: dict[str, Callable[[str], str]] = {
     "API_KEY": _after_colon,  # account:key
     "ADMIN_API_KEY": str,
     "WEBHOOK_SECRET": str,

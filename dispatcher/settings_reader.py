@@ -23,7 +23,7 @@ class Reader:
         return value.strip()
 
     def text(self, name: str, default: str) -> str:
-        return self.raw(name, default)
+        return self.raw(name) or default
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         value = self.raw(name)

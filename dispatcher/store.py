@@ -288,7 +288,7 @@ class MessageStore:
         """
         stamp = iso(created_at)
         batch_key = self.batch_key(batch_id)
-        present = {name: value for name, value in shared.items() if value}
+        present: dict[str, object] = {name: value for name, value in shared.items() if value}
         if scheduled_for:
             present.update(scheduled_for=scheduled_for, send_at=scheduled_for)
         common = {
@@ -601,7 +601,7 @@ def _message(record: dict, history: list[str]) -> Message | None:
         return None
     return Message(
         message_id=record["message_id"],
-        account=owner(record),
+        account=owner(record) or "",
         external_id=record["external_id"],
         recipient=record["recipient"],
         body=record["body"],

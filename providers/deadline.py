@@ -99,9 +99,9 @@ def deadline(seconds: float) -> Iterator[_Call]:
         _local.call = outer
 
 
-class _Registering:
-    """Mixed into urllib3's connections: the socket a request goes out on (a pooled one, or the one it
-    connects) joins the call in progress on its thread. The socket, not the connection: a response read
+class _HTTPConnection(HTTPConnection):
+    """urllib3's connection (and the base of our https one): the socket a request goes out on (a pooled one, or
+    the one it connects) joins the call in progress on its thread. The socket, not the connection: a response read
     to the end of a closing connection holds the socket after the connection has let go of it."""
 
     def connect(self):
@@ -126,11 +126,7 @@ def _join(sock: socket.socket | None) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-class _HTTPConnection(_Registering, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Registering, HTTPSConnection):
+class _HTTPSConnection(_HTTPConnection, HTTPSConnection):
     pass
 
 

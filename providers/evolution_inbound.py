@@ -35,6 +35,7 @@ from providers.inbound import (
     WebhookRejected,
     WebhookRequest,
     e164,
+    object_of,
     require_credential,
     same,
     text_of,
@@ -156,15 +157,16 @@ def parse(payload: object) -> list[InboundEvent]:
 
 def _items(data: object, name: str) -> list[dict]:
     """`data` is one object, or a list of them when Evolution batches."""
-    items = data if isinstance(data, list) else [data]
-    if not items or not all(isinstance(item, dict) for item in items):
+    given = data if isinstance(data, list) else [data]
+    items = [item for item in given if isinstance(item, dict)]
+    if not items or len(items) < len(given):
         raise WebhookMalformed(f"evolution {name} without a `data` object")
     return items
 
 
 def _status(item: dict) -> StatusReport | None:
-    key = item.get("key") if isinstance(item.get("key"), dict) else {}
-    update = item.get("update") if isinstance(item.get("update"), dict) else {}
+    key = object_of(item.get("key"))
+    update = object_of(item.get("update"))
     message_id = text_of(item.get("keyId") or key.get("id") or item.get("id"))
     if not message_id:
         raise WebhookMalformed("evolution messages.update without `keyId`")

@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 SENT, DELIVERED, READ, FAILED = "sent", "delivered", "read", "failed"
 
@@ -54,6 +54,12 @@ class IncomingMessage:
 InboundEvent = StatusReport | IncomingMessage
 
 
+class Headers(Protocol):
+    """A request's headers, read by name whatever its case (werkzeug's Headers)."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """A provider's webhook request, as the web layer read it. `url` is the one the provider called (under
@@ -61,7 +67,7 @@ class WebhookRequest:
     `form` every name and value of a form post, in order."""
 
     url: str
-    headers: Mapping[str, str]
+    headers: Headers
     args: Mapping[str, str]
     form: list[tuple[str, str]]
     body: bytes
@@ -162,6 +168,11 @@ def unix_time(value: object) -> float | None:
     if isinstance(value, int | float) and value > 0:
         return value / 1000 if value > 1e11 else float(value)
     return None
+
+
+def object_of(value: object) -> dict:
+    """A field the providers document as an object: itself, or an empty one when it is null or anything else."""
+    return value if isinstance(value, dict) else {}
 
 
 def text_of(value: object) -> str:

@@ -26,6 +26,7 @@ from providers.inbound import (
     WebhookRejected,
     WebhookRequest,
     e164,
+    object_of,
     require_credential,
     same,
     text_of,
@@ -165,13 +166,13 @@ def _incoming(item: dict, value: dict) -> IncomingMessage | None:
     message_id, kind = text_of(item.get("id")), text_of(item.get("type"))
     if not message_id:
         raise WebhookMalformed("meta message without `id`")
-    reaction = item.get("reaction") if isinstance(item.get("reaction"), dict) else {}
+    reaction = object_of(item.get("reaction"))
     if kind in NOT_REPLIES or (kind == "reaction" and not reaction.get("emoji")):
         return None  # not the contact writing, or a reaction taken back
     from_phone = e164(item.get("from"))
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
-    media = item.get(kind) if kind in MEDIA_KINDS and isinstance(item.get(kind), dict) else {}
-    context = item.get("context") if isinstance(item.get("context"), dict) else {}
+    metadata = object_of(value.get("metadata"))
+    media = object_of(item.get(kind)) if kind in MEDIA_KINDS else {}
+    context = object_of(item.get("context"))
     return IncomingMessage(
         provider=PROVIDER,
         provider_message_id=message_id,

@@ -83,11 +83,11 @@ class TwilioProvider(HttpProvider):
             form["From"] = f"whatsapp:{sender}"
         else:
             form["MessagingServiceSid"] = sender
-        if message.kind == TEMPLATE:
+        if message.template is not None:  # message.kind == TEMPLATE
             form["ContentSid"] = message.template.name
             if message.template.variables:
                 form["ContentVariables"] = json.dumps(message.template.variables)
-        elif message.kind == MEDIA:
+        elif message.media is not None:  # message.kind == MEDIA
             form["MediaUrl"] = message.media.url
             if body := message.media.caption or message.text:
                 form["Body"] = body

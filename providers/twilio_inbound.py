@@ -168,7 +168,7 @@ def _pairs(params) -> Iterable[tuple[str, str]]:
     """(name, value) pairs from pairs, a plain mapping, or a multi-valued mapping (every value kept)."""
     if isinstance(params, Mapping):
         try:
-            return list(params.items(multi=True))  # werkzeug's MultiDict: .items() would drop repeats
+            return list(params.items(multi=True))  # type: ignore[call-arg]  # werkzeug's MultiDict: .items() would drop repeats
         except TypeError:
             return list(params.items())
     return list(params)

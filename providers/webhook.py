@@ -34,7 +34,7 @@ class WebhookProvider(HttpProvider):
 
     @staticmethod
     def payload(message: OutboundMessage) -> dict:
-        body = {
+        body: dict[str, Any] = {
             "phone": message.recipient,
             "message": message.text,
             "external_id": message.external_id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app, g, request
@@ -74,8 +75,7 @@ def require_api_key(view):
             raise ApiError(403, "This route acts for an account: use an API_KEY key, not ADMIN_API_KEY", "account_only")
         return view(*args, **kwargs)
 
-    wrapper.accepted_keys = ("account",)
-    return wrapper
+    return _accepting(wrapper, ("account",))
 
 
 def quota_checked_at_accept(view):
@@ -95,8 +95,7 @@ def require_operator(view):
             raise ApiError(403, "This route is for operators: use an ADMIN_API_KEY key", "operator_only")
         return view(*args, **kwargs)
 
-    wrapper.accepted_keys = ("operator",)
-    return wrapper
+    return _accepting(wrapper, ("operator",))
 
 
 def require_any_key(view):
@@ -107,8 +106,7 @@ def require_any_key(view):
         _authenticate()
         return view(*args, **kwargs)
 
-    wrapper.accepted_keys = ("account", "operator")
-    return wrapper
+    return _accepting(wrapper, ("account", "operator"))
 
 
 def account() -> str:
@@ -119,3 +117,10 @@ def account() -> str:
 def scope() -> str | None:
     """Whose things a `require_any_key` view shows: None (everyone's) for an operator, else the account's."""
     return None if g.caller.operator else g.caller.account
+
+
+def _accepting(wrapper: Callable, kinds: tuple[str, ...]) -> Callable:
+    """Record on a route which keys it takes (`accepted_keys`): its security in /openapi.json
+    (dispatcher/api/openapi.py) is read from there, so it cannot disagree with the check."""
+    wrapper.accepted_keys = kinds  # type: ignore[attr-defined]
+    return wrapper

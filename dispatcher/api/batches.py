@@ -184,7 +184,7 @@ def batch_messages(batch_id: str):
 
 
 # What pausing, resuming and canceling a batch answer.
-CONTROL_ANSWERS = {
+CONTROL_ANSWERS: dict[int, str | Answer] = {
     200: Answer("The batch in its new state", BatchSchema),
     404: "No such batch for this API key",
     409: "Not allowed from the batch's state (for example, resume a canceled batch)",

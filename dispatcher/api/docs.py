@@ -11,6 +11,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string
+from marshmallow import Schema
 
 from dispatcher import callback_events
 from dispatcher.api import instances, legacy, schemas, senders
@@ -58,7 +59,7 @@ def build_spec(app: Flask) -> dict:
         error_schema = LegacyErrorSchema if rule.rule.startswith(legacy.PREFIX) else schemas.ErrorSchema
         described = operation(app.view_functions[rule.endpoint], rule.rule, error_schema)
         if described:
-            method = next(m for m in rule.methods if m not in ("HEAD", "OPTIONS")).lower()
+            method = next(m for m in rule.methods or () if m not in ("HEAD", "OPTIONS")).lower()
             spec.path(path=FlaskPlugin.flaskpath2openapi(rule.rule), operations={method: described})
     publish_callback_events(spec)
     return spec.to_dict()
@@ -66,7 +67,7 @@ def build_spec(app: Flask) -> dict:
 
 # --- The events we POST to callback URLs (dispatcher/callback_events.py) ---
 
-CALLBACK_EVENT_SCHEMAS = (
+CALLBACK_EVENT_SCHEMAS: tuple[type[Schema], ...] = (
     callback_events.MessageStatusEventSchema,
     callback_events.BatchCompletedEventSchema,
     callback_events.MessageReceivedEventSchema,

@@ -85,7 +85,7 @@ def _one_line(paragraph: str) -> str:
 
 def query(name: str, description: str = "", *, required: bool = False, type: str = "string", **schema) -> dict:
     """A query parameter: its JSON schema is `type` with `schema`'s keywords (enum, format, default, ...)."""
-    parameter = {"name": name, "in": "query", "schema": {"type": type, **schema}}
+    parameter: dict[str, object] = {"name": name, "in": "query", "schema": {"type": type, **schema}}
     if required:
         parameter["required"] = True
     if description:
@@ -110,7 +110,7 @@ def operation(view, rule: str, error_schema: SchemaLike) -> dict | None:
     result: dict = {"summary": record.summary}
     if record.description:
         result["description"] = record.description
-    security = [{SCHEME_OF_KEY[kind]: []} for kind in getattr(view, "accepted_keys", ())]
+    security: list[dict[str, list]] = [{SCHEME_OF_KEY[kind]: []} for kind in getattr(view, "accepted_keys", ())]
     if security:
         result["security"] = security
     in_path = [
