@@ -79,7 +79,7 @@ def checked_body(body: str, max_chars: int, optional: bool = False) -> str:
 
 
 def checked_recipient(raw: str, region: str) -> str:
-    """The recipient as E.164, or the seed contract's `Invalid phone number format`."""
+    """The recipient as E.164, or the reach-town contract's `Invalid phone number format`."""
     try:
         return to_e164(raw, region)
     except InvalidPhoneNumber:

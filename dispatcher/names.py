@@ -34,13 +34,17 @@ def is_instance_name(name: str) -> bool:
     return _INSTANCE_NAME.fullmatch(name) is not None and ".." not in name
 
 
-def sender_problem(provider: str, sender: str) -> str | None:
-    """What keeps `sender` from naming a sender of `provider` (to follow the field's name), or None."""
-    if provider == "evolution":
-        return None if is_instance_name(sender) else f"must be an Evolution instance name: {INSTANCE_NAME_RULE}"
+def sender_name_problem(sender: str) -> str | None:
+    """What keeps `sender` from naming any provider's sender (to follow the field's name), or None: the rule of
+    providers whose senders have no form of their own (a provider's declaration may name a stricter one)."""
     if not 1 <= len(sender) <= SENDER_MAX or _CONTROL.search(sender):
         return f"must be 1 to {SENDER_MAX} characters, without control characters"
     return None
+
+
+def instance_name_problem(sender: str) -> str | None:
+    """What keeps `sender` from naming an Evolution instance, or None."""
+    return None if is_instance_name(sender) else f"must be an Evolution instance name: {INSTANCE_NAME_RULE}"
 
 
 def new_message_id() -> str:

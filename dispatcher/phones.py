@@ -1,8 +1,8 @@
-"""Phone numbers: the seed contract's rule (10 to 15 digits once symbols are removed), then real
+"""Phone numbers: the reach-town contract's rule (10 to 15 digits once symbols are removed), then real
 validation with `phonenumbers`, giving the E.164 form we store and send to.
 
 A number written without a country code is read in the default region (Brazil unless
-`DEFAULT_REGION` says otherwise), as the seed system did by prefixing 55.
+`DEFAULT_REGION` says otherwise), as the legacy system did by prefixing 55.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher.names import INSTANCE_NAME_RULE, is_instance_name
+from dispatcher.names import INSTANCE_NAME_RULE, instance_name_problem, is_instance_name, sender_name_problem
 from dispatcher.settings_reader import Reader, SettingsError
 from providers import MockProvider, Provider
 from providers.evolution import EvolutionProvider
@@ -45,7 +45,8 @@ class ProviderDeclaration:
     `read` reads its settings (only when it is enabled: WHATSAPP_PROVIDER(S)), raising SettingsError naming the
     variable; `build` makes the provider from them and the HTTP options every provider shares (`connect_timeout`,
     `read_timeout`, `pool_size`); `pacing` is its default pace per sender, which SENDER_RATE_/BURST_/JITTER_<NAME>
-    override; `inbound` its webhook adapter, if it sends any.
+    override; `inbound` its webhook adapter, if it sends any; `sender_problem` what keeps a name from being
+    one of its senders (a request's `sender`, a sender route's path), or None.
     """
 
     name: str
@@ -53,6 +54,7 @@ class ProviderDeclaration:
     build: Callable[[Any, dict[str, float]], Provider]
     pacing: Callable[[Shared], Pacing]
     inbound: type[InboundAdapter] | None = None
+    sender_problem: Callable[[str], str | None] = sender_name_problem
 
 
 def fixed(rate: float, burst: int, jitter: float = 0.0) -> Callable[[Shared], Pacing]:
@@ -131,6 +133,7 @@ EVOLUTION = ProviderDeclaration(
     ),
     pacing=_evolution_pacing,
     inbound=EvolutionWebhook,
+    sender_problem=instance_name_problem,  # each one is a segment of Evolution's URL paths
 )
 
 

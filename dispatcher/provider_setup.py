@@ -9,7 +9,6 @@ for the provider that sends.
 from __future__ import annotations
 
 from dispatcher.message_rules import InvalidInput
-from dispatcher.names import sender_problem
 from dispatcher.provider_registry import PROVIDERS
 from dispatcher.settings import Settings
 from providers import Provider
@@ -55,7 +54,7 @@ class ProviderCatalog:
     def check_sender(self, name: str, sender: str, field: str = "sender") -> None:
         """InvalidInput unless `sender` has the form of provider `name`'s senders (`invalid_field`) and is one
         of those configured, when the provider has a list (`unknown_sender`)."""
-        if (problem := sender_problem(name, sender)) is not None:
+        if (problem := PROVIDERS[name].sender_problem(sender)) is not None:
             raise InvalidInput(f"{field} {problem}", "invalid_field", field)
         known = self.providers[name].senders
         if known and sender not in known:

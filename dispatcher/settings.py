@@ -2,7 +2,7 @@
 
 Every process (API, worker, Flower, the reconciler) reads the same variables, so a wrong value
 stops each of them at start with a message naming the variable, instead of failing later on the
-first message. Names that come from the seed systems keep their meaning and defaults.
+first message. Names that come from the legacy systems keep their meaning and defaults.
 """
 
 from __future__ import annotations

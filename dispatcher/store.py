@@ -53,7 +53,7 @@ def connect(url: str) -> redis.Redis:
 
 
 def iso(timestamp: float) -> str:
-    """ISO-8601 UTC with milliseconds and a Z, as the seed service wrote its times."""
+    """ISO-8601 UTC with milliseconds and a Z, as the legacy system wrote its times."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

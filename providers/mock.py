@@ -2,7 +2,7 @@
 
 It behaves like a real one where it matters to the rest of the service: it takes time
 (`MOCK_LATENCY_MS`), fails now and then with a transient error (`MOCK_FAILURE_RATE`), and answers
-with an id of its own. It logs a `[MOCK]` line per message, as the seed service did, with the
+with an id of its own. It logs a `[MOCK]` line per message, as the legacy system did, with the
 phone masked and the text only at debug level.
 """
 

@@ -18,7 +18,7 @@ from scripts.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_DEFAULTS = {
-    "API_KEY": "dev-api-key-12345",  # the seed contract's development key
+    "API_KEY": "dev-api-key-12345",  # the reach-town contract's development key
     "APP_ENV": "development",
     "WHATSAPP_PROVIDER": "mock",
     "FLOWER_BASIC_AUTH": "admin:admin",

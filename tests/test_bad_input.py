@@ -54,8 +54,8 @@ def refused(client, redis_client, path: str, status: int = 400, *, code: str, fi
     assert response.status_code == status, response.get_data()[:500]
     assert response.is_json, response.get_data()[:500]
     body = response.get_json()
-    seed = path.startswith("/api/v1/")
-    assert isinstance(body["message" if seed else "error"], str) and body["code"] == code, body
+    legacy = path.startswith("/api/v1/")
+    assert isinstance(body["message" if legacy else "error"], str) and body["code"] == code, body
     assert body.get("field") == field, body
     assert _snapshot(redis_client) == before, f"{path} refused with {status} but wrote to Redis"
     return body

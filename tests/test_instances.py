@@ -49,7 +49,7 @@ def test_evolutions_errors_are_relayed(client):
 def test_seed_000_instance_routes(client, fake):
     created = client.post("/api/v1/instances/", json={"instanceName": "loja-3"}, headers=operator())
     assert created.status_code == 201
-    assert fake.received[-1].json["integration"] == "WHATSAPP-BAILEYS"  # v2 requires it; seed 000 forgot
+    assert fake.received[-1].json["integration"] == "WHATSAPP-BAILEYS"  # v2 requires it; the legacy API forgot
     assert client.get("/api/v1/instances/nope/status", headers=operator()).json == {"state": "NOT_FOUND"}
     refused = client.post("/api/v1/instances/", json={"instanceName": "x", "extra": 1}, headers=operator())
     assert refused.status_code == 400 and refused.json["success"] is False

@@ -139,14 +139,14 @@ def test_a_hostile_instance_name_in_a_path_is_refused_before_evolution(evolution
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_a_hostile_instance_name_in_a_body_is_refused_before_evolution(evolution_client, fake, redis_client, name):
     message = {"recipient_phone": PHONE, "message_body": "Olá", "external_id": "e-1"}
-    seed = {"phone": PHONE, "type": "text", "message": "Olá", "instanceName": name}
+    legacy = {"phone": PHONE, "type": "text", "message": "Olá", "instanceName": name}
     for path, body, field in [
         ("/v1/instances", {"instance_name": name}, "instance_name"),
         ("/api/v1/instances/", {"instanceName": name}, "instanceName"),
         ("/v1/messages/send", {**message, "sender": name}, "sender"),
         ("/v1/messages/bulk", {"sender": name, "messages": [message]}, "sender"),
-        ("/api/v1/dispatch/single", seed, "instanceName"),
-        ("/api/v1/dispatch/bulk", {**seed, "recipients": [{"phone": PHONE}]}, "instanceName"),
+        ("/api/v1/dispatch/single", legacy, "instanceName"),
+        ("/api/v1/dispatch/bulk", {**legacy, "recipients": [{"phone": PHONE}]}, "instanceName"),
     ]:
         if path == "/api/v1/dispatch/bulk":
             del body["phone"]

@@ -11,10 +11,10 @@ from providers.base import mask_phone
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("+5564999998888", "+5564999998888"),  # the seed contract's example
-        ("5564999998888", "+5564999998888"),  # the seed's other accepted form
+        ("+5564999998888", "+5564999998888"),  # the reach-town contract's example
+        ("5564999998888", "+5564999998888"),  # the contract's other accepted form
         ("+55 (64) 99999-8888", "+5564999998888"),
-        ("64999998888", "+5564999998888"),  # no country code: read in Brazil, as seed 000 prefixed 55
+        ("64999998888", "+5564999998888"),  # no country code: read in Brazil, as the legacy system prefixed 55
         ("11 99999-9999", "+5511999999999"),
         ("+1 415 555 2671", "+14155552671"),
         ("14155552671", "+14155552671"),  # not Brazilian, so read as international
@@ -31,8 +31,8 @@ def test_valid_numbers_become_e164(raw, expected):
     [
         "",
         "123",
-        "123456789",  # 9 digits: below the seed's 10
-        "1234567890123456",  # 16 digits: above the seed's 15
+        "123456789",  # 9 digits: below the contract's 10
+        "1234567890123456",  # 16 digits: above the contract's 15
         "+55 64 9999",
         "abc5564999998888",
         "55+64999998888",

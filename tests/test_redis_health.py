@@ -1,4 +1,4 @@
-"""The start-up warnings: Redis may evict queued work (seed 000's advice), or this host's clock is off."""
+"""The start-up warnings: Redis may evict queued work (the legacy system's advice), or this host's clock is off."""
 
 import logging
 import time

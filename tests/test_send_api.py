@@ -1,4 +1,4 @@
-"""POST /v1/messages/send: the seed contract's answers, and a clear 400 for every bad input."""
+"""POST /v1/messages/send: the reach-town contract's answers, and a clear 400 for every bad input."""
 
 import json
 

@@ -50,7 +50,7 @@ def identify(candidate: str, settings: Settings) -> Caller | None:
 
 
 def _authenticate(spend_token: bool = True) -> Caller:
-    """The request's caller, or 401 with the seed contract's texts."""
+    """The request's caller, or 401 with the reach-town contract's texts."""
     candidate = request.headers.get("X-API-Key")
     if not candidate:
         raise ApiError(401, "Missing X-API-Key header", "missing_api_key")

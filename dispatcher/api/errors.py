@@ -1,6 +1,6 @@
 """Every error the API answers is JSON: `{"error": "<text>", "code": "<machine code>", "field"?: ...}`.
 
-The `error` texts of the seed contract (reach-town matches on them) are kept exactly; `code` and
+The `error` texts of the reach-town contract (reach-town matches on them) are kept exactly; `code` and
 `field` are extra keys for machines. Nothing internal (stack traces, Redis addresses) is ever sent.
 """
 

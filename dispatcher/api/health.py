@@ -22,7 +22,7 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/health")
 @documented(answers={200: Answer("Always, while the process runs", HealthSchema)})
 def health():
-    """Liveness (the seed contract)."""
+    """Liveness (the reach-town contract)."""
     return jsonify({"status": "ok", "timestamp": iso(time.time())})
 
 

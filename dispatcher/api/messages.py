@@ -1,4 +1,4 @@
-"""`/v1/messages`: the seed contract's send, and reading a message back."""
+"""`/v1/messages`: the reach-town contract's send, and reading a message back."""
 
 from __future__ import annotations
 

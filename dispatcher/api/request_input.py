@@ -1,6 +1,6 @@
 """Turning a request body into validated data, or into a 400 that names the field.
 
-The seed contract's texts come first: missing fields are listed as
+The reach-town contract's texts come first: missing fields are listed as
 `Missing required fields: a, b`, in the schema's order, exactly as reach-town expects.
 """
 

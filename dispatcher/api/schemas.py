@@ -8,7 +8,7 @@ from dispatcher import statuses
 from dispatcher.names import SENDER_MAX
 from providers.base import MEDIA_KINDS
 
-# marshmallow's text for an absent required field; null counts as absent, as it did in the seed service.
+# marshmallow's text for an absent required field; null counts as absent, as it did in the legacy system.
 MISSING = "Missing data for required field."
 EXTERNAL_ID_MAX = 255
 PHONE_MAX = 32
@@ -124,7 +124,7 @@ class RouteSchema(Schema):
 
 
 class SendMessageSchema(RouteSchema):
-    """POST /v1/messages/send. Unknown keys are ignored, as the seed service ignored them."""
+    """POST /v1/messages/send. Unknown keys are ignored, as the legacy system ignored them."""
 
     class Meta:
         unknown = EXCLUDE
