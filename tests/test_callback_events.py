@@ -30,6 +30,14 @@ def test_every_event_type_is_published(client):
         assert ref.split("/")[-1] in spec["components"]["schemas"]
 
 
+def test_the_docs_page_shows_every_event_and_its_fields(client):
+    page = client.get("/docs").get_data(as_text=True)
+    for event_type in callback_events.EVENTS:
+        assert f'id="event-{event_type}"' in page
+    assert "<code>in_reply_to</code>" in page  # a field of message.received
+    assert "<code>counts</code>" in page  # a field of batch.completed
+
+
 def test_the_receivers_check_holds_events_to_the_schema():
     assert event_errors(SENT) == []
     assert event_errors({**SENT, "extra": 1})  # a field the documentation does not name

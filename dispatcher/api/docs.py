@@ -107,6 +107,13 @@ h2{border-bottom:1px solid #ddd;padding-bottom:.3rem}
 code,pre{background:#f6f8fa;padding:.1rem .3rem;border-radius:3px}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
 </style></head><body>
+{% macro fields(ref) %}{% set schema = spec.components.schemas[ref] %}
+<table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>
+{% for name, prop in schema.properties.items() %}
+<tr><td><code>{{ name }}</code></td><td>{{ prop.type }}</td>
+<td>{{ 'yes' if name in schema.get('required', []) else 'no' }}</td>
+<td>{{ prop.description }}{% if prop.example %} e.g. <code>{{ prop.example }}</code>{% endif %}</td></tr>
+{% endfor %}</table>{% endmacro %}
 <h1>{{ spec.info.title }} API</h1>
 <p>{{ spec.info.description }} Machine-readable: <a href="/openapi.json">/openapi.json</a>.
 Authenticated endpoints need the <code>X-API-Key</code> header.</p>
@@ -118,15 +125,19 @@ Authenticated endpoints need the <code>X-API-Key</code> header.</p>
 {% set body = op.get('requestBody', {}).get('content', {}).get('application/json') %}
 {% if body and '$ref' in body.schema %}
 {% set ref = body.schema['$ref'].split('/')[-1] %}
-<h3>Body: {{ ref }}</h3><table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>
-{% for name, prop in spec.components.schemas[ref].properties.items() %}
-<tr><td><code>{{ name }}</code></td><td>{{ prop.type }}</td>
-<td>{{ 'yes' if name in spec.components.schemas[ref].get('required', []) else 'no' }}</td>
-<td>{{ prop.description }}{% if prop.example %} e.g. <code>{{ prop.example }}</code>{% endif %}</td></tr>
-{% endfor %}</table>{% endif %}
+<h3>Body: {{ ref }}</h3>{{ fields(ref) }}{% endif %}
 <h3>Answers</h3><ul>{% for code, answer in op.responses.items() %}
 <li><code>{{ code }}</code> {{ answer.description }}</li>{% endfor %}</ul>
 </div>{% endfor %}{% endfor %}
+<h1 id="callback-events">Events we POST to your callback_url</h1>
+<p>Signed (<code>X-Dispatcher-Signature</code>), in order per message, retried until your endpoint answers 2xx.</p>
+{% for type, hook in spec['x-webhooks'].items() %}
+{% set ref = hook.post.requestBody.content['application/json'].schema['$ref'].split('/')[-1] %}
+<div class="op" id="event-{{ type }}">
+<h2><code>{{ type }}</code></h2>
+<p><strong>{{ hook.post.summary }}</strong></p>
+{{ fields(ref) }}
+</div>{% endfor %}
 </body></html>"""
 
 
