@@ -37,6 +37,9 @@ class MessageStatusEventSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(statuses.FINISHED))
     at = _text(_AT)
     error = fields.Nested(EventErrorSchema, required=True, allow_none=True, metadata={"description": "for failed"})
+    provider = _text("the provider it went (or was to go) through", nullable=True)
+    sender = _text("the sender it went (or was to go) from; for a pool's message, the member chosen", nullable=True)
+    pool = _text("the sender pool it was sent through", nullable=True)
 
 
 class BatchCountsSchema(Schema):

@@ -46,19 +46,22 @@ class RowAccepted:
 
 @dataclass(frozen=True)
 class Route:
-    """How a message goes out: the provider, the sender, and any media or provider template."""
+    """How a message goes out: the provider and the sender, or the sender pool whose member is chosen at the
+    claim (provider and sender then empty), and any media or provider template."""
 
     provider: str
     sender: str = ""
     media: dict | None = None
     template: dict | None = None
     callback_url: str = ""  # where status events go (see dispatcher/outbox.py)
+    pool: str = ""
 
     def fields(self) -> dict[str, str]:
         """The record's fields for this route (empty ones left out)."""
         values = {
             "provider": self.provider,
             "sender": self.sender,
+            "pool": self.pool,
             "callback_url": self.callback_url,
             "media": json.dumps(self.media, ensure_ascii=False) if self.media else "",
             "template": json.dumps(self.template, ensure_ascii=False) if self.template else "",

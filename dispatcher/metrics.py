@@ -4,7 +4,7 @@ Every number lives in Redis, written by the same Lua scripts that change the sta
 (`dispatch:metrics:*`, see `lua/lib/lifecycle.lua`, `advance.lua`, `report.lua`, `settle_head.lua`), so the
 answer is the same whichever web process or host serves the scrape: prometheus-client's
 multiprocess mode, with its files per process, is not needed. A scrape is one pipelined round
-trip, whatever the number of messages kept.
+trip, whatever the number of messages kept, and three more for the sender pools.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from dispatcher import redis_keys, statuses, worker_registry
+from dispatcher.pools import PoolRegistry
 from dispatcher.settings import Settings
 from dispatcher.store import MessageStore
 
@@ -26,9 +27,10 @@ def _split(field: str, parts: int) -> list[str]:
 
 
 class DispatcherCollector(Collector):
-    def __init__(self, store: MessageStore, settings: Settings):
+    def __init__(self, store: MessageStore, settings: Settings, pools: PoolRegistry):
         self.store = store
         self.settings = settings
+        self.pools = pools
 
     def collect(self):
         client = self.store.redis
@@ -125,6 +127,25 @@ class DispatcherCollector(Collector):
             ),
         ):
             yield GaugeMetricFamily(name, text, value=value)
+        yield from self._pools()
+
+    def _pools(self):
+        labels = ["pool", "provider", "sender"]
+        sent = CounterMetricFamily("dispatcher_pool_member_sent", "Messages a pool's member sent for it", labels=labels)
+        active = GaugeMetricFamily(
+            "dispatcher_pool_member_active", "1 when a pool's member can send, 0 when it is paused", labels=labels
+        )
+        held = GaugeMetricFamily(
+            "dispatcher_pool_held", "Messages a pool holds because no member can send", labels=["pool"]
+        )
+        for name, held_now, members in self.pools.gauges():
+            held.add_metric([name], held_now)
+            for member, member_sent, can_send in members:
+                sent.add_metric([name, member.provider, member.sender], member_sent)
+                active.add_metric([name, member.provider, member.sender], 1 if can_send else 0)
+        yield sent
+        yield active
+        yield held
 
     @staticmethod
     def _latency(latency: dict[str, str]) -> HistogramMetricFamily:

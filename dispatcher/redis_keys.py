@@ -89,6 +89,24 @@ SENDER_HELD = Family("sender:<sender id>:held", "set", "messages held while the 
 SENDER_OUTCOMES = Family("sender:<sender id>:outcomes", "list", "the sender's last outcomes (1 failed), for auto-pause")
 PACE = Family("pace:<sender id>", "string", "the sender's next free slot (GCRA), shared by every worker")
 SENT_TODAY = Family("sent-today:<sender id>:<day>", "string", "messages counted against the sender's daily cap")
+SENDER_RESERVED = Family(
+    "sender:<sender id>:reserved",
+    "sorted set",
+    "pool messages waiting for this sender's slot, by slot: handed back to the pool if the sender falls",
+)
+SENDER_POOLS = Family("sender:<sender id>:pools", "set", "the pools this sender is a member of")
+
+# --- sender pools (dispatcher/pools.py, lua/lib/pools.lua) ---
+POOLS = Family("pools", "set", "every pool's name")
+POOL = Family("pool:<pool>", "hash", "a pool: its members (JSON: provider, sender, weight), sticky, when saved")
+POOL_HELD = Family("pool:<pool>:held", "set", "messages held because no member of the pool can send")
+POOL_PICKS = Family("pool:<pool>:picks", "hash", "sender id → messages given to that member, for the weights")
+POOL_SENT = Family("pool:<pool>:sent", "hash", "sender id → messages that member sent for the pool")
+STICKY = Family(
+    "sticky:<account>:<pool>:<recipient>",
+    "string",
+    "the member that last wrote to this recipient for the account (a sticky pool); expires after POOL_STICKY_DAYS",
+)
 
 # --- quotas (dispatcher/quotas.py) ---
 REQUEST_BUCKET = Family("quota:<account>:requests", "string", "when the account's next request is due (GCRA)")

@@ -2,7 +2,7 @@
 
 Each change to Redis that must be atomic is one script. Redis runs a script as one text with no imports,
 so the code scripts share lives in libraries (`dispatcher/lua/lib/`), each one concern, and a script is
-sent as: a generated preamble (the lifecycle table of `dispatcher.statuses`, and RETENTION), the libraries
+sent as: a generated preamble (the lifecycle table of `dispatcher.statuses`, RETENTION and POOL_STICKY), the libraries
 it needs, then the script itself. A Lua local exists only below its definition, so the libraries go in
 the order of `LIBRARIES`, where each comes after those it uses. `tests/test_scripts.py` checks both tables
 against the Lua: every script is listed, and each one names what it calls, no more.
@@ -28,6 +28,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its auto-pause
     "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
+    "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
 }
 
 # Script → the libraries it calls (the ones those call come with them).
@@ -39,8 +40,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
-    "claim": ("lifecycle", "pacing"),
-    "claim_group": ("lifecycle", "pacing"),
+    "claim": ("lifecycle", "pools"),
+    "claim_group": ("lifecycle", "pools"),
     "advance": ("lifecycle", "reports", "senders"),
     "keep": (),
     "unlock": (),
@@ -53,6 +54,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "set_batch_state": (),
     "retry": ("lifecycle",),
     "resume_sender": (),
+    # sender pools (dispatcher/pools.py)
+    "fail_over": (),
+    "release_pool": (),
     # provider webhooks (dispatcher/status_reports.py)
     "report": ("reports",),
     # the callback outbox (dispatcher/outbox.py)
@@ -76,16 +80,18 @@ def libraries_of(name: str) -> list[str]:
 
 
 @cache
-def source(name: str, retention_seconds: int) -> str:
+def source(name: str, retention_seconds: int, sticky_seconds: int = 0) -> str:
     """The text Redis runs for script `name`: the preamble, its libraries, the script."""
-    parts = [statuses.lua_preamble() + f"local RETENTION = {int(retention_seconds)}\n"]
+    constants = f"local RETENTION = {int(retention_seconds)}\nlocal POOL_STICKY = {int(sticky_seconds)}\n"
+    parts = [statuses.lua_preamble() + constants]
     parts += [(_LUA / "lib" / f"{library}.lua").read_text() for library in libraries_of(name)]
     parts.append((_LUA / f"{name}.lua").read_text())
     return "\n".join(parts)
 
 
-def register(client: redis.Redis, name: str, retention_seconds: int = 0) -> Script:
+def register(client: redis.Redis, name: str, retention_seconds: int = 0, sticky_seconds: int = 0) -> Script:
     """Script `name` (a key of `SCRIPTS`) on `client`. Registering costs no round trip: redis-py sends the
     text on the first call only, when Redis does not know its hash yet. `retention_seconds` matters to the
-    scripts that finish messages (lifecycle's `kept_until`)."""
-    return client.register_script(source(name, retention_seconds))
+    scripts that finish messages (lifecycle's `kept_until`), `sticky_seconds` to the one that records a pool's
+    sticky sender (advance.lua, POOL_STICKY_DAYS)."""
+    return client.register_script(source(name, retention_seconds, sticky_seconds))

@@ -8,6 +8,8 @@ by its `sender_id`.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -15,6 +17,10 @@ from urllib.parse import unquote
 import redis
 
 from dispatcher import redis_keys, scripts
+
+log = logging.getLogger(__name__)
+# How many held or reserved messages one script call moves: no call walks an unbounded set.
+MOVED_PER_CALL = 1000
 
 
 def sender_id(provider: str, sender: str) -> str:
@@ -49,6 +55,8 @@ class SenderRegistry:
         self.redis = client
         self.defaults = defaults
         self._resume = scripts.register(client, "resume_sender")
+        self._fail_over = scripts.register(client, "fail_over")
+        self._release_pool = scripts.register(client, "release_pool")
 
     def get(self, provider: str, sender: str) -> SenderPace:
         now = time.time()
@@ -89,17 +97,54 @@ class SenderRegistry:
         self.redis.hset(
             redis_keys.SENDER.key(sender_id(provider, sender)), mapping={"state": "paused", "paused_reason": reason}
         )
+        self.fail_over(provider, sender)
         return self.get(provider, sender)
 
     def resume(self, provider: str, sender: str) -> tuple[SenderPace, int]:
-        """Resume the sender; returns it and how many held messages were released."""
-        released, left = 0, 1
-        while left:  # a thousand a call: no call walks an unbounded set
-            count, left = self._resume(
-                keys=[redis_keys.SENDER.key(sender_id(provider, sender))], args=[time.time(), 1000]
-            )
-            released += int(count)
+        """Resume the sender; returns it and how many held messages were released (its own, and those of
+        the pools it is a member of, which it may now take)."""
+        released = self._drain(self._resume, redis_keys.SENDER.key(sender_id(provider, sender)))
+        for pool in self.redis.smembers(redis_keys.SENDER_POOLS.key(sender_id(provider, sender))):
+            released += self.release_pool(pool)
         return self.get(provider, sender), released
+
+    def fail_over(self, provider: str, sender: str) -> int:
+        """The sender fell (paused by hand or by auto-pause, or disconnected): the pool messages waiting for
+        its slots go back to their pools now, and their claim gives them another member. Returns how many."""
+        moved = self._drain(self._fail_over, redis_keys.SENDER_RESERVED.key(sender_id(provider, sender)))
+        pools = sorted(self.redis.smembers(redis_keys.SENDER_POOLS.key(sender_id(provider, sender))))
+        if pools:
+            log.warning(
+                "pool member %s/%s fell: %d waiting message(s) go to the other members of %s",
+                provider,
+                sender,
+                moved,
+                ", ".join(pools),
+            )
+        for pool in pools:
+            if not self.pool_can_send(pool):
+                log.warning("pool %s has no member left that can send: its messages are held", pool)
+        return moved
+
+    def pool_can_send(self, pool: str) -> bool:
+        """Whether some member of the pool is not paused."""
+        members = json.loads(self.redis.hget(redis_keys.POOL.key(pool), "members") or "[]")
+        pipe = self.redis.pipeline(transaction=False)
+        for member in members:
+            pipe.hget(redis_keys.SENDER.key(sender_id(member["provider"], member["sender"])), "state")
+        return any(state != "paused" for state in pipe.execute())
+
+    def release_pool(self, pool: str) -> int:
+        """Let the pool's held messages try again (a member came back, or was added): how many were released."""
+        return self._drain(self._release_pool, redis_keys.POOL_HELD.key(pool))
+
+    def _drain(self, script, key: str) -> int:
+        """Run a moving script (resume_sender, fail_over, release_pool) on `key` until nothing is left to move."""
+        moved, left = 0, 1
+        while left:
+            count, left = script(keys=[key], args=[time.time(), MOVED_PER_CALL])
+            moved += int(count)
+        return moved
 
     def known(self, configured: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
         """Every sender worth showing: the configured ones, those with their own settings, and those that

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import ChunkTaskFor, MessageService, MessageTaskFor
 from dispatcher.outbox import Outbox
+from dispatcher.pools import PoolRegistry
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.quotas import Quotas
 from dispatcher.senders import SenderRegistry
@@ -44,6 +45,7 @@ class Services:
     failed: FailedMessages
     quotas: Quotas
     senders: SenderRegistry
+    pools: PoolRegistry
 
 
 def build_services(settings: Settings, publishers: Publishers, clock: Callable[[], float] = time.time) -> Services:
@@ -51,14 +53,17 @@ def build_services(settings: Settings, publishers: Publishers, clock: Callable[[
     store = MessageStore.from_settings(settings, clock)
     quotas = Quotas(store.redis, settings.quotas, clock)
     outbox = Outbox(store.redis, settings.message_retention_seconds)
+    catalog = ProviderCatalog(settings)
+    senders = SenderRegistry(store.redis, settings.sender_limits)
     return Services(
         settings=settings,
         store=store,
         messages=MessageService(store, publishers.message, publishers.chunk, settings.bulk_chunk_size, quotas),
-        catalog=ProviderCatalog(settings),
+        catalog=catalog,
         outbox=outbox,
         reports=StatusReports(store, outbox, settings.callbacks.status_webhook_url, settings.callbacks.secret),
         failed=FailedMessages(store),
         quotas=quotas,
-        senders=SenderRegistry(store.redis, settings.sender_limits),
+        senders=senders,
+        pools=PoolRegistry(store.redis, senders, catalog),
     )

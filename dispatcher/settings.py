@@ -57,6 +57,7 @@ class Settings:
     worker_api_call_delay_ms: int
     default_region: str
     message_retention_days: int
+    pool_sticky_days: int  # how long a pool remembers which member wrote to a recipient
     message_body_max_chars: int
     bulk_max_messages: int
     bulk_chunk_size: int
@@ -388,6 +389,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_api_call_delay_ms=read.integer("WORKER_API_CALL_DELAY", 1000),
         default_region=region,
         message_retention_days=read.integer("MESSAGE_RETENTION_DAYS", 30, minimum=1),
+        pool_sticky_days=read.integer("POOL_STICKY_DAYS", 30, minimum=1, maximum=3650),
         message_body_max_chars=read.integer("MESSAGE_BODY_MAX_CHARS", 4096, minimum=1),
         bulk_max_messages=read.integer("BULK_MAX_MESSAGES", 10_000, minimum=1, maximum=100_000),
         bulk_chunk_size=read.integer("BULK_CHUNK_SIZE", 500, minimum=1, maximum=10_000),

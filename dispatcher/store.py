@@ -94,6 +94,8 @@ class Message:
     updated_at: str
     batch_id: str | None = None
     history: list[dict] = field(default_factory=list)
+    sender: str | None = None  # for a pool's message, the member given at its claim (None before)
+    pool: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class MessageStore:
         auto_pause: tuple[int, float] = (0, 1.0),
         send_window: SendWindow | None = None,
         clock: Callable[[], float] = time.time,
+        sticky_seconds: int = 30 * 86400,
     ):
         self.redis = client
         # Every time the store writes (leases, slots, deadlines, retention) comes from this one clock, so
@@ -164,6 +167,7 @@ class MessageStore:
         )
 
         self.retention_seconds = retention_seconds
+        self.sticky_seconds = sticky_seconds
         self.queued_grace_seconds = queued_grace_seconds
         self.lease_seconds = lease_seconds
         self._create = self.script("create")
@@ -182,8 +186,8 @@ class MessageStore:
         self._hold_sender = self.script("hold_sender")
 
     def script(self, name: str) -> Script:
-        """One of `dispatcher/scripts.py`'s scripts, for this store's client and retention."""
-        return scripts.register(self.redis, name, self.retention_seconds)
+        """One of `dispatcher/scripts.py`'s scripts, for this store's client, retention and pools' stickiness."""
+        return scripts.register(self.redis, name, self.retention_seconds, self.sticky_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.time) -> MessageStore:
@@ -196,6 +200,7 @@ class MessageStore:
             auto_pause=(settings.auto_pause_window, settings.auto_pause_ratio),
             send_window=settings.send_window,
             clock=clock,
+            sticky_seconds=settings.pool_sticky_days * 86400,
         )
 
     @staticmethod
@@ -607,7 +612,7 @@ def _message(record: dict, history: list[str]) -> Message | None:
         body=record["body"],
         fingerprint=record["fingerprint"],
         status=record["status"],
-        provider=record["provider"],
+        provider=record.get("provider", ""),
         provider_message_id=record.get("provider_message_id"),
         attempts=int(record.get("attempts", 0)),
         last_error=json.loads(record["last_error"]) if record.get("last_error") else None,
@@ -615,6 +620,8 @@ def _message(record: dict, history: list[str]) -> Message | None:
         updated_at=record["updated_at"],
         batch_id=record.get("batch_id"),
         history=[_first_entry(record), *map(json.loads, history)],
+        sender=record.get("sender"),
+        pool=record.get("pool"),
     )
 
 

@@ -59,13 +59,12 @@ def _send_group(services: Services, keeper: LeaseKeeper, claims: list[Claim]) ->
     a worker killed mid-group leaves only its last few sends unrecorded (the ambiguous window). A row taken
     over meanwhile (its lease was lost) is not sent here. When the worker starts stopping, the rows not sent
     yet are handed back. Returns how many rows were sent."""
-    store = services.store
     pending: list[tuple[Claim, Outcome]] = []
     flushed = time.monotonic()
     sent = 0
     for index, claim in enumerate(claims):
         if _stopping.is_set():
-            _record(store, pending, hand_back_rows=[c for c in claims[index:] if not keeper.lost(c.message_id)])
+            _record(services, pending, hand_back_rows=[c for c in claims[index:] if not keeper.lost(c.message_id)])
             return sent
         if keeper.lost(claim.message_id):
             log.warning("row taken over by another worker: not sent here", extra={"message_id": claim.message_id})
@@ -73,23 +72,26 @@ def _send_group(services: Services, keeper: LeaseKeeper, claims: list[Claim]) ->
         pending.append((claim, deliver(claim, services)))
         sent += 1
         if time.monotonic() - flushed >= RECORD_EVERY_SECONDS:
-            _record(store, pending)
+            _record(services, pending)
             pending, flushed = [], time.monotonic()
-    _record(store, pending)
+    _record(services, pending)
     return sent
 
 
-def _record(store, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[Claim] | tuple[()] = ()) -> None:
+def _record(
+    services: Services, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[Claim] | tuple[()] = ()
+) -> None:
     """Record outcomes (and hand back unsent rows) in one pipelined round trip."""
     if not outcomes and not hand_back_rows:
         return
+    store = services.store
     pipe = store.redis.pipeline(transaction=False)
     for claim, outcome in outcomes:
         record(store, claim.message_id, outcome, claim.attempt, client=pipe)
     for claim in hand_back_rows:
         hand_back(store, claim, client=pipe)
     for (claim, _), answer in zip(outcomes, pipe.execute(), strict=False):
-        note_recorded(answer, claim)
+        note_recorded(answer, claim, services.senders)
 
 
 @app.task(name=SEND_BATCH_CHUNK, acks_late=True, ignore_result=True)

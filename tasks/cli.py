@@ -87,6 +87,7 @@ def stats() -> None:
         click.echo(f"{status:<22}{max(0, counts.get(status, 0)):>10}")
     click.echo(f"{'tasks in broker':<22}{store.redis.llen(settings.queue_name):>10}")
     click.echo(f"{'held by pacing':<22}{store.held():>10}")
+    click.echo(f"{'held by pools':<22}{services.pools.held():>10}")
     click.echo(f"{'callbacks waiting':<22}{outbox.waiting():>10}")
     click.echo(f"{'callbacks dead':<22}{outbox.dead_count():>10}")
     workers = workers_online(settings.redis_url, timeout=1.0)

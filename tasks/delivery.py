@@ -17,6 +17,7 @@ import redis
 
 from dispatcher import statuses
 from dispatcher.callback_urls import UnsafeUrl, check_resolved
+from dispatcher.senders import SenderRegistry
 from dispatcher.services import Services
 from dispatcher.settings import Settings
 from dispatcher.store import Claim, MessageStore
@@ -150,10 +151,11 @@ def judge(error: Exception, attempt: int, policy: RetryPolicy, context: dict | N
     )
 
 
-def note_recorded(answer: str, claim: Claim) -> None:
+def note_recorded(answer: str, claim: Claim, senders: SenderRegistry) -> None:
     """Say what an operator must know about how an outcome was recorded: it auto-paused its sender
-    (`advance` answered 'ok:paused'), or it came too late to count ('stale': the call outlived its lease
-    and another claim holds the message now, so this attempt's outcome is dropped)."""
+    (`advance` answered 'ok:paused': the pool messages waiting for that sender then go to other members), or
+    it came too late to count ('stale': the call outlived its lease and another claim holds the message now,
+    so this attempt's outcome is dropped)."""
     if answer == "stale":
         log.warning(
             "outcome of attempt %d not recorded: the message was claimed again while the call went on",
@@ -170,6 +172,7 @@ def note_recorded(answer: str, claim: Claim) -> None:
             claim.sender or "-",
             extra={"message_id": claim.message_id},
         )
+        senders.fail_over(claim.provider, claim.sender or "")
 
 
 RECORD_RETRY_SECONDS = 30

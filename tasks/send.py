@@ -43,10 +43,11 @@ def send_message(message_id: str) -> str:
         if claim.outcome == "missing":
             store.forget_pending(message_id)
         # A paced message waits in the due index for its sender's slot; that is routine, not news.
-        level = logging.DEBUG if claim.outcome in ("paced", "sender_paused", "scheduled", "not_due") else logging.INFO
+        routine = ("paced", "sender_paused", "pool_held", "scheduled", "not_due")
+        level = logging.DEBUG if claim.outcome in routine else logging.INFO
         log.log(level, "task skipped: message is %s", claim.outcome, extra={"message_id": message_id})
         return claim.outcome
     with runtime.keeper().claims({message_id: claim.attempt}):  # a slow call keeps its message
         outcome = deliver(claim, services)
-        note_recorded(record_durably(store, message_id, outcome, claim.attempt), claim)
+        note_recorded(record_durably(store, message_id, outcome, claim.attempt), claim, services.senders)
     return outcome.status

@@ -15,6 +15,9 @@ SENT = {
     "status": "sent",
     "at": "2026-11-25T12:00:03.512Z",
     "error": None,
+    "provider": "mock",
+    "sender": None,
+    "pool": None,
 }
 
 

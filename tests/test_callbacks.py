@@ -62,6 +62,9 @@ def test_a_sent_message_is_reported_signed_to_its_callback_url(
         "status": "sent",
         "at": accepted.event["at"],
         "error": None,
+        "provider": "mock",
+        "sender": None,
+        "pool": None,
     }
     assert accepted.headers[signatures.SIGNATURE_HEADER].startswith("sha256=")
     assert accepted.headers["X-Dispatcher-Event-Id"] == f"{message_id}.1"

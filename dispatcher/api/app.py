@@ -22,6 +22,7 @@ from dispatcher.api import (
     legacy,
     messages,
     metrics,
+    pools,
     queue,
     retries,
     senders,
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app, not_found_answers=legacy.NOT_FOUND_ANSWERS)
-    for module in (health, metrics, messages, retries, batches, queue, senders, webhooks, instances, docs):
+    for module in (health, metrics, messages, retries, batches, queue, senders, pools, webhooks, instances, docs):
         app.register_blueprint(module.blueprint)
     legacy.register(app)
     app.extensions["openapi"] = docs.build_spec(app)

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 from marshmallow import Schema
 
 from dispatcher import callback_events
-from dispatcher.api import instances, legacy, schemas, senders
+from dispatcher.api import instances, legacy, pools, schemas, senders
 from dispatcher.api.legacy import routes as legacy_routes
 from dispatcher.api.legacy.errors import LegacyErrorSchema
 from dispatcher.api.openapi import SECURITY_SCHEMES, operation
@@ -40,6 +40,7 @@ _SCHEMAS = (
     legacy_routes.LegacyBulkSendSchema,
     instances.CreateInstanceSchema,
     senders.SenderPaceSchema,
+    pools.PoolSchema,
 )
 
 

@@ -34,7 +34,12 @@ def route_for(data: dict, services: Services, template: dict | None = None) -> R
     catalog = services.catalog
     media = data.get("media")
     kind = TEMPLATE if template else MEDIA if media else TEXT
-    provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
+    pool = data.get("pool")
+    if pool is not None:
+        provider, sender = "", ""
+        services.pools.check_sendable(pool, kind, data)
+    else:
+        provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
     if media:
         media = {
             "url": checked_media_url(media["url"], services.settings.callbacks.allowlist),
@@ -42,7 +47,7 @@ def route_for(data: dict, services: Services, template: dict | None = None) -> R
             **{name: media[name] for name in ("caption", "mimetype", "filename") if media.get(name)},
         }
     callback_url = checked_callback_url(data.get("callback_url"), services.settings.callbacks)
-    return Route(provider, sender, media or None, template or None, callback_url)
+    return Route(provider, sender, media or None, template or None, callback_url, pool or "")
 
 
 _ABSENT = object()

@@ -25,7 +25,7 @@ def _registry() -> CollectorRegistry:
     services = context.services()
     if "metrics_registry" not in current_app.extensions:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(DispatcherCollector(services.store, services.settings))
+        registry.register(DispatcherCollector(services.store, services.settings, services.pools))
         current_app.extensions["metrics_registry"] = registry
     return current_app.extensions["metrics_registry"]
 

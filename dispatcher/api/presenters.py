@@ -15,6 +15,8 @@ def message_view(message: Message) -> dict:
         "status": message.status,
         "recipient": mask_phone(message.recipient),
         "provider": message.provider,
+        "sender": message.sender,
+        "pool": message.pool,
         "provider_message_id": message.provider_message_id,
         "attempts": message.attempts,
         "last_error": message.last_error,

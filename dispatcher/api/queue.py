@@ -40,6 +40,7 @@ def queue_status():
             "retrying": counts[statuses.RETRYING],
             "failed": counts[statuses.FAILED],
             "held_by_pacing": services.store.held(),
+            "held_by_pools": services.pools.held(),
             "held_by_schedule": counts[statuses.SCHEDULED],
             "callbacks_waiting": services.outbox.waiting(),
             "callbacks_dead": services.outbox.dead_count(),

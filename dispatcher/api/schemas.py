@@ -95,6 +95,14 @@ class RouteSchema(Schema):
             "Messaging Service SID, a Meta phone-number id); default: the provider's first."
         },
     )
+    pool = fields.String(
+        validate=validate.Length(min=1, max=64, error="pool must be 1 to 64 characters"),
+        error_messages={"invalid": "pool must be a string"},
+        metadata={
+            "description": "Send through a sender pool (PUT /v1/pools/<name>) instead of one sender: each message "
+            "goes to the member that can send it soonest. Not with `sender` or `provider`."
+        },
+    )
     media = fields.Nested(MediaSchema, metadata={"description": "Send a file; the message text becomes its caption."})
     send_at = fields.AwareDateTime(
         format="iso",
@@ -187,6 +195,8 @@ class HistoryEntrySchema(Schema):
     status = fields.String()
     at = fields.String(metadata={"description": "ISO-8601 UTC"})
     source = fields.String(metadata={"description": "where the change came from, e.g. `meta webhook`"})
+    member = fields.String(metadata={"description": "a pool's message given a member (`provider/sender`)"})
+    pool = fields.String(metadata={"description": "with `member`: the pool"})
 
 
 class ErrorDetailSchema(Schema):
@@ -200,7 +210,9 @@ class MessageSchema(Schema):
     external_id = fields.String()
     status = fields.String(metadata={"enum": list(statuses.ALL)})
     recipient = fields.String(metadata={"description": "masked", "example": "+55********888"})
-    provider = fields.String()
+    provider = fields.String(metadata={"description": "empty for a pool's message not given its member yet"})
+    sender = fields.String(allow_none=True, metadata={"description": "the sender; for a pool's message, its member"})
+    pool = fields.String(allow_none=True, metadata={"description": "the sender pool it goes through"})
     provider_message_id = fields.String(allow_none=True)
     attempts = fields.Integer()
     last_error = fields.Nested(ErrorDetailSchema, allow_none=True)
@@ -343,6 +355,7 @@ class QueueStatusSchema(Schema):
     retrying = fields.Integer(metadata={"description": "messages scheduled for another attempt"})
     failed = fields.Integer()
     held_by_pacing = fields.Integer(metadata={"description": "messages waiting for their sender's pacing slot"})
+    held_by_pools = fields.Integer(metadata={"description": "messages a sender pool holds: no member can send"})
     held_by_schedule = fields.Integer(metadata={"description": "messages scheduled for later (send_at)"})
     callbacks_waiting = fields.Integer(
         metadata={"description": "messages (and batches, reply threads) with status callbacks still to deliver"}

@@ -21,11 +21,21 @@ if ARGV[4] ~= '' then deadline = ARGV[4] end
 move(key, id, status, new, tonumber(ARGV[6]), ARGV[7], ARGV[5], deadline)
 if new == 'sent' then
   -- Provider webhooks name the message by the provider's id: index it for them.
-  local f = redis.call('HMGET', key, 'provider', 'provider_message_id')
+  local f = redis.call('HMGET', key, 'provider', 'provider_message_id', 'pool', 'sender', 'account', 'key_id',
+                       'recipient')
   if f[1] and f[2] and f[2] ~= '' then
     local ttl = redis.call('TTL', key)
     redis.call('SET', 'dispatch:pmid:' .. f[1] .. ':' .. f[2], id, 'EX', ttl > 0 and ttl or 86400)
     apply_early_reports(key, id, f[1], f[2], tonumber(ARGV[6]), ARGV[7])
+  end
+  if f[3] then
+    -- Sent through a pool: count it for its member, and (sticky pools) remember who wrote to this recipient.
+    local member = sender_id(f[1], f[4])
+    redis.call('HINCRBY', 'dispatch:pool:' .. f[3] .. ':sent', member, 1)
+    if redis.call('HGET', 'dispatch:pool:' .. f[3], 'sticky') == '1' then
+      redis.call('SET', 'dispatch:sticky:' .. (f[5] or f[6] or '') .. ':' .. f[3] .. ':' .. f[7], member,
+                 'EX', POOL_STICKY)
+    end
   end
 end
 if status == 'sending' then

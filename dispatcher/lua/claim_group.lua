@@ -1,8 +1,8 @@
 -- A batch chunk claims its next rows together. Rows that are not waiting (sent, being sent, or
 -- retrying later on their own task) are skipped. Returns {state} when the batch is not running,
 -- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template}...}.
--- Rows whose sender has no slot now are held until their slot (see pace in lib/pacing.lua) and go on
--- their own from there; outside the send window they are held until it opens.
+-- Rows whose sender has no slot now are held until their slot (see pace in lib/pacing.lua; a pool's rows
+-- are given their member first, see lib/pools.lua) and go on their own from there; outside the send window they are held until it opens.
 -- KEYS: batch key.  ARGV: now, lease until, now (ISO), pacing limits (JSON), window opening (0: open), ids...
 local now, lease_until, now_iso, limits = tonumber(ARGV[1]), ARGV[2], ARGV[3], cjson.decode(ARGV[4])
 local opens = tonumber(ARGV[5])
@@ -13,15 +13,20 @@ for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'body', 'external_id', 'provider',
-                      'sender', 'media', 'template', 'scheduled_for')
+                      'sender', 'media', 'template', 'scheduled_for', 'pool')
   -- Waiting, and due: a retry's or a schedule's time has come.
   local waiting = WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
                   and not (f[1] == 'scheduled' and tonumber(f[10] or '0') > now)
   if waiting and opens > now then
     hold_for_window(key, id, f[1], opens, now, now_iso)
-  elseif waiting and pace(key, id, f[6], f[7], limits, now) == 0 then
-    local attempt = claim(key, id, f[1], now, lease_until, now_iso)
-    out[#out + 1] = {id, attempt, f[3], f[4], f[5], f[6], f[7], f[8], f[9]}
+  elseif waiting then
+    local wait, provider, sender = route_and_pace(key, id, f[6], f[7], f[11], limits, now, now_iso)
+    if wait == -2 then
+      fail_unrouted(key, id, f[1], f[11], now, lease_until, now_iso)
+    elseif wait == 0 then
+      local attempt = claim(key, id, f[1], now, lease_until, now_iso)
+      out[#out + 1] = {id, attempt, f[3], f[4], f[5], provider, sender, f[8], f[9]}
+    end
   end
 end
 return out

@@ -39,6 +39,7 @@ class Received:
     json: object = None
     form: dict = field(default_factory=dict)
     spec_errors: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.time)  # when it came (unix seconds)
 
 
 @dataclass

@@ -30,7 +30,8 @@ end
 -- message that fails, is retried and is sent gets distinct ids.
 local function report_status(key, id, new, now, now_iso)
   if not FINISHED[new] then return end
-  local f = redis.call('HMGET', key, 'callback_url', 'external_id', 'batch_id', 'last_error', 'account', 'key_id')
+  local f = redis.call('HMGET', key, 'callback_url', 'external_id', 'batch_id', 'last_error', 'account', 'key_id',
+                       'provider', 'sender', 'pool')
   if not f[1] then return end
   local number = redis.call('HINCRBY', key, 'events', 1)
   local err = cjson.null
@@ -40,7 +41,8 @@ local function report_status(key, id, new, now, now_iso)
   end
   enqueue_event(id, f[1], {event_id = id .. '.' .. number, type = 'message.' .. new, message_id = id,
                            external_id = f[2] or cjson.null, batch_id = f[3] or cjson.null, status = new,
-                           at = now_iso, error = err}, now, f[5] or f[6])
+                           at = now_iso, error = err, provider = f[7] or cjson.null, sender = f[8] or cjson.null,
+                           pool = f[9] or cjson.null}, now, f[5] or f[6])
 end
 
 -- A batch has no row left to finish: one batch.completed event to the batch's callback_url (once per

@@ -1,0 +1,187 @@
+"""Sender pools end to end: the operator's routes, sending through a pool with real workers, a member paused
+mid-campaign, a pool with no member left, mixed providers; what was sent is counted at the providers' fakes.
+
+The choice itself, decision by decision with an injected clock: tests/test_pool_choice.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from tests.conftest import OTHER_API_KEY, auth, operator, wait_for
+from tests.fakes.receiver import FakeReceiver
+from tests.fakes.webhook import SECRET, FakeBridge
+from tests.test_callbacks import callback_env
+
+
+@pytest.fixture
+def bridge():
+    fake = FakeBridge().start()
+    yield fake
+    fake.stop()
+
+
+def bridge_env(bridge, **extra: str) -> dict[str, str]:
+    return {
+        "WHATSAPP_PROVIDERS": "webhook,mock",
+        "WHATSAPP_PROVIDER": "webhook",
+        "WEBHOOK_PROVIDER_URL": f"{bridge.url}/hook",
+        "WEBHOOK_PROVIDER_SECRET": SECRET,
+        **extra,
+    }
+
+
+def put_pool(client, name: str, members: list[tuple[str, str]], **extra):
+    body = {"members": [{"provider": p, "sender": s} for p, s in members], **extra}
+    return client.put(f"/v1/pools/{name}", json=body, headers=operator())
+
+
+def bulk(client, pool: str, rows: int, **extra):
+    answer = client.post(
+        "/v1/messages/bulk",
+        headers=auth(),
+        json={
+            "pool": pool,
+            "messages": [
+                {"recipient_phone": f"+55649{n:08d}", "external_id": f"{pool}-{n}", "message_body": "Olá"}
+                for n in range(rows)
+            ],
+            **extra,
+        },
+    )
+    assert answer.status_code == 200, answer.json
+    assert answer.json["accepted"] == rows
+    return answer.json["batch_id"]
+
+
+def sent_by(bridge) -> Counter[str]:
+    return Counter(received.json["sender"] for received in bridge.received if received.json)
+
+
+def test_operators_define_pools_and_every_key_reads_them(client):
+    created = put_pool(client, "loja", [("mock", "a"), ("mock", "b")], sticky=True)
+    assert created.status_code == 201, created.json
+    assert created.json["sticky"] is True and [m["sender"] for m in created.json["members"]] == ["a", "b"]
+    assert put_pool(client, "loja", [("mock", "a")]).status_code == 200  # replaced
+    view = client.get("/v1/pools/loja", headers=auth(OTHER_API_KEY)).json
+    assert view["members"][0] | {"state": "active", "weight": 1, "sent": 0} == view["members"][0]
+    assert [pool["name"] for pool in client.get("/v1/pools", headers=auth()).json["pools"]] == ["loja"]
+    refused = client.put("/v1/pools/loja", json={"members": [{"provider": "mock", "sender": "a"}]}, headers=auth())
+    assert refused.status_code == 403 and refused.json["code"] == "operator_only"
+    assert client.delete("/v1/pools/loja", headers=auth()).status_code == 403
+    assert client.delete("/v1/pools/loja", headers=operator()).json == {"deleted": "loja"}
+    assert client.get("/v1/pools/loja", headers=auth()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("members", "path", "code"),
+    [
+        ([], "members", "invalid_field"),
+        ([{"provider": "nope", "sender": "a"}], "members.0.provider", "unknown_provider"),
+        ([{"provider": "mock", "sender": "a\n"}], "members.0.sender", "invalid_field"),
+        ([{"provider": "mock", "sender": "a"}, {"provider": "mock", "sender": "a"}], "members.1", "duplicate_member"),
+        ([{"provider": "mock", "sender": "a", "weight": 0}], "members.0.weight", "invalid_field"),
+    ],
+)
+def test_a_bad_pool_is_a_400_naming_the_field(client, members, path, code):
+    answer = client.put("/v1/pools/loja", json={"members": members}, headers=operator())
+    assert answer.status_code == 400, answer.json
+    assert (answer.json["field"], answer.json["code"]) == ("members", code)
+    assert answer.json["error"].startswith(path)  # the field is the body's; its text says where inside
+
+
+def test_a_pool_name_is_a_plain_path_segment(client):
+    answer = client.put("/v1/pools/a..b", json={"members": [{"provider": "mock", "sender": "a"}]}, headers=operator())
+    assert answer.status_code == 400 and answer.json["field"] == "name"
+
+
+def test_a_send_names_a_pool_or_a_sender_not_both_and_an_existing_pool(client):
+    put_pool(client, "loja", [("mock", "a")])
+    body = {"recipient_phone": "+5564999998888", "message_body": "Olá", "external_id": "p-1"}
+    both = client.post("/v1/messages/send", json={**body, "pool": "loja", "sender": "a"}, headers=auth())
+    assert both.status_code == 400 and (both.json["code"], both.json["field"]) == ("sender_and_pool", "pool")
+    unknown = client.post("/v1/messages/send", json={**body, "pool": "nenhum"}, headers=auth())
+    assert unknown.status_code == 400 and (unknown.json["code"], unknown.json["field"]) == ("unknown_pool", "pool")
+    ok = client.post("/v1/messages/send", json={**body, "pool": "loja"}, headers=auth())
+    assert ok.status_code == 200, ok.json
+    message = client.get(f"/v1/messages/{ok.json['message_id']}", headers=auth()).json
+    assert (message["pool"], message["provider"]) == ("loja", "")  # its member is chosen at its claim
+
+
+def test_a_pool_of_three_sends_at_their_combined_rate_and_a_paused_member_stops(make_app, start_worker, bridge):
+    env = bridge_env(bridge, SENDER_RATE_WEBHOOK="5", SENDER_BURST_WEBHOOK="1", WORKER_CONCURRENCY="8")
+    client = make_app(**env)
+    start_worker(**env)
+    chips = [("webhook", "chip-1"), ("webhook", "chip-2"), ("webhook", "chip-3")]
+    assert put_pool(client, "chips", chips).status_code == 201
+    batch_id = bulk(client, "chips", 300)
+
+    wait_for(lambda: len(bridge.received) >= 100, 30, what="a third of the campaign")
+    paused_at = datetime.now().timestamp()
+    assert client.post("/v1/senders/webhook/chip-1/pause", headers=operator()).status_code == 200
+    wait_for(
+        lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["state"] == "completed",
+        60,
+        what="the campaign to finish",
+    )
+
+    assert sum(bridge.accepted.values()) == 300 and set(bridge.accepted.values()) == {1}  # none lost or doubled
+    times = sorted(received.at for received in bridge.received)
+    first_third = [t for t in times if t <= paused_at]
+    rate = (len(first_third) - 3) / (first_third[-1] - first_third[0])  # the first three went at once (bursts)
+    assert 15 * 0.95 <= rate <= 15 * 1.05, rate
+    late = [r for r in bridge.received if r.json["sender"] == "chip-1" and r.at > paused_at + 1.0]
+    assert not late  # a call in flight at the pause may end just after it; nothing is sent by it after that
+    after = [r.json["sender"] for r in bridge.received if r.at > paused_at + 1.0]
+    assert set(after) == {"chip-2", "chip-3"}
+    rate_after = (len(after) - 1) / (max(r.at for r in bridge.received) - (paused_at + 1.0))
+    assert 10 * 0.85 <= rate_after <= 10 * 1.1, rate_after  # the two left, at 5/s each
+    pool = client.get("/v1/pools/chips", headers=auth()).json
+    assert sum(member["sent"] for member in pool["members"]) == 300
+    assert {m["sender"]: m["state"] for m in pool["members"]}["chip-1"] == "paused"
+
+
+def test_a_pool_with_no_member_left_holds_its_messages_and_sends_them_on_resume(make_app, start_worker, bridge):
+    env = bridge_env(bridge)
+    client = make_app(**env)
+    start_worker(**env)
+    put_pool(client, "chips", [("webhook", "chip-1"), ("webhook", "chip-2")])
+    for member in ("chip-1", "chip-2"):
+        client.post(f"/v1/senders/webhook/{member}/pause", headers=operator())
+    batch_id = bulk(client, "chips", 20)
+    wait_for(lambda: client.get("/v1/pools/chips", headers=auth()).json["held"] == 20, 20, what="the pool to hold")
+    assert client.get("/v1/queue/status", headers=operator()).json["held_by_pools"] == 20
+    assert not bridge.received
+    assert client.get(f"/v1/batches/{batch_id}", headers=auth()).json["counts"].get("failed", 0) == 0
+    client.post("/v1/senders/webhook/chip-2/resume", headers=operator())
+    wait_for(lambda: sum(bridge.accepted.values()) == 20, 20, what="the held messages to go")
+    assert sent_by(bridge) == {"chip-2": 20}
+
+
+def test_a_pool_may_mix_providers_and_its_events_say_which_member_sent(
+    make_app, start_worker, start_callbacks_worker, bridge
+):
+    receiver = FakeReceiver().start()
+    try:
+        env = bridge_env(bridge, **callback_env())
+        client = make_app(**env)
+        start_worker(**env)
+        start_callbacks_worker(**env)
+        put_pool(client, "misto", [("webhook", "chip-1"), ("mock", "mock-1")])
+        batch_id = bulk(client, "misto", 20, callback_url=receiver.hook_url)
+        wait_for(
+            lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["state"] == "completed",
+            30,
+            what="the batch",
+        )
+        assert sum(bridge.accepted.values()) == 10  # the weights (1 and 1) share what is free at once
+        wait_for(lambda: len([e for e in receiver.events() if e["type"] == "message.sent"]) == 20, 20, what="events")
+        members = Counter(
+            (e["provider"], e["sender"], e["pool"]) for e in receiver.events() if e["type"] == "message.sent"
+        )
+        assert members == {("webhook", "chip-1", "misto"): 10, ("mock", "mock-1", "misto"): 10}
+    finally:
+        receiver.stop()
