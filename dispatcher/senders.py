@@ -21,6 +21,9 @@ from dispatcher import redis_keys, scripts
 log = logging.getLogger(__name__)
 # How many held or reserved messages one script call moves: no call walks an unbounded set.
 MOVED_PER_CALL = 1000
+# How a pause made by the provider's own report of a lost connection begins its reason: only such a pause is
+# lifted when the provider reports the connection back (an operator's pause stays until an operator lifts it).
+DISCONNECTED = "disconnected"
 
 
 def sender_id(provider: str, sender: str) -> str:
@@ -107,6 +110,23 @@ class SenderRegistry:
         for pool in self.redis.smembers(redis_keys.SENDER_POOLS.key(sender_id(provider, sender))):
             released += self.release_pool(pool)
         return self.get(provider, sender), released
+
+    def connection_changed(self, provider: str, sender: str, connected: bool, state: str, reason: str = "") -> str:
+        """The provider reports the sender's connection (Evolution's connection.update): a lost one pauses it (its
+        pool messages go to other members), one back lifts that pause. Returns paused, resumed or same."""
+        now = self.get(provider, sender)
+        if not connected:
+            if now.state == "paused":
+                return "same"
+            why = f"{DISCONNECTED}: {provider} reports the connection {state}" + (f" ({reason})" if reason else "")
+            log.warning("sender %s/%s paused: %s", provider, sender, why)
+            self.pause(provider, sender, why)
+            return "paused"
+        if now.state == "paused" and (now.paused_reason or "").startswith(DISCONNECTED):
+            log.warning("sender %s/%s resumed: %s reports the connection open", provider, sender, provider)
+            self.resume(provider, sender)
+            return "resumed"
+        return "same"
 
     def fail_over(self, provider: str, sender: str) -> int:
         """The sender fell (paused by hand or by auto-pause, or disconnected): the pool messages waiting for

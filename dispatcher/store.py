@@ -116,6 +116,7 @@ class Claim:
     sender: str | None = None
     media: str | None = None  # JSON, as stored
     template: str | None = None  # JSON, as stored
+    pool: str | None = None  # the sender pool that gave it its member (provider, sender)
 
     @property
     def claimed(self) -> bool:

@@ -146,7 +146,15 @@ class PermanentProviderError(ProviderError):
 
 
 class ProviderConfigurationError(ProviderError):
-    """The service is misconfigured (bad credentials, unknown instance): no message can be sent until fixed."""
+    """The service is misconfigured (bad credentials, unknown instance): no message can be sent until fixed.
+
+    `sender_down` means it is this sender that cannot send (its number blocked or locked, its instance gone),
+    not the service: a pool then pauses that member and sends the message through another.
+    """
+
+    def __init__(self, message: str, code: str = "", raw: Any = None, sender_down: bool = False, **context: Any):
+        super().__init__(message, code, raw, **context)
+        self.sender_down = sender_down
 
 
 class Provider:

@@ -80,7 +80,10 @@ class EvolutionProvider(HttpProvider):
         details = answer.get("response", {}).get("message") if isinstance(answer, dict) else None
         if status == 404:
             return ProviderConfigurationError(
-                self.error_text("{label} instance not found: {detail}", status, answer), f"http_{status}", answer
+                self.error_text("{label} instance not found: {detail}", status, answer),
+                f"http_{status}",
+                answer,
+                sender_down=True,
             )
         if isinstance(details, list) and any(isinstance(d, dict) and d.get("exists") is False for d in details):
             return PermanentProviderError("the number is not on WhatsApp", "not_on_whatsapp", answer)

@@ -1,4 +1,5 @@
-"""Evolution API webhooks: `messages.update` (our messages' statuses) and `messages.upsert` (replies).
+"""Evolution API webhooks: `messages.update` (our messages' statuses), `messages.upsert` (replies) and
+`connection.update` (an instance lost or got back its connection: a pool's member falls or returns).
 
 Evolution signs nothing. We configure a shared secret ourselves: as a header through the webhook's
 `headers` setting, or as `?token=` in the URL we give it; the caller passes whichever came.
@@ -30,6 +31,7 @@ from providers.inbound import (
     InboundAdapter,
     InboundEvent,
     IncomingMessage,
+    SenderState,
     StatusReport,
     WebhookMalformed,
     WebhookRejected,
@@ -44,7 +46,9 @@ from providers.inbound import (
 
 PROVIDER = "evolution"
 SECRET_HEADER = "X-Webhook-Secret"
-UPDATE, UPSERT = "messages.update", "messages.upsert"
+UPDATE, UPSERT, CONNECTION = "messages.update", "messages.upsert", "connection.update"
+# connection.update states that mean the instance cannot send; `connecting` is neither up nor down yet.
+DOWN_STATES, UP_STATES = ("close", "refused"), ("open",)
 
 BAILEYS_STATUS = {0: "ERROR", 1: "PENDING", 2: "SERVER_ACK", 3: "DELIVERY_ACK", 4: "READ", 5: "PLAYED"}
 # PENDING (still on the phone) and DELETED (no status at all) are left out: nothing to record.
@@ -103,10 +107,10 @@ NOT_A_CONTACT = ("@g.us", "@broadcast", "@newsletter")
 
 @dataclass(frozen=True)
 class EvolutionWebhook(InboundAdapter):
-    """Evolution API webhook: its events messages.update and messages.upsert.
+    """Evolution API webhook: its events messages.update, messages.upsert and connection.update.
 
-    Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE and
-    MESSAGES_UPSERT, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
+    Set it on each instance with `POST /webhook/set/<instance>`, events MESSAGES_UPDATE,
+    MESSAGES_UPSERT and CONNECTION_UPDATE, and header `X-Webhook-Secret: <EVOLUTION_WEBHOOK_SECRET>` (or add
     `?token=<EVOLUTION_WEBHOOK_SECRET>` to the URL where headers cannot be set).
     """
 
@@ -144,6 +148,8 @@ def parse(payload: object) -> list[InboundEvent]:
     if not isinstance(event, str) or not event.strip():
         raise WebhookMalformed("evolution webhook without `event`")
     name = event.strip().lower().replace("_", ".")
+    if name == CONNECTION:
+        return _connection(payload)
     if name not in (UPDATE, UPSERT):
         return []
     items = _items(payload.get("data"), name)
@@ -153,6 +159,19 @@ def parse(payload: object) -> list[InboundEvent]:
     if not isinstance(instance, str) or not instance:
         raise WebhookMalformed("evolution messages.upsert without `instance`")
     return [message for item in items if (message := _incoming(item, instance)) is not None]
+
+
+def _connection(payload: dict) -> list[InboundEvent]:
+    """An instance opened or lost its connection to WhatsApp: data `{instance, state, statusReason}`."""
+    data = object_of(payload.get("data"))
+    instance = text_of(data.get("instance") or payload.get("instance"))
+    state = text_of(data.get("state")).strip().lower()
+    if not instance or not state:
+        raise WebhookMalformed("evolution connection.update without `instance` and `state`")
+    if state not in DOWN_STATES + UP_STATES:
+        return []
+    reason = text_of(data.get("statusReason"))
+    return [SenderState(PROVIDER, instance, state in UP_STATES, state, reason)]
 
 
 def _items(data: object, name: str) -> list[dict]:

@@ -51,7 +51,18 @@ class IncomingMessage:
     at: float | None = None
 
 
-InboundEvent = StatusReport | IncomingMessage
+@dataclass(frozen=True)
+class SenderState:
+    """A provider says one of our senders connected or lost its connection (Evolution's connection.update)."""
+
+    provider: str
+    sender: str  # the Evolution instance
+    connected: bool  # False: it cannot send (closed, refused); True: it is open again
+    state: str  # the provider's word (open, close, refused, ...)
+    reason: str = ""  # the provider's reason (Evolution's statusReason: 401 logged out, 428, 515, ...)
+
+
+InboundEvent = StatusReport | IncomingMessage | SenderState
 
 
 class Headers(Protocol):

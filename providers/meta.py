@@ -39,6 +39,8 @@ PAIR_RATE_LIMIT = 131056
 PERMANENT_CODES = frozenset({131026, 131047, 131050, 131049, 131048, 131051, 131052, 131053})
 # Token, account, payment, permissions or a request we build wrongly: no message passes until someone fixes it.
 CONFIGURATION_CODES = frozenset({190, 368, 131031, 131042, 100, 131008, 131009, 10, 200, 3})
+# Of those, the ones about the sending number itself: blocked for policy (368), account locked (131031).
+SENDER_DOWN_CODES = frozenset({368, 131031})
 # Every 132xxx is about the template (missing, not approved, wrong parameters): fixed at Meta, not by retrying.
 TEMPLATE_CODES = range(132000, 133000)
 
@@ -129,7 +131,7 @@ class MetaProvider(HttpProvider):
             return ProviderConfigurationError(text, code, answer)
         if number in CONFIGURATION_CODES:
             text = self.error_text("Meta refused the token, account or request (#{code}): {detail}", status, answer)
-            return ProviderConfigurationError(text, code, answer)
+            return ProviderConfigurationError(text, code, answer, sender_down=number in SENDER_DOWN_CODES)
         return None
 
 

@@ -38,6 +38,7 @@ class Outcome:
     retry_in: float = 0.0
     seconds: float = 0.0  # how long the provider call took (the send latency /metrics shows)
     hold_sender_seconds: float = 0.0  # the provider throttles the sender: hold it back this long
+    pause_sender: str = ""  # a pool's member cannot send any more: pause it (why), the message goes to another
 
 
 def _error(error: Exception, kind: str) -> str:
@@ -95,7 +96,9 @@ def _send(claim: Claim, services: Services) -> Outcome:
         catalog = services.catalog
         result = catalog.get(claim.provider or catalog.default).send(outbound(claim))
     except Exception as error:
-        outcome = judge(error, claim.attempt, RetryPolicy.from_settings(settings), context)
+        outcome = judge(error, claim.attempt, RetryPolicy.from_settings(settings), context, pooled=bool(claim.pool))
+        if outcome.pause_sender:
+            services.senders.pause(claim.provider, claim.sender or "", outcome.pause_sender)
         if outcome.hold_sender_seconds:
             services.store.hold_sender(claim.provider, claim.sender or "", outcome.hold_sender_seconds)
             log.warning(
@@ -108,6 +111,10 @@ def _send(claim: Claim, services: Services) -> Outcome:
         return outcome
     log.info("message sent", extra={**context, "status": statuses.SENT})
     return Outcome(statuses.SENT, provider_message_id=result.provider_message_id)
+
+
+# How much of the provider's error a sender's paused_reason keeps (GET /v1/senders shows it).
+PAUSE_REASON_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -123,12 +130,24 @@ class RetryPolicy:
         return cls(settings.job_attempts, settings.job_backoff_delay_ms / 1000, settings.job_backoff_max_ms / 1000)
 
 
-def judge(error: Exception, attempt: int, policy: RetryPolicy, context: dict | None = None) -> Outcome:
+def judge(
+    error: Exception, attempt: int, policy: RetryPolicy, context: dict | None = None, pooled: bool = False
+) -> Outcome:
     """What a failed call of attempt `attempt` means for the message: failed for good (the provider refuses it,
     or the service is misconfigured), or retried after a backoff until the budget is spent. A transient error
     and a bug in a provider alike get the budget; a throttled sender is held back, for every worker, as long
-    as this message waits (`hold_sender_seconds`). Decides only: the caller records and holds."""
+    as this message waits (`hold_sender_seconds`). A `pooled` message whose member cannot send any more (its
+    number blocked, its instance gone) is retried at once through another member, and that one is paused
+    (`pause_sender`). Decides only: the caller records, holds and pauses."""
     context = context or {}
+    if pooled and getattr(error, "sender_down", False) and attempt < policy.attempts:
+        log.warning("pool member cannot send: %s; the message goes to another member", error, extra=context)
+        return Outcome(
+            statuses.RETRYING,
+            error=_error(error, "configuration"),
+            retry_in=0.0,
+            pause_sender=f"the provider refused the sender: {str(error)[:PAUSE_REASON_CHARS]}",
+        )
     if isinstance(error, (PermanentProviderError, ProviderConfigurationError)):
         kind = "permanent" if isinstance(error, PermanentProviderError) else "configuration"
         level = logging.WARNING if kind == "permanent" else logging.ERROR

@@ -62,3 +62,12 @@ def test_a_bug_in_a_provider_gets_the_retry_budget_and_names_its_type():
     outcome = judge(KeyError("key"), 1, POLICY)
     assert (outcome.status, error_of(outcome)["code"]) == (statuses.RETRYING, "KeyError")
     assert judge(KeyError("key"), POLICY.attempts, POLICY).status == statuses.FAILED
+
+
+def test_a_pool_member_that_cannot_send_any_more_is_paused_and_its_message_goes_elsewhere():
+    down = ProviderConfigurationError("(#131031) account locked", "131031", sender_down=True)
+    outcome = judge(down, 1, POLICY, pooled=True)
+    assert (outcome.status, outcome.retry_in) == (statuses.RETRYING, 0.0)
+    assert outcome.pause_sender.startswith("the provider refused the sender: (#131031)")
+    assert judge(down, 1, POLICY).status == statuses.FAILED  # a sender named by the request: nowhere else to go
+    assert judge(down, POLICY.attempts, POLICY, pooled=True).status == statuses.FAILED  # the budget still holds

@@ -16,7 +16,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from providers import evolution_inbound, meta_inbound, twilio_inbound
-from providers.inbound import IncomingMessage, StatusReport, WebhookMalformed, WebhookRejected
+from providers.inbound import IncomingMessage, SenderState, StatusReport, WebhookMalformed, WebhookRejected
 from tests.fakes import inbound as fake
 
 # ==== Twilio ==========================================================================================
@@ -902,7 +902,6 @@ def test_evolution_reaction_answers_our_message():
 @pytest.mark.parametrize(
     "payload",
     [
-        {"event": "connection.update", "instance": "loja-1", "data": {"instance": "loja-1", "state": "open"}},
         {"event": "QRCODE_UPDATED", "instance": "loja-1", "data": {"qrcode": {"instance": "loja-1"}}},
         {"event": "send.message", "instance": "loja-1", "data": {"key": {"fromMe": True, "id": "BAE5"}}},
     ],
@@ -940,3 +939,18 @@ def test_evolution_fake_builders_round_trip():
     )
     [message] = evolution_inbound.parse(fake.evolution_reply("loja-1", "5511999998888", "Oi"))
     assert message.in_reply_to == ""
+
+
+@pytest.mark.parametrize(
+    ("state", "connected"),
+    [("close", False), ("refused", False), ("open", True)],
+)
+def test_an_evolution_connection_update_says_whether_the_instance_can_send(state, connected):
+    (event,) = evolution_inbound.parse(fake.evolution_connection("loja-1", state, 401))
+    assert event == SenderState("evolution", "loja-1", connected, state, "401")
+
+
+def test_an_evolution_instance_still_connecting_changes_nothing_and_a_bare_one_is_malformed():
+    assert evolution_inbound.parse(fake.evolution_connection("loja-1", "connecting")) == []
+    with pytest.raises(WebhookMalformed):
+        evolution_inbound.parse({"event": "connection.update", "data": {}})

@@ -12,7 +12,10 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import OTHER_API_KEY, auth, operator, wait_for
+from tests.fakes import evolution, meta
+from tests.fakes import inbound as inbound_fake
 from tests.fakes.receiver import FakeReceiver
+from tests.fakes.server import Scripted
 from tests.fakes.webhook import SECRET, FakeBridge
 from tests.test_callbacks import callback_env
 
@@ -185,3 +188,76 @@ def test_a_pool_may_mix_providers_and_its_events_say_which_member_sent(
         assert members == {("webhook", "chip-1", "misto"): 10, ("mock", "mock-1", "misto"): 10}
     finally:
         receiver.stop()
+
+
+def test_an_evolution_instance_that_disconnects_fails_over_and_comes_back(make_app, start_worker, fake_evolution):
+    fake_evolution.instances["loja-2"] = "open"
+    env = {
+        "WHATSAPP_PROVIDERS": "evolution,mock",
+        "WHATSAPP_PROVIDER": "evolution",
+        "EVOLUTION_API_URL": fake_evolution.url,
+        "EVOLUTION_API_KEY": evolution.API_KEY,
+        "EVOLUTION_INSTANCE": "loja-1,loja-2",
+        "EVOLUTION_WEBHOOK_SECRET": "evolution-shared-secret",
+        "WORKER_API_CALL_DELAY": "100",  # 10/s per instance, ±50 %
+    }
+    client = make_app(**env)
+    start_worker(**env)
+    put_pool(client, "chips", [("evolution", "loja-1"), ("evolution", "loja-2")])
+    batch_id = bulk(client, "chips", 60)
+
+    def sent_from(instance: str) -> list[float]:
+        return [r.at for r in fake_evolution.received if r.path == f"/message/sendText/{instance}"]
+
+    wait_for(lambda: len(sent_from("loja-1")) >= 5, 20, what="loja-1 to send")
+    secret = {"X-Webhook-Secret": "evolution-shared-secret"}
+    closed = client.post(
+        "/v1/webhooks/evolution", json=inbound_fake.evolution_connection("loja-1", "close", 428), headers=secret
+    )
+    assert closed.json["outcomes"] == {"paused": 1}
+    closed_at = datetime.now().timestamp()
+    member = client.get("/v1/senders/evolution/loja-1", headers=auth()).json
+    assert member["state"] == "paused" and member["paused_reason"].startswith("disconnected")
+    wait_for(lambda: len(sent_from("loja-2")) >= 20, 20, what="loja-2 to take over")
+    assert not [t for t in sent_from("loja-1") if t > closed_at + 1.0]  # a call in flight may end just after
+    opened = client.post(
+        "/v1/webhooks/evolution", json=inbound_fake.evolution_connection("loja-1", "open"), headers=secret
+    )
+    assert opened.json["outcomes"] == {"resumed": 1}
+    wait_for(
+        lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["state"] == "completed", 30, what="batch"
+    )
+    assert len(sent_from("loja-1")) + len(sent_from("loja-2")) == 60
+    failovers = [
+        entry
+        for message in client.get(f"/v1/batches/{batch_id}/messages", query_string={"limit": 100}, headers=auth()).json[
+            "messages"
+        ]
+        for entry in message["history"]
+        if str(entry.get("detail", "")).startswith("failover from evolution/loja-1")
+    ]
+    assert failovers  # each move is in the message's history
+
+
+def test_a_locked_meta_number_is_paused_and_its_message_sent_by_another(make_app, start_worker, fake_meta):
+    fake_meta.phone_number_ids.add("106540352242923")
+    env = {
+        "WHATSAPP_PROVIDERS": "meta,mock",
+        "WHATSAPP_PROVIDER": "meta",
+        "META_API_BASE_URL": fake_meta.url,
+        "META_ACCESS_TOKEN": meta.ACCESS_TOKEN,
+        "META_PHONE_NUMBER_ID": f"{meta.PHONE_NUMBER_ID},106540352242923",
+        "META_API_VERSION": meta.VERSION,
+    }
+    client = make_app(**env)
+    start_worker(**env)
+    put_pool(client, "oficial", [("meta", meta.PHONE_NUMBER_ID), ("meta", "106540352242923")])
+    fake_meta.script(Scripted(400, meta.error_body(131031, "(#131031) Business account has been locked")))
+    body = {"recipient_phone": "+5564999998888", "message_body": "Olá", "external_id": "locked-1", "pool": "oficial"}
+    message_id = client.post("/v1/messages/send", json=body, headers=auth()).json["message_id"]
+    wait_for(lambda: client.get(f"/v1/messages/{message_id}", headers=auth()).json["status"] == "sent", 20, what="sent")
+    message = client.get(f"/v1/messages/{message_id}", headers=auth()).json
+    assert message["sender"] == "106540352242923"
+    locked = client.get(f"/v1/senders/meta/{meta.PHONE_NUMBER_ID}", headers=auth()).json
+    assert locked["state"] == "paused" and "131031" in locked["paused_reason"]
+    assert [r.path.split("/")[2] for r in fake_meta.received] == [meta.PHONE_NUMBER_ID, "106540352242923"]

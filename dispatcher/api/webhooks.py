@@ -26,6 +26,7 @@ from providers.inbound import (
     InboundAdapter,
     InboundEvent,
     IncomingMessage,
+    SenderState,
     WebhookMalformed,
     WebhookRejected,
     WebhookRequest,
@@ -41,11 +42,19 @@ def _refused(error: WebhookRejected) -> ApiError:
 
 
 def _apply(events: list[InboundEvent]) -> dict:
-    """Apply the reports and pass the replies on; the answer counts what became of them."""
-    reports = context.services().reports
+    """Apply the reports, pass the replies on, follow the senders' connections; the answer counts what became
+    of them."""
+    services = context.services()
     outcomes: dict[str, int] = {}
     for event in events:
-        outcome = reports.receive(event) if isinstance(event, IncomingMessage) else reports.apply(event)
+        if isinstance(event, IncomingMessage):
+            outcome = services.reports.receive(event)
+        elif isinstance(event, SenderState):
+            outcome = services.senders.connection_changed(
+                event.provider, event.sender, event.connected, event.state, event.reason
+            )
+        else:
+            outcome = services.reports.apply(event)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return {"received": len(events), "outcomes": outcomes}
 

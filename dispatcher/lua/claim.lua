@@ -1,5 +1,5 @@
 -- A task claims its message before calling the provider. Returns {'claimed', attempt, recipient,
--- body, external_id, provider, sender, media, template}, or {why, 0}: busy (another holds the lease),
+-- body, external_id, provider, sender, media, template, pool}, or {why, 0}: busy (another holds the lease),
 -- lease_expired (its holder died and take-over is off; with the attempt it held, to fence the failure
 -- to it), paused or canceled (its batch), paced (held until its sender's slot), sender_paused (held
 -- until its sender is resumed), pool_held (no member of its pool can send), failed (its pool is gone), scheduled or not_due (a retry: not due yet), missing, or the status
@@ -53,4 +53,4 @@ end
 if wait < 0 then return {f[8] and 'pool_held' or 'sender_paused', 0} end
 if wait > 0 then return {'paced', 0} end
 local attempt = claim(key, id, status, now, lease_until, now_iso)
-return {'claimed', attempt, f[1], f[2], f[3], provider, sender, f[6], f[7]}
+return {'claimed', attempt, f[1], f[2], f[3], provider, sender, f[6], f[7], f[8]}

@@ -1,6 +1,6 @@
 -- A batch chunk claims its next rows together. Rows that are not waiting (sent, being sent, or
 -- retrying later on their own task) are skipped. Returns {state} when the batch is not running,
--- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template}...}.
+-- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template, pool}...}.
 -- Rows whose sender has no slot now are held until their slot (see pace in lib/pacing.lua; a pool's rows
 -- are given their member first, see lib/pools.lua) and go on their own from there; outside the send window they are held until it opens.
 -- KEYS: batch key.  ARGV: now, lease until, now (ISO), pacing limits (JSON), window opening (0: open), ids...
@@ -25,7 +25,7 @@ for i = 6, #ARGV do
       fail_unrouted(key, id, f[1], f[11], now, lease_until, now_iso)
     elseif wait == 0 then
       local attempt = claim(key, id, f[1], now, lease_until, now_iso)
-      out[#out + 1] = {id, attempt, f[3], f[4], f[5], provider, sender, f[8], f[9]}
+      out[#out + 1] = {id, attempt, f[3], f[4], f[5], provider, sender, f[8], f[9], f[11]}
     end
   end
 end

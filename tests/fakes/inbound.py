@@ -39,6 +39,14 @@ def _evolution_envelope(event: str, instance: str, data: dict) -> dict:
     }
 
 
+def evolution_connection(instance: str, state: str, status_reason: int | None = None) -> dict:
+    """A v2 `connection.update`: the instance's connection to WhatsApp is now `state` (open, close, refused...)."""
+    data: dict = {"instance": instance, "state": state}
+    if status_reason is not None:
+        data["statusReason"] = status_reason
+    return _evolution_envelope("connection.update", instance, data)
+
+
 def evolution_status(instance: str, key_id: str, status_word: str, to_digits: str = CONTACT_DIGITS) -> dict:
     """A v2 `messages.update` for a message we sent: `status_word` as Evolution writes it (DELIVERY_ACK, READ...)."""
     data = {
