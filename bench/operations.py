@@ -20,8 +20,11 @@ from bench.common import API_KEY, private_redis, service_env, web
 from dispatcher import statuses
 from dispatcher.accounts import key_id
 from dispatcher.messages import Route, new_message
+from dispatcher.pools import Member, Pool
+from dispatcher.services import build_services
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore
+from tasks.envelope import publishers
 
 BATCH = 10_000
 METRICS_TOKEN = "bench-metrics-token"
@@ -70,8 +73,13 @@ def main() -> None:
     requests = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     with private_redis() as redis_url:
         env = service_env(redis_url, METRICS_TOKEN=METRICS_TOKEN, SENDER_AUTO_PAUSE_WINDOW="0")
-        store = MessageStore.from_settings(load_settings(env))
+        settings = load_settings(env)
+        services = build_services(settings, publishers(settings.queue_name))
+        store = services.store
         fill(store, messages, failed)
+        # A pool of ten members, one of them paused, as an operator would watch it mid-campaign.
+        services.pools.save(Pool("chips", tuple(Member("mock", f"chip-{n}") for n in range(10))))
+        services.senders.pause("mock", "chip-3", "paused by an operator")
         with web(env) as port:
             base = f"http://127.0.0.1:{port}"
             key = {"X-API-Key": API_KEY}
@@ -90,6 +98,7 @@ def main() -> None:
                     key,
                 ),
                 ("failed, by error code, 100", f"{base}/v1/messages?status=failed&limit=100&error_code=63016", key),
+                ("a pool of 10, GET /v1/pools/chips", f"{base}/v1/pools/chips", key),
             ]
             figures = [(name, *timed(url, headers, requests)) for name, url, headers in cases]
     print(

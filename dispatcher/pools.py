@@ -76,7 +76,7 @@ class PoolRegistry:
         stored = self.redis.hgetall(redis_keys.POOL.key(name))
         if not stored:
             return None
-        members = tuple(Member(**member) for member in json.loads(stored["members"]))
+        members = tuple(_member(stored_member) for stored_member in json.loads(stored["members"]))
         return Pool(name, members, stored.get("sticky") == "1")
 
     def names(self) -> list[str]:
@@ -90,7 +90,8 @@ class PoolRegistry:
         pipe.hset(
             redis_keys.POOL.key(pool.name),
             mapping={
-                "members": json.dumps([asdict(member) for member in pool.members]),
+                # Each with its sender id, so a claim does not spell it anew for every member it weighs.
+                "members": json.dumps([{**asdict(member), "id": member.id} for member in pool.members]),
                 "sticky": "1" if pool.sticky else "0",
                 "saved_at": time.time(),
             },
@@ -161,7 +162,7 @@ class PoolRegistry:
         pools = []
         for index, name in enumerate(names):
             members_json, sent, held = read[3 * index : 3 * index + 3]
-            members = [Member(**member) for member in json.loads(members_json or "[]")]
+            members = [_member(stored_member) for stored_member in json.loads(members_json or "[]")]
             pools.append((name, int(held), members, sent))
         pipe = self.redis.pipeline(transaction=False)
         for _, _, members, _ in pools:
@@ -219,3 +220,8 @@ class PoolRegistry:
                     "unsupported_kind",
                     "pool",
                 )
+
+
+def _member(stored: dict) -> Member:
+    """A member as the pool's record holds it (its sender id beside it, for the claim script)."""
+    return Member(stored["provider"], stored["sender"], int(stored.get("weight", 1)))

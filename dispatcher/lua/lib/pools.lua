@@ -2,7 +2,7 @@
 -- that can send it soonest under its own pace, daily cap and warm-up. Needs lifecycle (for history entries),
 -- senders and pacing (dispatcher/scripts.py puts them first).
 --
--- A pool is dispatch:pool:<name> {members = JSON [{provider, sender, weight}], sticky = '1'|'0'}. The member a
+-- A pool is dispatch:pool:<name> {members = JSON [{provider, sender, weight, id = its sender id}], sticky = '1'|'0'}. The member a
 -- message is given is written on it (its provider and sender, a history entry each time it changes), and while
 -- it waits for that member's slot it is listed in dispatch:sender:<sender id>:reserved, so a member that falls
 -- (paused, auto-paused, disconnected) hands its waiting messages back at once (fail_over.lua) and they are
@@ -12,8 +12,7 @@
 -- What keeps a member from taking a message now: 'paused' (by hand, auto-pause, a disconnected instance), or
 -- 'capped' (its daily cap, or warm-up cap, is used); else false and the time its next slot opens (it is not
 -- reserved: `pace` does that for the member chosen).
-local function member_state(provider, sender, limits, now)
-  local id = sender_id(provider, sender)
+local function member_state(provider, id, limits, now)
   local own = redis.call('HMGET', 'dispatch:sender:' .. id, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
                         'warmup_growth', 'first_day')
   if own[3] == 'paused' then return 'paused', 0 end
@@ -34,21 +33,23 @@ local function member_state(provider, sender, limits, now)
   return false, math.max(tat - (math.max(1, burst) - 1) / rate, now)
 end
 
--- The member for a message of pool `name` sent to `recipient` by `account`: the sticky one when it can send,
--- else the one whose slot opens soonest; among members free at once, the one that has had the fewest messages
--- for its weight. Returns the member, or nil and whether some member is only capped (then it waits for
--- midnight rather than for a resume).
-local function choose_member(name, members, sticky, account, recipient, limits, now)
-  local picks = 'dispatch:pool:' .. name .. ':picks'
+-- The member for a message of pool `name`: the `sticky` one (a sender id: the member that last wrote to its
+-- recipient) when it can send, else the one whose slot opens soonest; among members free at once, the one that
+-- has had the fewest messages for its weight. Returns the member, or nil and whether some member is only capped
+-- (then it waits for midnight rather than for a resume).
+local function choose_member(name, members, sticky, limits, now)
+  local counts = redis.call('HGETALL', 'dispatch:pool:' .. name .. ':picks')
+  local picks = {}
+  for i = 1, #counts, 2 do picks[counts[i]] = tonumber(counts[i + 1]) end
   local best, best_at, best_share, capped = nil, 0, 0, false
   for _, member in ipairs(members) do
-    local state, at = member_state(member.provider, member.sender, limits, now)
-    local id = sender_id(member.provider, member.sender)
+    local id = member.id
+    local state, at = member_state(member.provider, id, limits, now)
     if state == 'capped' then
       capped = true
     elseif not state then
       if sticky == id then return member end
-      local share = tonumber(redis.call('HGET', picks, id) or '0') / math.max(1, tonumber(member.weight) or 1)
+      local share = (picks[id] or 0) / math.max(1, tonumber(member.weight) or 1)
       at = math.max(at, now)
       if not best or at < best_at or (at == best_at and share < best_share) then
         best, best_at, best_share = member, at, share
@@ -70,26 +71,24 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
   local kept = false
   if assigned ~= '' then
     for _, member in ipairs(members) do
-      if sender_id(member.provider, member.sender) == assigned then
-        kept = member_state(member.provider, member.sender, limits, now) ~= 'paused' and member
+      if member.id == assigned then
+        kept = member_state(member.provider, member.id, limits, now) ~= 'paused' and member
       end
     end
   end
   local member = kept
-  local reason = 'chosen'
   if not member then
-    local f = redis.call('HMGET', key, 'account', 'key_id', 'recipient', 'status')
     local sticky = false
     if pool[2] == '1' then
+      local f = redis.call('HMGET', key, 'account', 'key_id', 'recipient')
       sticky = redis.call('GET', 'dispatch:sticky:' .. (f[1] or f[2] or '') .. ':' .. name .. ':' .. f[3])
     end
     local capped
-    member, capped = choose_member(name, members, sticky, f[1] or f[2] or '', f[3], limits, now)
+    member, capped = choose_member(name, members, sticky, limits, now)
     if assigned ~= '' then
       -- Its member fell while it waited: its reservation there is void.
       redis.call('HDEL', key, 'paced_until', 'capped_day')
       redis.call('ZREM', 'dispatch:sender:' .. assigned .. ':reserved', id)
-      reason = 'failover from ' .. provider .. '/' .. (sender or '')
     end
     if not member then
       if capped then
@@ -101,18 +100,21 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
       redis.call('ZADD', 'dispatch:pending', now + 3600, id)
       return -1, provider, sender
     end
-    redis.call('HINCRBY', 'dispatch:pool:' .. name .. ':picks', sender_id(member.provider, member.sender), 1)
+    redis.call('HINCRBY', 'dispatch:pool:' .. name .. ':picks', member.id, 1)
     redis.call('HSET', key, 'provider', member.provider, 'sender', member.sender)
-    redis.call('RPUSH', key .. ':history', cjson.encode({status = f[4], at = now_iso, pool = name,
-                                                          member = member.provider .. '/' .. member.sender,
-                                                          detail = reason}))
+    if assigned ~= '' then
+      -- A move, in the history (the first choice is on the record: its provider and sender).
+      redis.call('RPUSH', key .. ':history', cjson.encode({status = redis.call('HGET', key, 'status'), at = now_iso,
+                                                            pool = name, member = member.provider .. '/' .. member.sender,
+                                                            detail = 'failover from ' .. provider .. '/' .. sender}))
+    end
   end
   local wait = pace(key, id, member.provider, member.sender, limits, now)
-  local reserved = 'dispatch:sender:' .. sender_id(member.provider, member.sender) .. ':reserved'
+  local reserved = 'dispatch:sender:' .. member.id .. ':reserved'
   if wait > 0 then
     redis.call('ZADD', reserved, now + wait, id)
-  else
-    redis.call('ZREM', reserved, id)
+  elseif assigned ~= '' then
+    redis.call('ZREM', reserved, id)  -- it waited there for this slot
   end
   return wait, member.provider, member.sender
 end
