@@ -37,6 +37,10 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.quota_cost", "3000", "5"]).splitlines()
         ),
         ("python -m bench.claim_cost 3000 3", run([sys.executable, "-m", "bench.claim_cost", "3000", "3"])),
+        *(
+            ("python -m bench.pools 20 5", line)
+            for line in run([sys.executable, "-m", "bench.pools", "20", "5"]).splitlines()
+        ),
         ("python -m bench.webhooks_in 20 32", run([sys.executable, "-m", "bench.webhooks_in", "20", "32"])),
         ("python -m bench.callbacks 2000 100", run([sys.executable, "-m", "bench.callbacks", "2000", "100"])),
         ("python -m bench.callback_memory 5 200", run([sys.executable, "-m", "bench.callback_memory", "5", "200"])),

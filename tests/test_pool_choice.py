@@ -14,7 +14,7 @@ from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.senders import SenderRegistry
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore, connect
-from tasks.delivery import Outcome, record
+from tasks.delivery import Outcome, note_recorded, record
 
 
 @pytest.fixture
@@ -138,3 +138,18 @@ def test_a_message_whose_pool_was_deleted_before_its_claim_fails_saying_so(store
     assert claim(store, message_id).outcome == "failed"
     message = store.get(message_id)
     assert message.status == statuses.FAILED and message.last_error["code"] == "unknown_pool"
+
+
+def test_an_auto_paused_member_hands_back_what_waited_for_it_and_says_so(store, senders, pools, caplog):
+    pool_of(pools, senders, "a", "b", rate=1, burst=1)
+    ids = accepted(store, 6)
+    claims = [claim(store, message_id) for message_id in ids]
+    waiting_on_a = [message_id for message_id in ids[2:] if store.get(message_id).sender == "a"]
+    store.redis.hset("dispatch:sender:mock:a", mapping={"state": "paused", "paused_reason": "5 of the last 5 failed"})
+    sending_on_a = next(c for c in claims if c.sender == "a")
+    note_recorded("ok:paused", sending_on_a, senders)  # what a worker does when advance.lua auto-paused `a`
+    due = {member for member, _ in store.redis.zrange("dispatch:due", 0, -1, withscores=True)}
+    assert set(waiting_on_a) <= due
+    assert "pool member mock/a fell: 2 waiting message(s) go to the other members of loja" in caplog.text
+    senders.pause("mock", "b", "paused by an operator")
+    assert "pool loja has no member left that can send" in caplog.text

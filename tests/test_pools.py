@@ -145,6 +145,42 @@ def test_a_pool_of_three_sends_at_their_combined_rate_and_a_paused_member_stops(
     pool = client.get("/v1/pools/chips", headers=auth()).json
     assert sum(member["sent"] for member in pool["members"]) == 300
     assert {m["sender"]: m["state"] for m in pool["members"]}["chip-1"] == "paused"
+    metrics = client.get("/metrics", headers=operator()).get_data(as_text=True)
+    assert 'dispatcher_pool_member_active{pool="chips",provider="webhook",sender="chip-1"} 0.0' in metrics
+    sent = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("dispatcher_pool_member_sent_total")
+    )
+    assert sent == 300
+
+
+def test_sticky_recipients_keep_the_member_that_wrote_to_them(make_app, start_worker, bridge):
+    env = bridge_env(bridge)
+    client = make_app(**env)
+    start_worker(**env)
+    put_pool(client, "chips", [("webhook", "chip-1"), ("webhook", "chip-2"), ("webhook", "chip-3")], sticky=True)
+    contacts = [f"+55649{n:08d}" for n in range(6)]
+
+    def campaign(name: str) -> None:
+        rows = [
+            {"recipient_phone": phone, "external_id": f"{name}-{phone}", "message_body": "Olá"} for phone in contacts
+        ]
+        batch_id = client.post("/v1/messages/bulk", json={"pool": "chips", "messages": rows}, headers=auth()).json[
+            "batch_id"
+        ]
+        wait_for(
+            lambda: client.get(f"/v1/batches/{batch_id}", headers=auth()).json["state"] == "completed", 20, what=name
+        )
+
+    campaign("first")
+    first = {r.json["phone"]: r.json["sender"] for r in bridge.received}
+    assert len(set(first.values())) == 3  # the first campaign spread over the three
+    bridge.received.clear()
+    campaign("second")
+    campaign("third")
+    for received in bridge.received:
+        assert received.json["sender"] == first[received.json["phone"]]
 
 
 def test_a_pool_with_no_member_left_holds_its_messages_and_sends_them_on_resume(make_app, start_worker, bridge):

@@ -113,6 +113,9 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
   local reserved = 'dispatch:sender:' .. member.id .. ':reserved'
   if wait > 0 then
     redis.call('ZADD', reserved, now + wait, id)
+    -- A slot over an hour gone whose message is still listed belongs to one canceled while it waited: a claim
+    -- takes every other one off the list (and would route it anew anyway).
+    redis.call('ZREMRANGEBYSCORE', reserved, '-inf', now - 3600)
   elseif assigned ~= '' then
     redis.call('ZREM', reserved, id)  -- it waited there for this slot
   end
