@@ -153,3 +153,14 @@ def test_an_auto_paused_member_hands_back_what_waited_for_it_and_says_so(store, 
     assert "pool member mock/a fell: 2 waiting message(s) go to the other members of loja" in caplog.text
     senders.pause("mock", "b", "paused by an operator")
     assert "pool loja has no member left that can send" in caplog.text
+
+
+def test_a_message_given_its_member_keeps_it_when_its_pool_is_deleted(store, senders, pools, clock):
+    pool_of(pools, senders, "a", rate=1, burst=1)
+    first, second = accepted(store, 2)
+    assert claim(store, first).outcome == "claimed"
+    assert claim(store, second).outcome == "paced"  # given `a`, waiting for its next slot
+    assert pools.delete("loja") == "ok"
+    clock.now += 1
+    claimed = claim(store, second)
+    assert (claimed.outcome, claimed.sender) == ("claimed", "a")

@@ -2,17 +2,19 @@
 -- that can send it soonest under its own pace, daily cap and warm-up. Needs lifecycle (for history entries),
 -- senders and pacing (dispatcher/scripts.py puts them first).
 --
--- A pool is dispatch:pool:<name> {members = JSON [{provider, sender, weight, id = its sender id}], sticky = '1'|'0'}. The member a
--- message is given is written on it (its provider and sender, a history entry each time it changes), and while
--- it waits for that member's slot it is listed in dispatch:sender:<sender id>:reserved, so a member that falls
--- (paused, auto-paused, disconnected) hands its waiting messages back at once (fail_over.lua) and they are
--- given another member. Messages that no member can take wait in dispatch:pool:<name>:held until one can
--- (resume_sender.lua releases them); with every member capped for the day they wait for midnight instead.
+-- A pool is dispatch:pool:<name> {members = JSON [{provider, sender, weight, id = its sender id}],
+-- sticky = '1'|'0'}. The member a message is given is written on it (its provider and sender; a history entry
+-- each time it moves), and while it waits for that member's slot it is listed in
+-- dispatch:sender:<sender id>:reserved, so a member that falls (paused, auto-paused, disconnected) hands its
+-- waiting messages back at once (fail_over.lua) and they are given another member. Messages that no member can
+-- take wait in dispatch:pool:<name>:held until one can (release_pool.lua, when a member is resumed or added);
+-- with every member capped for the day they wait for midnight instead.
 
 -- What keeps a member from taking a message now: 'paused' (by hand, auto-pause, a disconnected instance), or
 -- 'capped' (its daily cap, or warm-up cap, is used); else false and the time its next slot opens (it is not
--- reserved: `pace` does that for the member chosen).
-local function member_state(provider, id, limits, now)
+-- reserved: `pace` does that for the member chosen). `tat` is its pace key's value (read for every member at
+-- once, with one MGET), or nil to read it here.
+local function member_state(provider, id, limits, now, tat)
   local own = redis.call('HMGET', 'dispatch:sender:' .. id, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
                         'warmup_growth', 'first_day')
   if own[3] == 'paused' then return 'paused', 0 end
@@ -28,7 +30,8 @@ local function member_state(provider, id, limits, now)
   end
   local limit = limits[provider] or {rate = 0, burst = 1}
   local rate, burst = tonumber(own[1] or limit.rate), tonumber(own[2] or limit.burst)
-  local tat = math.max(tonumber(redis.call('GET', 'dispatch:pace:' .. id) or '0'), now)
+  if tat == nil then tat = redis.call('GET', 'dispatch:pace:' .. id) end
+  tat = math.max(tonumber(tat or '0'), now)
   if rate <= 0 then return false, tat end
   return false, math.max(tat - (math.max(1, burst) - 1) / rate, now)
 end
@@ -41,10 +44,13 @@ local function choose_member(name, members, sticky, limits, now)
   local counts = redis.call('HGETALL', 'dispatch:pool:' .. name .. ':picks')
   local picks = {}
   for i = 1, #counts, 2 do picks[counts[i]] = tonumber(counts[i + 1]) end
+  local pace_keys = {}
+  for i, member in ipairs(members) do pace_keys[i] = 'dispatch:pace:' .. member.id end
+  local tats = redis.call('MGET', unpack(pace_keys))
   local best, best_at, best_share, capped = nil, 0, 0, false
-  for _, member in ipairs(members) do
+  for i, member in ipairs(members) do
     local id = member.id
-    local state, at = member_state(member.provider, id, limits, now)
+    local state, at = member_state(member.provider, id, limits, now, tats[i])
     if state == 'capped' then
       capped = true
     elseif not state then
@@ -64,10 +70,14 @@ end
 -- provider and sender. `assigned` is the member it was given before ('' when none): it keeps it while that
 -- member can send, so a reserved slot is used, and moves when it has fallen.
 local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
-  local pool = redis.call('HMGET', 'dispatch:pool:' .. name, 'members', 'sticky')
-  if not pool[1] then return -2, provider, sender end
-  local members = cjson.decode(pool[1])
   local assigned = provider and provider ~= '' and sender_id(provider, sender or '') or ''
+  local pool = redis.call('HMGET', 'dispatch:pool:' .. name, 'members', 'sticky')
+  if not pool[1] then
+    -- Its pool was deleted: a message already given a member keeps it, one not given any cannot be sent.
+    if assigned == '' then return -2, provider, sender end
+    return pace(key, id, provider, sender, limits, now), provider, sender
+  end
+  local members = cjson.decode(pool[1])
   local kept = false
   if assigned ~= '' then
     for _, member in ipairs(members) do
@@ -123,7 +133,7 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
 end
 
 -- The wait for a claimed message's sender (`pace`), choosing the member first when it goes through a pool.
--- -2: its pool no longer exists.
+-- -2: its pool no longer exists and it was given no member.
 local function route_and_pace(key, id, provider, sender, pool, limits, now, now_iso)
   if not pool or pool == '' then return pace(key, id, provider, sender, limits, now), provider, sender end
   return route_pool(key, id, pool, provider, sender, limits, now, now_iso)
