@@ -38,9 +38,10 @@ PAIR_RATE_LIMIT = 131056
 # About the recipient (undeliverable, outside the 24-hour window, opted out, spam limit): never for this message.
 PERMANENT_CODES = frozenset({131026, 131047, 131050, 131049, 131048, 131051, 131052, 131053})
 # Token, account, payment, permissions or a request we build wrongly: no message passes until someone fixes it.
-CONFIGURATION_CODES = frozenset({190, 368, 131031, 131042, 100, 131008, 131009, 10, 200, 3})
-# Of those, the ones about the sending number itself: blocked for policy (368), account locked (131031).
-SENDER_DOWN_CODES = frozenset({368, 131031})
+CONFIGURATION_CODES = frozenset({190, 368, 131031, 131042, 100, 131008, 131009, 10, 200, 3, 133010})
+# Of those, the ones about the sending number itself: blocked for policy (368), account locked (131031), the
+# number not registered on the Cloud API (133010).
+SENDER_DOWN_CODES = frozenset({368, 131031, 133010})
 # Every 132xxx is about the template (missing, not approved, wrong parameters): fixed at Meta, not by retrying.
 TEMPLATE_CODES = range(132000, 133000)
 

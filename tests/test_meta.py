@@ -191,6 +191,7 @@ def test_logs_hide_the_phone_and_the_text(provider, fake, caplog):
             (code, ProviderConfigurationError)
             for code in (190, 368, 131031, 131042, 100, 131008, 131009, 10, 200, 3, 132000, 132001, 132012, 132069)
         ),
+        (133010, ProviderConfigurationError),
     ],
 )
 def test_error_codes(provider, fake, code, expected):
@@ -201,6 +202,14 @@ def test_error_codes(provider, fake, code, expected):
     assert raised.type is expected
     assert raised.value.code == str(code)
     assert raised.value.raw == body
+
+
+@pytest.mark.parametrize(("code", "down"), [(368, True), (131031, True), (133010, True), (190, False), (132001, False)])
+def test_a_number_blocked_locked_or_unregistered_is_the_senders_fault_not_the_services(provider, fake, code, down):
+    fake.script(Scripted(400, meta.error_body(code, f"(#{code}) something")))
+    with pytest.raises(ProviderConfigurationError) as raised:
+        provider.send(message(text="oi"))
+    assert raised.value.sender_down is down  # a pool then pauses that member and sends through another
 
 
 def test_the_code_wins_over_the_http_status(provider, fake):

@@ -29,8 +29,9 @@ _row_schema = BulkRowSchema()
 
 
 def route_for(data: dict, services: Services, template: dict | None = None) -> Route:
-    """The provider, sender, media, provider `template` and callback URL a request asks for, checked against
-    what the chosen provider can do: an impossible request is refused here, not in a worker."""
+    """The provider and sender (or the sender pool whose member is chosen at the claim), media, provider
+    `template` and callback URL a request asks for, checked against what the chosen provider (every member of
+    the pool) can do: an impossible request is refused here, not in a worker."""
     catalog = services.catalog
     media = data.get("media")
     kind = TEMPLATE if template else MEDIA if media else TEXT
