@@ -122,9 +122,9 @@ class PoolRegistry:
 
     def view(self, pool: Pool) -> PoolView:
         sent = self.redis.hgetall(redis_keys.POOL_SENT.key(pool.name))
+        paces = self.senders.get_many([(member.provider, member.sender) for member in pool.members])
         members = []
-        for member in pool.members:
-            pace = self.senders.get(member.provider, member.sender)
+        for member, pace in zip(pool.members, paces, strict=True):
             members.append(
                 MemberView(
                     provider=member.provider,

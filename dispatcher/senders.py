@@ -62,14 +62,23 @@ class SenderRegistry:
         self._release_pool = scripts.register(client, "release_pool")
 
     def get(self, provider: str, sender: str) -> SenderPace:
+        return self.get_many([(provider, sender)])[0]
+
+    def get_many(self, senders: list[tuple[str, str]]) -> list[SenderPace]:
+        """Each (provider, sender)'s pace, in one round trip whatever their number."""
         now = time.time()
-        own, next_free, sent_today = (
-            self.redis.pipeline(transaction=False)
-            .hgetall(redis_keys.SENDER.key(sender_id(provider, sender)))
-            .get(redis_keys.PACE.key(sender_id(provider, sender)))
-            .get(redis_keys.SENT_TODAY.key(sender_id(provider, sender), int(now // 86400)))
-            .execute()
-        )
+        pipe = self.redis.pipeline(transaction=False)
+        for provider, sender in senders:
+            pipe.hgetall(redis_keys.SENDER.key(sender_id(provider, sender)))
+            pipe.get(redis_keys.PACE.key(sender_id(provider, sender)))
+            pipe.get(redis_keys.SENT_TODAY.key(sender_id(provider, sender), int(now // 86400)))
+        read = iter(pipe.execute())
+        return [self._pace(provider, sender, next(read), next(read), next(read), now) for provider, sender in senders]
+
+    def _pace(
+        self, provider: str, sender: str, own: dict, next_free: str | None, sent_today: str | None, now: float
+    ) -> SenderPace:
+        """A sender's pace from what Redis holds of it: its own settings, its limiter, today's count."""
         rate, burst, _ = self.defaults.get(provider, (0.0, 1, 0.0))
         rate, burst = float(own.get("rate", rate)), int(own.get("burst", burst))
         wait = 0.0

@@ -77,7 +77,7 @@ def list_senders():
     catalog = context.services().catalog
     registry = context.services().senders
     configured = {name: provider.senders for name, provider in catalog.providers.items()}
-    return jsonify({"senders": [asdict(registry.get(*pair)) for pair in registry.known(configured)]})
+    return jsonify({"senders": [asdict(pace) for pace in registry.get_many(registry.known(configured))]})
 
 
 @blueprint.get("/v1/senders/<provider>/<sender>")
