@@ -2,7 +2,8 @@
 
 They are written in two places, so neither can be their definition: the Lua of the outbox (`report_status`
 and `report_batch` in lua/lib/outbox.lua: `message.<status>` and `batch.completed`) and
-`dispatcher/status_reports.py` (`message.received`, completed by receive.lua). These schemas are: /openapi.json
+`dispatcher/status_reports.py` (`message.received`, completed by receive.lua), and lua/lib/contacts.lua
+(`contact.opted_out` and `contact.opted_in`). These schemas are: /openapi.json
 publishes them (components and `x-webhooks`, dispatcher/api/docs.py), and the tests' fake receiver checks
 every event it is delivered against them, so an event that drifts from its documentation fails a test. Every
 field is always present (null when it has no value) and no other field may come.
@@ -97,9 +98,29 @@ class MessageReceivedEventSchema(Schema):
     at = _text(_AT)
 
 
+class ContactEventSchema(Schema):
+    """A number went on the account's opt-out list (`contact.opted_out`: its waiting messages are canceled, new
+    sends to it refused) or came off it (`contact.opted_in`)."""
+
+    event_id = _text("`contact.<opted_out|opted_in>.<digest>`: deduplicate on it")
+    type = fields.String(required=True, validate=validate.OneOf(["contact.opted_out", "contact.opted_in"]))
+    recipient_phone = _text("the contact, E.164")
+    source = fields.String(
+        required=True,
+        validate=validate.OneOf(["reply", "provider", "api"]),
+        metadata={"description": "a reply's keyword, the provider's word (Meta's marketing preference), or the API"},
+    )
+    keyword = _text("the keyword of the reply, as compared (upper case, no accents)", nullable=True)
+    provider = _text("the provider the reply or preference came through", nullable=True)
+    sender = _text("the sender it came to", nullable=True)
+    at = _text(_AT)
+
+
 # Event type → its schema: what a delivered event is checked against.
 EVENTS: dict[str, type[Schema]] = {
     **{f"message.{status}": MessageStatusEventSchema for status in statuses.FINISHED},
     "batch.completed": BatchCompletedEventSchema,
     "message.received": MessageReceivedEventSchema,
+    "contact.opted_out": ContactEventSchema,
+    "contact.opted_in": ContactEventSchema,
 }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher import statuses
+from dispatcher.contacts import REFUSALS, ContactRefused, Contacts
 from dispatcher.names import new_batch_id, new_message_id
 from dispatcher.quotas import QuotaExceeded, Quotas
 from dispatcher.store import MessageStore, NewMessage, QuotaRefused, iso
@@ -55,6 +56,10 @@ class Route:
     template: dict | None = None
     callback_url: str = ""  # where status events go (see dispatcher/outbox.py)
     pool: str = ""
+    # the provider template sent instead of the text when the contact's 24-hour window is closed (contacts.py)
+    fallback_template: dict | None = None
+    # every (provider, sender) that may carry a pool's message: its members (see `carriers`)
+    candidates: tuple[tuple[str, str], ...] = ()
 
     def fields(self) -> dict[str, str]:
         """The record's fields for this route (empty ones left out)."""
@@ -63,15 +68,26 @@ class Route:
             "sender": self.sender,
             "pool": self.pool,
             "callback_url": self.callback_url,
-            "media": json.dumps(self.media, ensure_ascii=False) if self.media else "",
-            "template": json.dumps(self.template, ensure_ascii=False) if self.template else "",
+            "media": _json(self.media),
+            "template": _json(self.template),
+            "fallback_template": _json(self.fallback_template),
         }
         return {name: value for name, value in values.items() if value}
 
     @property
+    def carriers(self) -> tuple[tuple[str, str], ...]:
+        """Every (provider, sender) that may carry the message: the pool's members, or its one sender."""
+        return self.candidates or ((self.provider, self.sender),)
+
+    @property
     def content(self) -> str:
         """What the route adds to a message's content, for its fingerprint."""
-        return json.dumps([self.media, self.template], sort_keys=True) if self.media or self.template else ""
+        parts = [self.media, self.template] + ([self.fallback_template] if self.fallback_template else [])
+        return json.dumps(parts, sort_keys=True) if self.media or self.template or self.fallback_template else ""
+
+
+def _json(value: dict | None) -> str:
+    return json.dumps(value, ensure_ascii=False) if value else ""
 
 
 def fingerprint(recipient: str, body: str, content: str = "") -> str:
@@ -88,7 +104,8 @@ class MessageService:
 
     The task payloads come from the Celery side (`tasks.envelope`); the store writes them in the
     same atomic step as the records, so every accepted message has a task. With `quotas`, an account's new
-    messages count against its day (a replay gives its count back).
+    messages count against its day (a replay gives its count back). With `contacts`, each new message meets its
+    contact's rules in that same step (dispatcher/contacts.py).
     """
 
     def __init__(
@@ -98,9 +115,11 @@ class MessageService:
         chunk_task_for: ChunkTaskFor,
         chunk_size: int,
         quotas: Quotas | None = None,
+        contacts: Contacts | None = None,
     ):
         self.store = store
         self.quotas = quotas
+        self.contacts = contacts
         self.clock = store.clock
         self.task_for = task_for
         self.chunk_task_for = chunk_task_for
@@ -114,20 +133,27 @@ class MessageService:
         external_id: str,
         route: Route,
         send_at: float | None = None,
+        confirms_opt_out: bool = False,
     ) -> Accepted:
-        """Accept one message; `send_at` (a timestamp) holds it until then."""
+        """Accept one message; `send_at` (a timestamp) holds it until then. QuotaExceeded or ContactRefused when
+        a quota or a contact's rule refuses it. `confirms_opt_out`: the confirmation OPT_OUT_REPLY sends the
+        contact who just opted out, which its opt-out does not stop."""
         new = new_message(external_id, recipient, body, route)
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         queue, payload = self.task_for(new.message_id)
         quotas = self.quotas
         admission = quotas.admission(account) if quotas else None
+        rules = self._rules(account, route, recipient, confirms_opt_out)
+        fields = route.fields() | ({"opt_out_reply": "1"} if confirms_opt_out else {})
         try:
             created, stored_id = self.store.create(
-                new, account, now, queue, payload, route.fields(), scheduled_for,
-                (admission.keys, admission.args) if admission else None,
+                new, account, now, queue, payload, fields, scheduled_for,
+                (admission.keys, admission.args) if admission else None, rules,
             )  # fmt: skip
-        except QuotaRefused as refused:  # the script refuses only what an admission asked it to check
+        except QuotaRefused as refused:  # the script refuses only what an admission or the rules asked it to check
+            if refused.code in REFUSALS and self.contacts is not None:
+                raise self.contacts.refusal(refused.code, account) from None
             if quotas is None:
                 raise
             raise quotas.refusal(refused.code, refused.figure) from None
@@ -145,8 +171,9 @@ class MessageService:
         rows: list[NewMessage],
         route: Route,
         send_at: float | None = None,
-    ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict]]:
-        """Accept validated rows as one batch; returns the batch id and, per row, its message or a conflict.
+    ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict | ContactRefused]]:
+        """Accept validated rows as one batch; returns the batch id and, per row, its message, a conflict or the
+        contact's rule that refused it.
 
         Everything is durable when this returns: the records in one pipelined round trip, then the
         chunk tasks (one per `chunk_size` rows, not one per row) in a second. A request that dies
@@ -158,11 +185,14 @@ class MessageService:
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         counted = self._count(account, [row.external_id for row in rows])
-        outcomes = self.store.create_batch(batch_id, account, rows, now, route.fields(), scheduled_for)
+        rules = self._rules(account, route)
+        outcomes = self.store.create_batch(batch_id, account, rows, now, route.fields(), scheduled_for, rules)
         self._give_back(account, counted - sum(outcome.created for outcome in outcomes))
-        results: list[RowAccepted | IdempotencyConflict] = []
+        results: list[RowAccepted | IdempotencyConflict | ContactRefused] = []
         for row, outcome in zip(rows, outcomes, strict=True):
-            if outcome.created:
+            if outcome.refused and self.contacts is not None:
+                results.append(self.contacts.refusal(outcome.refused, account))
+            elif outcome.created:
                 results.append(RowAccepted(outcome.message_id, replayed=False))
             elif outcome.fingerprint == row.fingerprint:
                 results.append(RowAccepted(outcome.message_id, replayed=True))
@@ -178,6 +208,13 @@ class MessageService:
             if isinstance(result, RowAccepted)
         }
         return (earlier.pop() if len(earlier) == 1 else None), results
+
+    def _rules(self, account: str, route: Route, recipient: str = "", confirms_opt_out: bool = False) -> str:
+        if self.contacts is None:
+            return ""
+        return self.contacts.rules(
+            account, route.carriers, bool(route.template), bool(route.fallback_template), recipient, confirms_opt_out
+        )
 
     def _count(self, account: str, external_ids: list[str]) -> int:
         """Count a bulk request's messages against the account's day; returns how many were counted.

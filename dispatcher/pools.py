@@ -198,8 +198,8 @@ class PoolRegistry:
                 )
             seen.add(member.id)
 
-    def check_sendable(self, name: str, kind: str, request: dict) -> None:
-        """InvalidInput unless a message of `kind` can go through pool `name` as `request` asks: the pool
+    def check_sendable(self, name: str, kind: str, request: dict) -> Pool:
+        """Pool `name`, or InvalidInput unless a message of `kind` can go through it as `request` asks: the pool
         exists, the request names no sender or provider of its own, and every member can send that kind."""
         if request.get("sender") is not None or request.get("provider") is not None:
             raise InvalidInput(
@@ -220,6 +220,7 @@ class PoolRegistry:
                     "unsupported_kind",
                     "pool",
                 )
+        return pool
 
 
 def _member(stored: dict) -> Member:

@@ -46,7 +46,9 @@ class ProviderDeclaration:
     variable; `build` makes the provider from them and the HTTP options every provider shares (`connect_timeout`,
     `read_timeout`, `pool_size`); `pacing` is its default pace per sender, which SENDER_RATE_/BURST_/JITTER_<NAME>
     override; `inbound` its webhook adapter, if it sends any; `sender_problem` what keeps a name from being
-    one of its senders (a request's `sender`, a sender route's path), or None.
+    one of its senders (a request's `sender`, a sender route's path), or None; `session_window` whether WhatsApp
+    enforces its 24-hour customer-service window on it (free text only within 24 hours of the contact's last
+    message: the Business Platform's providers, not a WhatsApp Web bridge).
     """
 
     name: str
@@ -55,6 +57,7 @@ class ProviderDeclaration:
     pacing: Callable[[Shared], Pacing]
     inbound: type[InboundAdapter] | None = None
     sender_problem: Callable[[str], str | None] = sender_name_problem
+    session_window: bool = False
 
 
 def fixed(rate: float, burst: int, jitter: float = 0.0) -> Callable[[Shared], Pacing]:
@@ -195,6 +198,7 @@ TWILIO = ProviderDeclaration(
     ),
     pacing=fixed(10.0, 10),  # Twilio queues above ~10/s per sender
     inbound=TwilioWebhook,
+    session_window=True,
 )
 
 
@@ -234,6 +238,7 @@ META = ProviderDeclaration(
     ),
     pacing=fixed(80.0, 80),  # Meta allows 80/s per number
     inbound=MetaWebhook,
+    session_window=True,
 )
 
 

@@ -108,6 +108,28 @@ STICKY = Family(
     "the member that last wrote to this recipient for the account (a sticky pool); expires after POOL_STICKY_DAYS",
 )
 
+# --- contacts' rules (dispatcher/contacts.py, lua/lib/contacts.lua) ---
+OPT_OUTS = Family("optouts:<account>", "sorted set", "the account's opted-out numbers (E.164), by when they opted out")
+CONTACT_LOG = Family(
+    "contact:<account>:<recipient>", "list", "the contact's opt-outs and opt-ins for the account, newest first (JSON)"
+)
+CONTACT_DAY = Family(
+    "contact-day:<account>:<day>", "hash", "recipient → the account's messages to it that UTC day (CONTACT_DAILY_CAP)"
+)
+WINDOW = Family(
+    "window:<sender id>:<day>",
+    "hash",
+    "recipient → when it last wrote to the sender that UTC day: today's and yesterday's hold every open 24-hour "
+    "window; each expires the day after",
+)
+REACH = Family(
+    "reach:<recipient>",
+    "hash",
+    "in:<sender id> → when the contact last wrote to that sender (for its view); by:<sender id> → the account "
+    "that last sent to it from there (whose a reply is); kept MESSAGE_RETENTION_DAYS",
+)
+SENDER_ACCOUNTS = Family("sender:<sender id>:accounts", "set", "the accounts that have sent from this sender")
+
 # --- quotas (dispatcher/quotas.py) ---
 REQUEST_BUCKET = Family("quota:<account>:requests", "string", "when the account's next request is due (GCRA)")
 DAILY_COUNT = Family("quota:<account>:messages:<day>", "string", "the account's new messages that UTC day")

@@ -29,20 +29,22 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "senders": (),  # a sender's id in key names, its auto-pause
     "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
+    "contacts": ("outbox",),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
+    "contact_claims": ("lifecycle", "senders", "contacts"),  # a contact's rules again at the claim
 }
 
 # Script → the libraries it calls (the ones those call come with them).
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
-    "create": ("quotas",),
-    "create_rows": (),
+    "create": ("quotas", "contacts"),
+    "create_rows": ("contacts",),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
-    "claim": ("lifecycle", "pools"),
-    "claim_group": ("lifecycle", "pools"),
-    "advance": ("lifecycle", "reports", "senders"),
+    "claim": ("lifecycle", "pools", "contact_claims"),
+    "claim_group": ("lifecycle", "pools", "contact_claims"),
+    "advance": ("lifecycle", "reports", "senders", "contacts"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
@@ -60,7 +62,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # provider webhooks (dispatcher/status_reports.py)
     "report": ("reports",),
     # the callback outbox (dispatcher/outbox.py)
-    "receive": ("outbox",),
+    "receive": ("outbox", "contacts"),
+    # contacts' rules (dispatcher/contacts.py)
+    "set_opt_out": ("contacts",),
     "take_chains": (),
     "settle_head": ("outbox",),
     "revive": ("outbox",),

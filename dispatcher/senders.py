@@ -51,6 +51,7 @@ class SenderPace:
     paused_reason: str | None
     own: bool  # the sender has settings of its own, not only its provider's defaults
     current_wait_seconds: float  # how long a new message would wait for a slot now
+    fallback_template: dict | None = None  # sent instead of free text outside the 24-hour window (contacts.py)
 
 
 class SenderRegistry:
@@ -97,12 +98,19 @@ class SenderRegistry:
             paused_reason=own.get("paused_reason"),
             own=bool(own.keys() & {"rate", "burst", "daily_cap", "warmup_start"}),
             current_wait_seconds=round(wait, 3),
+            fallback_template=json.loads(own["fallback_template"]) if own.get("fallback_template") else None,
         )
 
-    def set(self, provider: str, sender: str, **pace: float) -> SenderPace:
-        """Store the sender's own settings among rate, burst, daily_cap, warmup_start, warmup_growth."""
+    def set(self, provider: str, sender: str, fallback_template: dict | None = None, **pace: float) -> SenderPace:
+        """Store the sender's own settings among rate, burst, daily_cap, warmup_start, warmup_growth, and its
+        fallback template (an empty one removes it)."""
+        key = redis_keys.SENDER.key(sender_id(provider, sender))
         if pace:
-            self.redis.hset(redis_keys.SENDER.key(sender_id(provider, sender)), mapping=pace)
+            self.redis.hset(key, mapping=pace)
+        if fallback_template:
+            self.redis.hset(key, "fallback_template", json.dumps(fallback_template, ensure_ascii=False))
+        elif fallback_template is not None:
+            self.redis.hdel(key, "fallback_template")
         return self.get(provider, sender)
 
     def pause(self, provider: str, sender: str, reason: str) -> SenderPace:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dispatcher.contacts import Contacts
 from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import ChunkTaskFor, MessageService, MessageTaskFor
 from dispatcher.outbox import Outbox
@@ -46,6 +47,7 @@ class Services:
     quotas: Quotas
     senders: SenderRegistry
     pools: PoolRegistry
+    contacts: Contacts
 
 
 def build_services(settings: Settings, publishers: Publishers, clock: Callable[[], float] = time.time) -> Services:
@@ -55,15 +57,20 @@ def build_services(settings: Settings, publishers: Publishers, clock: Callable[[
     outbox = Outbox(store.redis, settings.message_retention_seconds)
     catalog = ProviderCatalog(settings)
     senders = SenderRegistry(store.redis, settings.sender_limits)
+    contacts = Contacts(store.redis, settings, clock, settings.callbacks.secret)
+    messages = MessageService(store, publishers.message, publishers.chunk, settings.bulk_chunk_size, quotas, contacts)
     return Services(
         settings=settings,
         store=store,
-        messages=MessageService(store, publishers.message, publishers.chunk, settings.bulk_chunk_size, quotas),
+        messages=messages,
         catalog=catalog,
         outbox=outbox,
-        reports=StatusReports(store, outbox, settings.callbacks.status_webhook_url, settings.callbacks.secret),
+        reports=StatusReports(
+            store, outbox, contacts, settings.callbacks.status_webhook_url, settings.callbacks.secret
+        ),
         failed=FailedMessages(store),
         quotas=quotas,
         senders=senders,
         pools=PoolRegistry(store.redis, senders, catalog),
+        contacts=contacts,
     )

@@ -82,6 +82,20 @@ class Settings:
     metrics_token: str = ""  # a bearer token for /metrics; without it, /metrics takes an operator key
     admin_api_keys: tuple[str, ...] = ()  # ADMIN_API_KEY: the operators' keys
     quotas: QuotaSettings = field(default_factory=lambda: QuotaSettings())
+    contacts: ContactSettings = field(default_factory=lambda: ContactSettings())
+
+    @property
+    def session_window_providers(self) -> tuple[str, ...]:
+        """The enabled providers whose free-form sends must fall within the contact's 24-hour window: those that
+        WhatsApp holds to it, unless SESSION_WINDOW=off; by default only where their webhook is configured (only
+        then do we see the replies that open it), with SESSION_WINDOW=enforce even where it is not."""
+        mode = self.contacts.session_window
+        return tuple(
+            name
+            for name in self.whatsapp_providers
+            if PROVIDERS[name].session_window
+            and (mode == "enforce" or (mode == "auto" and name in self.inbound and self.inbound[name].receives))
+        )
 
     @property
     def api_keys_act_as_operator(self) -> bool:
@@ -101,6 +115,29 @@ class QuotaSettings:
     requests_per_second: float = 0.0
     burst: int = 0  # the bucket's size: requests allowed at once after a quiet spell
     messages_per_day: int = 0
+
+
+# Replies whose whole text (trimmed, any case, accents ignored) opts the contact out, or back in. Meta's marketing
+# templates carry a "Stop promotions" button, whose tap comes back as a reply with that text.
+OPT_OUT_KEYWORDS = ("SAIR", "PARAR", "CANCELAR", "DESCADASTRAR", "NÃO QUERO MAIS", "STOP", "UNSUBSCRIBE", "BAJA",
+                    "STOP PROMOTIONS")  # fmt: skip
+OPT_IN_KEYWORDS = ("VOLTAR", "START")
+SESSION_WINDOW_MODES = ("enforce", "off")
+
+
+@dataclass(frozen=True)
+class ContactSettings:
+    """Contacts' rules (dispatcher/contacts.py): opt-outs, the 24-hour window, messages a contact a day."""
+
+    opt_out_keywords: tuple[str, ...] = OPT_OUT_KEYWORDS
+    opt_in_keywords: tuple[str, ...] = OPT_IN_KEYWORDS
+    opt_out_reply: str = ""  # OPT_OUT_REPLY: sent once, through the same sender, to a contact who opts out by reply
+    session_window: str = "auto"  # SESSION_WINDOW: enforce, off, or unset (auto: where the webhook is configured)
+    daily_cap: int = 0  # CONTACT_DAILY_CAP: an account's messages a contact a UTC day; 0 = no cap
+    daily_cap_by_account: dict = field(default_factory=dict)  # CONTACT_DAILY_CAP_BY_ACCOUNT: account → its own cap
+
+    def cap_for(self, account: str) -> int:
+        return self.daily_cap_by_account.get(account, self.daily_cap)
 
 
 @dataclass(frozen=True)
@@ -204,6 +241,32 @@ def _quotas(read: Reader) -> QuotaSettings:
         requests_per_second=rate,
         burst=read.integer("ACCOUNT_REQUEST_BURST", max(1, round(rate * 2)), minimum=1),
         messages_per_day=read.integer("ACCOUNT_MESSAGES_PER_DAY", 0),
+    )
+
+
+def _contacts(read: Reader) -> ContactSettings:
+    opt_out = tuple(_listed(read, "OPT_OUT_KEYWORDS")) or OPT_OUT_KEYWORDS
+    opt_in = tuple(_listed(read, "OPT_IN_KEYWORDS")) or OPT_IN_KEYWORDS
+    both = {word.casefold() for word in opt_out} & {word.casefold() for word in opt_in}
+    if both:
+        word = sorted(both)[0]
+        raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS must not share a word; both hold {word!r}")
+    mode = read.raw("SESSION_WINDOW")
+    if mode is not None and mode.strip().lower() not in SESSION_WINDOW_MODES:
+        raise SettingsError(f"SESSION_WINDOW must be enforce or off (unset: where the webhook is set); got {mode!r}")
+    caps = {}
+    for entry in _listed(read, "CONTACT_DAILY_CAP_BY_ACCOUNT"):
+        account, _, cap = entry.partition(":")
+        if not account.strip() or not cap.strip().isdigit():
+            raise SettingsError(f"CONTACT_DAILY_CAP_BY_ACCOUNT entries must look like account:5; got {entry!r}")
+        caps[account.strip()] = int(cap)
+    return ContactSettings(
+        opt_out_keywords=opt_out,
+        opt_in_keywords=opt_in,
+        opt_out_reply=(read.raw("OPT_OUT_REPLY") or "").strip(),
+        session_window=mode.strip().lower() if mode is not None else "auto",
+        daily_cap=read.integer("CONTACT_DAILY_CAP", 0),
+        daily_cap_by_account=caps,
     )
 
 
@@ -412,4 +475,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token=read.raw("METRICS_TOKEN") or "",
         admin_api_keys=tuple(_listed(read, "ADMIN_API_KEY")),
         quotas=_quotas(read),
+        contacts=_contacts(read),
     )

@@ -16,6 +16,7 @@ import logging
 import time
 
 from dispatcher import redis_keys, statuses
+from dispatcher.contacts import Contacts
 from dispatcher.outbox import Outbox
 from dispatcher.store import MessageStore, iso
 from providers.base import mask_phone
@@ -51,9 +52,12 @@ def provider_id_key(provider: str, provider_message_id: str) -> str:
 
 
 class StatusReports:
-    def __init__(self, store: MessageStore, outbox: Outbox, default_callback_url: str, chain_key: str):
+    def __init__(
+        self, store: MessageStore, outbox: Outbox, contacts: Contacts, default_callback_url: str, chain_key: str
+    ):
         self.store = store
         self.outbox = outbox
+        self.contacts = contacts
         self.default_callback_url = default_callback_url
         self.chain_key = chain_key  # keys the hash of a number in a reply chain's name (see reply_chain)
         self._report = store.script("report")
@@ -104,8 +108,10 @@ class StatusReports:
             log.info("status report %s (was %s): %s", report.status, before, outcome, extra=context)
         return outcome
 
-    def receive(self, incoming: IncomingMessage) -> str:
-        """Pass a contact's reply on as a message.received event; returns queued, duplicate or nowhere."""
+    def receive(self, incoming: IncomingMessage) -> tuple[str, list[str]]:
+        """Pass a contact's reply on as a message.received event, and note what it says of its contact (the window
+        it opens, an opt-out or opt-in keyword: dispatcher/contacts.py). Returns queued, duplicate or nowhere, and
+        the accounts whose opt-out list the reply changed."""
         event = {
             "event_id": f"received.{incoming.provider}.{incoming.provider_message_id}",
             "type": "message.received",
@@ -124,12 +130,13 @@ class StatusReports:
             "at": iso(incoming.at or time.time()),
         }
         answered_key = provider_id_key(incoming.provider, incoming.in_reply_to) if incoming.in_reply_to else ""
-        outcome, answered = self.outbox.receive(
+        outcome, answered, changed = self.outbox.receive(
             event,
             reply_chain(incoming.provider, incoming.from_phone, self.chain_key),
             self.default_callback_url,
             answered_key,
             REMEMBER_REPLIES_SECONDS,
+            self.contacts.reply_contact(incoming),
         )
         context = {"provider": incoming.provider, "message_id": answered or None}
         if outcome == "nowhere":
@@ -140,4 +147,7 @@ class StatusReports:
             )
         else:
             log.info("reply from %s: %s", mask_phone(incoming.from_phone), outcome, extra=context)
-        return outcome
+        if changed:
+            action = self.contacts.keyword_action(incoming.text)
+            log.info("%s by reply: %s", action, mask_phone(incoming.from_phone), extra={"accounts": len(changed)})
+        return outcome, changed

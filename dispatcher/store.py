@@ -125,12 +125,13 @@ class Claim:
 
 @dataclass(frozen=True)
 class RowOutcome:
-    """What became of one bulk row: created, or the message its external_id already names."""
+    """What became of one bulk row: created, the message its external_id already names, or refused by a rule."""
 
     created: bool
     message_id: str
     fingerprint: str = ""
     batch_id: str | None = None  # the batch the row belongs to (None: a single send's message)
+    refused: str = ""  # the contact's rule that refused it (dispatcher/contacts.py), when not created
 
 
 def chunk_member(batch_id: str, start: int, stop: int) -> str:
@@ -153,6 +154,7 @@ class MessageStore:
         send_window: SendWindow | None = None,
         clock: Callable[[], float] = time.time,
         sticky_seconds: int = 30 * 86400,
+        session_window: tuple[str, ...] = (),
     ):
         self.redis = client
         # Every time the store writes (leases, slots, deadlines, retention) comes from this one clock, so
@@ -160,12 +162,14 @@ class MessageStore:
         self.clock = clock
         self.send_window = send_window
         self.auto_pause_window, self.auto_pause_ratio = auto_pause
-        self.limits = json.dumps(
-            {
-                provider: {"rate": rate, "burst": burst, "jitter": jitter}
-                for provider, (rate, burst, jitter) in (sender_limits or {}).items()
-            }
-        )
+        # Each provider's default pace and whether WhatsApp holds it to the 24-hour window (`session_window`,
+        # checked at the claim: lib/contacts.lua), as the claim scripts take them.
+        limits = {provider: {"rate": 0.0, "burst": 1, "jitter": 0.0} for provider in session_window}
+        for provider, (rate, burst, jitter) in (sender_limits or {}).items():
+            limits[provider] = {"rate": rate, "burst": burst, "jitter": jitter}
+        for provider in session_window:
+            limits[provider]["window"] = True
+        self.limits = json.dumps(limits)
 
         self.retention_seconds = retention_seconds
         self.sticky_seconds = sticky_seconds
@@ -202,6 +206,7 @@ class MessageStore:
             send_window=settings.send_window,
             clock=clock,
             sticky_seconds=settings.pool_sticky_days * 86400,
+            session_window=settings.session_window_providers,
         )
 
     @staticmethod
@@ -228,6 +233,7 @@ class MessageStore:
         extra: dict[str, str] | None = None,
         scheduled_for: float | None = None,
         quota: tuple[list[str], list] | None = None,
+        rules: str = "",
     ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
@@ -268,6 +274,7 @@ class MessageStore:
                 scheduled_for or "",
                 task_payload,
                 *quota_args,
+                rules,
                 *_flat(fields),
             ],
         )
@@ -283,6 +290,7 @@ class MessageStore:
         created_at: float,
         shared: dict[str, str],
         scheduled_for: float | None = None,
+        rules: str = "",
     ) -> list[RowOutcome]:
         """Record a batch's rows in pipelined script calls (one round trip for all of them).
 
@@ -290,7 +298,8 @@ class MessageStore:
         gets (provider, callback_url, ...). The first slice that creates a row creates the batch, in
         state `accepting`: nothing sends until `start_batch` publishes its chunks, and if that never
         happens (the request died in between) the reconciler starts it ACCEPT_GRACE_SECONDS later.
-        A request whose every row is a replay writes nothing.
+        A request whose every row is a replay writes nothing. `rules` (dispatcher/contacts.py Contacts.rules, as
+        JSON) has each new row checked against the contact's rules; a refused one is not created.
         """
         stamp = iso(created_at)
         batch_key = self.batch_key(batch_id)
@@ -323,6 +332,7 @@ class MessageStore:
                 header,
                 accept_deadline,
                 batch_id,
+                rules,
                 *flat_common,
             ]
             self._create_rows(keys=[batch_key, redis_keys.BATCH_MESSAGES.key(batch_id)], args=args, client=pipe)
@@ -338,6 +348,8 @@ class MessageStore:
         for reply, row in zip((outcome for slice_ in replies for outcome in slice_), rows, strict=True):
             if reply[0] == 1:
                 outcomes.append(RowOutcome(True, row.message_id, batch_id=batch_id))
+            elif reply[0] == -1:
+                outcomes.append(RowOutcome(False, "", refused=reply[1]))
             else:
                 outcomes.append(RowOutcome(False, reply[1], reply[2], reply[3] or None))
         return outcomes

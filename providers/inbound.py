@@ -62,7 +62,19 @@ class SenderState:
     reason: str = ""  # the provider's reason (Evolution's statusReason: 401 logged out, 428, 515, ...)
 
 
-InboundEvent = StatusReport | IncomingMessage | SenderState
+@dataclass(frozen=True)
+class PreferenceChange:
+    """A provider says a contact stopped (or resumed) marketing messages from one of our senders (Meta's
+    user_preferences webhook): an opt-out (or opt-in) of the accounts whose contact it is."""
+
+    provider: str
+    to: str  # which of our senders: Meta's phone_number_id
+    phone: str  # the contact, E.164
+    opted_out: bool  # False: resumed
+    at: float | None = None
+
+
+InboundEvent = StatusReport | IncomingMessage | SenderState | PreferenceChange
 
 
 class Headers(Protocol):
@@ -106,6 +118,11 @@ class InboundAdapter:
     ANSWERS: ClassVar[dict[int, str]] = {}
     HANDSHAKE_QUERY: ClassVar[tuple[str, ...]] = ()
     HANDSHAKE_ANSWERS: ClassVar[dict[int, str]] = {}
+
+    @property
+    def receives(self) -> bool:
+        """Whether every secret is set, so the provider's webhooks (the contacts' replies) can reach us."""
+        return all(getattr(self, name) for name in self.SECRETS)
 
     def verify(self, request: WebhookRequest) -> None:
         """Return when the request is the provider's; else raise WebhookRejected."""

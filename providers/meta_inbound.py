@@ -21,6 +21,7 @@ from providers.inbound import (
     InboundAdapter,
     InboundEvent,
     IncomingMessage,
+    PreferenceChange,
     StatusReport,
     WebhookMalformed,
     WebhookRejected,
@@ -103,7 +104,8 @@ def verify(app_secret: str, raw_body: bytes, given: str | None) -> None:
 
 
 def parse(payload: object) -> list[InboundEvent]:
-    """The statuses and replies in one Meta delivery (it may batch several); other fields give nothing."""
+    """The statuses, replies and marketing preferences in one Meta delivery (it may batch several); other fields
+    give nothing."""
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise WebhookMalformed("meta webhook without an `entry` list")
     events: list[InboundEvent] = []
@@ -112,14 +114,33 @@ def parse(payload: object) -> list[InboundEvent]:
         if not isinstance(changes, list):
             raise WebhookMalformed("meta webhook entry without a `changes` list")
         for change in changes:
-            if not isinstance(change, dict) or change.get("field") != "messages":
+            field = change.get("field") if isinstance(change, dict) else None
+            if field not in ("messages", "user_preferences"):
                 continue
             value = change.get("value")
             if not isinstance(value, dict):
-                raise WebhookMalformed("meta messages change without a `value` object")
+                raise WebhookMalformed(f"meta {field} change without a `value` object")
+            if field == "user_preferences":
+                events += [pref for item in _list(value, "user_preferences") if (pref := _preference(item, value))]
+                continue
             events += [report for status in _list(value, "statuses") if (report := _status(status))]
             events += [message for item in _list(value, "messages") if (message := _incoming(item, value))]
     return events
+
+
+def _preference(item: dict, value: dict) -> PreferenceChange | None:
+    """A contact stopped (`stop`) or resumed (`resume`) marketing messages from the number; other categories
+    and values are not opt-outs."""
+    choice, phone = text_of(item.get("value")).lower(), e164(item.get("wa_id"))
+    if text_of(item.get("category")) != "marketing_messages" or choice not in ("stop", "resume") or not phone:
+        return None
+    return PreferenceChange(
+        provider=PROVIDER,
+        to=text_of(object_of(value.get("metadata")).get("phone_number_id")),
+        phone=phone,
+        opted_out=choice == "stop",
+        at=unix_time(item.get("timestamp")),
+    )
 
 
 def _list(value: dict, name: str) -> list[dict]:

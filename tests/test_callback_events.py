@@ -26,6 +26,8 @@ def test_every_event_type_is_published(client):
     assert set(spec["x-webhooks"]) == {f"message.{s}" for s in statuses.FINISHED} | {
         "batch.completed",
         "message.received",
+        "contact.opted_out",
+        "contact.opted_in",
     }
     for event_type, hook in spec["x-webhooks"].items():
         ref = hook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -19,6 +19,7 @@ def test_a_senders_own_pace_is_set_and_shown(make_app):
         "paused_reason": None,
         "own": False,
         "current_wait_seconds": 0.0,
+        "fallback_template": None,
     }
     changed = client.put("/v1/senders/mock/loja-1", json={"rate_per_second": 0.5}, headers=operator())
     assert changed.status_code == 200

@@ -16,6 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from dispatcher.api import (
     batches,
     cli,
+    contacts,
     docs,
     health,
     instances,
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app, not_found_answers=legacy.NOT_FOUND_ANSWERS)
-    for module in (health, metrics, messages, retries, batches, queue, senders, pools, webhooks, instances, docs):
+    routes = (health, metrics, messages, retries, batches, queue, senders, pools, contacts, webhooks, instances, docs)
+    for module in routes:
         app.register_blueprint(module.blueprint)
     legacy.register(app)
     app.extensions["openapi"] = docs.build_spec(app)

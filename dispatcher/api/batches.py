@@ -16,6 +16,7 @@ from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.presenters import message_view
 from dispatcher.api.request_input import int_arg, json_object, load
 from dispatcher.api.schemas import BatchMessagesSchema, BatchSchema, BulkAnswerSchema, BulkRequestSchema
+from dispatcher.contacts import ContactRefused
 from dispatcher.message_rules import InvalidInput, checked_send_at
 from dispatcher.messages import IdempotencyConflict
 from dispatcher.store import NewMessage
@@ -95,7 +96,9 @@ def send_bulk():
     if valid:
         batch_id, outcomes = services.messages.accept_batch(account(), [m for _, m in valid], route, send_at)
         for (result, _), outcome in zip(valid, outcomes, strict=True):
-            if isinstance(outcome, IdempotencyConflict):
+            if isinstance(outcome, ContactRefused):
+                result.update(outcome.body)
+            elif isinstance(outcome, IdempotencyConflict):
                 result.update(
                     error="external_id was already used for a message with another recipient_phone or message_body",
                     code="idempotency_conflict",

@@ -15,6 +15,7 @@ from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from dispatcher.contacts import ContactRefused
 from dispatcher.logs import request_id_var
 from dispatcher.message_rules import InvalidInput
 from dispatcher.quotas import QuotaExceeded
@@ -42,6 +43,18 @@ def over_quota(error: QuotaExceeded) -> ApiError:
     return ApiError(429, str(error), error.code, headers={"Retry-After": str(math.ceil(error.retry_after))})
 
 
+# How /openapi.json describes the 422 of every route that sends.
+CONTACT_REFUSED = (
+    "A contact's rule refused it: `Recipient has opted out` (`opted_out`), `outside_session_window` (free text to "
+    "a contact who has not written in 24 hours: send a template or a fallback_template), `contact_cap_reached`"
+)
+
+
+def contact_refused(error: ContactRefused) -> ApiError:
+    """A contact's rule refusing a send (opted out, outside the 24-hour window, over its daily cap): 422."""
+    return ApiError(422, str(error), error.code, field=error.field)
+
+
 def register_error_handlers(app: Flask, not_found_answers: Mapping[str, Callable[[], ResponseReturnValue]]) -> None:
     """Every error as JSON. `not_found_answers` maps a path prefix to the 404 its routes answer in their own
     shape (the legacy API's, under /api/v1/); the app passes them in, so this module imports no blueprint."""
@@ -53,6 +66,10 @@ def register_error_handlers(app: Flask, not_found_answers: Mapping[str, Callable
     @app.errorhandler(QuotaExceeded)
     def _over_quota(error: QuotaExceeded):
         return _api_error(over_quota(error))
+
+    @app.errorhandler(ContactRefused)
+    def _contact_refused(error: ContactRefused):
+        return _api_error(contact_refused(error))
 
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)

@@ -30,17 +30,20 @@ _row_schema = BulkRowSchema()
 
 def route_for(data: dict, services: Services, template: dict | None = None) -> Route:
     """The provider and sender (or the sender pool whose member is chosen at the claim), media, provider
-    `template` and callback URL a request asks for, checked against what the chosen provider (every member of
-    the pool) can do: an impossible request is refused here, not in a worker."""
+    `template`, `fallback_template` (for a closed 24-hour window) and callback URL a request asks for, checked
+    against what the chosen provider (every member of the pool) can do: an impossible request is refused here,
+    not in a worker."""
     catalog = services.catalog
     media = data.get("media")
     kind = TEMPLATE if template else MEDIA if media else TEXT
     pool = data.get("pool")
     if pool is not None:
         provider, sender = "", ""
-        services.pools.check_sendable(pool, kind, data)
+        members = services.pools.check_sendable(pool, kind, data).members
+        candidates = tuple((member.provider, member.sender) for member in members)
     else:
         provider, sender = catalog.resolve(data.get("provider"), data.get("sender"), kind)
+        candidates = ()
     if media:
         media = {
             "url": checked_media_url(media["url"], services.settings.callbacks.allowlist),
@@ -48,7 +51,14 @@ def route_for(data: dict, services: Services, template: dict | None = None) -> R
             **{name: media[name] for name in ("caption", "mimetype", "filename") if media.get(name)},
         }
     callback_url = checked_callback_url(data.get("callback_url"), services.settings.callbacks)
-    return Route(provider, sender, media or None, template or None, callback_url, pool or "")
+    fallback = data.get("fallback_template")
+    if fallback:
+        for name in {name for name, _ in candidates} or {provider}:
+            if TEMPLATE not in catalog.providers[name].kinds:
+                raise InvalidInput(
+                    f"the {name} provider cannot send templates", "unsupported_kind", "fallback_template"
+                )
+    return Route(provider, sender, media or None, template or None, callback_url, pool or "", fallback, candidates)
 
 
 _ABSENT = object()

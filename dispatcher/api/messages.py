@@ -11,7 +11,7 @@ from dispatcher import statuses
 from dispatcher.api import context
 from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key
 from dispatcher.api.context import own_message
-from dispatcher.api.errors import ApiError
+from dispatcher.api.errors import CONTACT_REFUSED, ApiError
 from dispatcher.api.intake import route_for
 from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.presenters import message_view
@@ -40,6 +40,7 @@ _send_schema = SendMessageSchema()
         200: Answer("Queued (or a replay of an accepted message)", SendAnswerSchema),
         400: "Invalid body: `Missing required fields: ...`, `Invalid phone number format`, ...",
         409: "external_id already used for another recipient or text",
+        422: CONTACT_REFUSED,
         503: "Redis unreachable; retry the same request (a replay never sends twice)",
     },
 )

@@ -115,6 +115,14 @@ class RouteSchema(Schema):
             "example": "2026-12-01T09:00:00-03:00",
         },
     )
+    fallback_template = fields.Nested(
+        ProviderTemplateSchema,
+        metadata={
+            "description": "A provider template (Meta, Twilio) sent instead of the text when the contact has not "
+            "written in the last 24 hours (WhatsApp allows only templates then); without it such a send is refused "
+            "`outside_session_window`. A sender may have its own (PUT /v1/senders/...)."
+        },
+    )
     callback_url = fields.Url(
         schemes={"http", "https"},
         require_tld=False,

@@ -12,6 +12,7 @@ from dispatcher.api.auth import require_any_key, require_operator
 from dispatcher.api.errors import ApiError
 from dispatcher.api.openapi import documented
 from dispatcher.api.request_input import json_object, load
+from dispatcher.api.schemas import ProviderTemplateSchema
 from dispatcher.message_rules import InvalidInput
 
 blueprint = Blueprint("senders", __name__)
@@ -43,6 +44,14 @@ class SenderPaceSchema(Schema):
         metadata={"example": 1.5},
     )
     state = fields.String(validate=validate.OneOf(("active", "paused"), error="state must be active or paused"))
+    fallback_template = fields.Nested(
+        ProviderTemplateSchema,
+        allow_none=True,
+        metadata={
+            "description": "Sent instead of free text to a contact whose 24-hour window is closed, for messages "
+            "without a fallback_template of their own; null removes it."
+        },
+    )
 
 
 # What a route naming one sender answers when the provider or the sender is not one we have.
@@ -111,7 +120,9 @@ def set_sender(provider: str, sender: str):
         "warmup_growth": "warmup_growth",
     }
     registry = context.services().senders
-    updated = registry.set(provider, sender, **{names[key]: value for key, value in data.items() if key != "state"})
+    pace = {names[key]: value for key, value in data.items() if key in names}
+    fallback = data["fallback_template"] or {} if "fallback_template" in data else None  # {}: remove it
+    updated = registry.set(provider, sender, fallback, **pace)
     if data.get("state") == "paused":
         updated = registry.pause(provider, sender, "paused by an operator")
     elif data.get("state") == "active":

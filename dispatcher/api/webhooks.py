@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
@@ -20,18 +21,24 @@ from dispatcher.api.auth import require_any_key, scope
 from dispatcher.api.errors import ApiError
 from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.request_input import int_arg, refuse_unsafe_json
+from dispatcher.contacts import OPT_OUT, ContactRefused
+from dispatcher.messages import Route
 from dispatcher.provider_registry import PROVIDERS
+from dispatcher.quotas import QuotaExceeded
+from providers.base import mask_phone
 from providers.inbound import (
     JSON,
     InboundAdapter,
     InboundEvent,
     IncomingMessage,
+    PreferenceChange,
     SenderState,
     WebhookMalformed,
     WebhookRejected,
     WebhookRequest,
 )
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 PAGE_MAX = 500
 
@@ -42,13 +49,17 @@ def _refused(error: WebhookRejected) -> ApiError:
 
 
 def _apply(events: list[InboundEvent]) -> dict:
-    """Apply the reports, pass the replies on, follow the senders' connections; the answer counts what became
-    of them."""
+    """Apply the reports, pass the replies on (an opt-out by reply confirmed when OPT_OUT_REPLY is set), apply
+    the contacts' preferences, follow the senders' connections; the answer counts what became of them."""
     services = context.services()
     outcomes: dict[str, int] = {}
     for event in events:
         if isinstance(event, IncomingMessage):
-            outcome = services.reports.receive(event)
+            outcome, opted_out = services.reports.receive(event)
+            if opted_out and services.contacts.keyword_action(event.text) == OPT_OUT:
+                _confirm_opt_out(event, opted_out[0])
+        elif isinstance(event, PreferenceChange):
+            outcome = services.contacts.preference_changed(event)
         elif isinstance(event, SenderState):
             outcome = services.senders.connection_changed(
                 event.provider, event.sender, event.connected, event.state, event.reason
@@ -57,6 +68,21 @@ def _apply(events: list[InboundEvent]) -> dict:
             outcome = services.reports.apply(event)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return {"received": len(events), "outcomes": outcomes}
+
+
+def _confirm_opt_out(reply: IncomingMessage, account: str) -> None:
+    """OPT_OUT_REPLY, when set, to a contact who just opted out by reply: once (a provider's retry of the reply is a
+    duplicate and changes nothing), through the sender it wrote to, as the account's message."""
+    services = context.services()
+    text = services.settings.contacts.opt_out_reply
+    if not text:
+        return
+    route = Route(reply.provider, reply.to, callback_url=services.settings.callbacks.status_webhook_url)
+    external_id = f"opt-out-reply:{reply.provider}:{reply.provider_message_id}"[:255]
+    try:
+        services.messages.accept(account, reply.from_phone, text, external_id, route, confirms_opt_out=True)
+    except (ContactRefused, QuotaExceeded) as refused:
+        log.warning("opt-out confirmation to %s not sent: %s", mask_phone(reply.from_phone), refused)
 
 
 def _json_body() -> object:

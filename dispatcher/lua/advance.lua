@@ -28,6 +28,8 @@ if new == 'sent' then
     redis.call('SET', 'dispatch:pmid:' .. f[1] .. ':' .. f[2], id, 'EX', ttl > 0 and ttl or 86400)
     apply_early_reports(key, id, f[1], f[2], tonumber(ARGV[6]), ARGV[7])
   end
+  -- The contact's reply through this sender is now this account's (lib/contacts.lua).
+  if f[1] and (f[5] or f[6]) then note_reach(f[7], sender_id(f[1], f[4]), f[5] or f[6]) end
   if f[3] then
     -- Sent through a pool: count it for its member, and (sticky pools) remember who wrote to this recipient.
     local member = sender_id(f[1], f[4])

@@ -2,8 +2,9 @@
 -- body, external_id, provider, sender, media, template, pool}, or {why, 0}: busy (another holds the lease),
 -- lease_expired (its holder died and take-over is off; with the attempt it held, to fence the failure
 -- to it), paused or canceled (its batch), paced (held until its sender's slot), sender_paused (held
--- until its sender is resumed), pool_held (no member of its pool can send), failed (its pool is gone), scheduled or not_due (a retry: not due yet), missing, or the status
--- it is already in.
+-- until its sender is resumed), pool_held (no member of its pool can send), failed (its pool is gone, or the
+-- contact's 24-hour window closed with no fallback template), canceled (also: its recipient opted out), scheduled
+-- or not_due (a retry: not due yet), missing, or the status it is already in.
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO),
 -- pacing limits (JSON), when the send window next opens (0: it is open).
 local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
@@ -43,14 +44,21 @@ if opens > now and status ~= 'sending' then
   hold_for_window(key, id, status, opens, now, now_iso)
   return {'scheduled', 0}
 end
+if status ~= 'sending' and cancel_if_opted_out(key, id, status, now, now_iso) then return {'canceled', 0} end
 local f = redis.call('HMGET', key, 'recipient', 'body', 'external_id', 'provider', 'sender', 'media', 'template',
                     'pool')
-local wait, provider, sender = route_and_pace(key, id, f[4], f[5], f[8], cjson.decode(ARGV[6]), now, now_iso)
+local limits = cjson.decode(ARGV[6])
+local wait, provider, sender = route_and_pace(key, id, f[4], f[5], f[8], limits, now, now_iso)
 if wait == -2 then
   fail_unrouted(key, id, status, f[8], now, lease_until, now_iso)
   return {'failed', 0}
 end
 if wait < 0 then return {f[8] and 'pool_held' or 'sender_paused', 0} end
 if wait > 0 then return {'paced', 0} end
+local template, closed = session_template(key, f[1], provider, sender, f[7], limits, now)
+if closed then
+  fail_outside_window(key, id, status, now, lease_until, now_iso)
+  return {'failed', 0}
+end
 local attempt = claim(key, id, status, now, lease_until, now_iso)
-return {'claimed', attempt, f[1], f[2], f[3], provider, sender, f[6], f[7], f[8]}
+return {'claimed', attempt, f[1], f[2], f[3], provider, sender, f[6], template, f[8]}

@@ -3,6 +3,8 @@
 -- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template, pool}...}.
 -- Rows whose sender has no slot now are held until their slot (see pace in lib/pacing.lua; a pool's rows
 -- are given their member first, see lib/pools.lua) and go on their own from there; outside the send window they are held until it opens.
+-- Rows whose recipient opted out are canceled, and free-form rows outside the contact's 24-hour window go as their
+-- fallback template or fail (lib/contacts.lua).
 -- KEYS: batch key.  ARGV: now, lease until, now (ISO), pacing limits (JSON), window opening (0: open), ids...
 local now, lease_until, now_iso, limits = tonumber(ARGV[1]), ARGV[2], ARGV[3], cjson.decode(ARGV[4])
 local opens = tonumber(ARGV[5])
@@ -19,13 +21,17 @@ for i = 6, #ARGV do
                   and not (f[1] == 'scheduled' and tonumber(f[10] or '0') > now)
   if waiting and opens > now then
     hold_for_window(key, id, f[1], opens, now, now_iso)
-  elseif waiting then
+  elseif waiting and not cancel_if_opted_out(key, id, f[1], now, now_iso) then
     local wait, provider, sender = route_and_pace(key, id, f[6], f[7], f[11], limits, now, now_iso)
+    local template, closed = f[9], nil
+    if wait == 0 then template, closed = session_template(key, f[3], provider, sender, f[9], limits, now) end
     if wait == -2 then
       fail_unrouted(key, id, f[1], f[11], now, lease_until, now_iso)
+    elseif closed then
+      fail_outside_window(key, id, f[1], now, lease_until, now_iso)
     elseif wait == 0 then
       local attempt = claim(key, id, f[1], now, lease_until, now_iso)
-      out[#out + 1] = {id, attempt, f[3], f[4], f[5], provider, sender, f[8], f[9], f[11]}
+      out[#out + 1] = {id, attempt, f[3], f[4], f[5], provider, sender, f[8], template, f[11]}
     end
   end
 end

@@ -1,6 +1,7 @@
 -- Accept a slice of a batch's rows. Each row is created unless its external_id is taken; the
--- created ones join the batch's list and counts. Returns, per row, {1} or {0, existing id, its
--- fingerprint, its batch ('' for a single send)}.
+-- created ones join the batch's list and counts; a new row the contact's rules refuse (lib/contacts.lua) is not
+-- created. Returns, per row, {1}, {0, existing id, its fingerprint, its batch ('' for a single send)} or {-1,
+-- the rule's code}.
 -- The first slice that creates a row also creates the batch (state `accepting`) and puts
 -- `accept:<batch>` in dispatch:pending, so that if the request dies before it starts the batch (a killed web
 -- process, a reply lost after Redis did the work), the reconciler starts it past that deadline. A
@@ -10,28 +11,43 @@
 -- KEYS: batch key, batch list key.
 -- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
---       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, then the
---       shared field/value items.
+--       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, the contact's
+--       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), then the shared field/value items.
 local ext_prefix, status = ARGV[1], ARGV[2]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
 local shared = {}
-for i = 7, #ARGV do shared[#shared + 1] = ARGV[i] end
+for i = 8, #ARGV do shared[#shared + 1] = ARGV[i] end
+local rules = ARGV[7] ~= '' and cjson.decode(ARGV[7])
+local rows = cjson.decode(ARGV[3])
+-- The rules' reads for the whole slice at once (a few calls, not a few a row); each new row is counted below.
+local refusals = {}
+if rules then
+  local phones = {}
+  for i, row in ipairs(rows) do phones[i] = row[3] end
+  refusals = contact_refusals(rules.account, phones, rules)
+end
 local out, created = {}, 0
-for _, row in ipairs(cjson.decode(ARGV[3])) do
+for i, row in ipairs(rows) do
   local id, external_id = row[1], row[2]
   local ext = ext_prefix .. external_id
-  if redis.call('SET', ext, id, 'NX') then
-    local key = 'dispatch:msg:' .. id
-    redis.call('HSET', key, 'message_id', id, 'external_id', external_id, 'recipient', row[3],
-               'body', row[4], 'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
-    redis.call('RPUSH', KEYS[2], id)
-    created = created + 1
-    out[#out + 1] = {1}
-  else
+  if not redis.call('SET', ext, id, 'NX') then
     local existing = redis.call('GET', ext)
     local f = redis.call('HMGET', 'dispatch:msg:' .. existing, 'fingerprint', 'batch_id')
     out[#out + 1] = {0, existing, f[1] or '', f[2] or ''}
+  else
+    local refused = rules and (refusals[i] or count_contact(rules.account, row[3], rules))
+    if refused then
+      redis.call('DEL', ext)
+      out[#out + 1] = {-1, refused}
+    else
+      local key = 'dispatch:msg:' .. id
+      redis.call('HSET', key, 'message_id', id, 'external_id', external_id, 'recipient', row[3],
+                 'body', row[4], 'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
+      redis.call('RPUSH', KEYS[2], id)
+      created = created + 1
+      out[#out + 1] = {1}
+    end
   end
 end
 if created > 0 then

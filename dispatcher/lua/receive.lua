@@ -1,10 +1,17 @@
 -- A contact's reply: one message.received event, to the callback_url of the message it answers when
--- that is known, else to the default URL; the chain keeps one contact's replies in order.
--- Returns {outcome, id of the message it answers or ''}: 'queued', 'duplicate', or 'nowhere' (no URL).
+-- that is known, else to the default URL; the chain keeps one contact's replies in order. The reply opens the
+-- contact's 24-hour window with the sender it wrote to, and a reply that is an opt-out (or opt-in) keyword
+-- changes the opt-out list of each account it belongs to (lib/contacts.lua), with a contact.opted_out (or
+-- contact.opted_in) event on the same chain.
+-- Returns {outcome, id of the message it answers or '', the accounts whose list it changed...}: outcome
+-- 'queued', 'duplicate', or 'nowhere' (no URL for the event).
 -- KEYS: seen key (for duplicates), provider-id index key of the answered message ('' when none).
--- ARGV: event (JSON), default URL, chain, now, how long to remember the reply (seconds).
+-- ARGV: event (JSON), default URL, chain, now, how long to remember the reply (seconds), the contact (JSON:
+--       {phone ('' when hidden), sender id, at, at_iso, action = opt_out|opt_in|'', keyword, provider, sender,
+--       accounts = the configured accounts, for a reply nobody can attribute}).
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[5]) then return {'duplicate', ''} end
 local event, url, answered, account = cjson.decode(ARGV[1]), ARGV[2], '', nil
+local now = tonumber(ARGV[4])
 if KEYS[2] ~= '' then
   answered = redis.call('GET', KEYS[2]) or ''
   if answered ~= '' then
@@ -15,6 +22,19 @@ if KEYS[2] ~= '' then
     account = f[4] or f[5]
   end
 end
-if url == '' then return {'nowhere', answered} end
-enqueue_event(ARGV[3], url, event, tonumber(ARGV[4]), account)
-return {'queued', answered}
+local contact = cjson.decode(ARGV[6])
+local out = {url == '' and 'nowhere' or 'queued', answered}
+if contact.phone ~= '' then
+  note_inbound(contact.phone, contact.sid, contact.at)
+  if contact.action ~= '' then
+    local change = {source = 'reply', at = contact.at_iso, keyword = contact.keyword, provider = contact.provider,
+                    sender = contact.sender}
+    for _, owner in ipairs(reply_accounts(contact.phone, contact.sid, account, contact.accounts)) do
+      if set_opt_out(owner, contact.phone, contact.action == 'opt_out', change, now, url, ARGV[3]) then
+        out[#out + 1] = owner
+      end
+    end
+  end
+end
+if url ~= '' then enqueue_event(ARGV[3], url, event, now, account) end
+return out

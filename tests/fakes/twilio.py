@@ -159,6 +159,9 @@ CASE = ProviderCase(
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_WHATSAPP_FROM": FROM,
+        # Twilio's webhooks are verified with the auth token, so its 24-hour window is enforced by default; these
+        # contract tests send free text to contacts that never wrote (tests/test_contacts.py tests the window).
+        "SESSION_WINDOW": "off",
     },
     transient=Scripted(500, error_body(500, 20500, "Internal Server Error")),
     permanent=Scripted(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from marshmallow import Schema, fields
 
-from dispatcher.api.errors import ApiError, over_quota
+from dispatcher.api.errors import ApiError, contact_refused, over_quota
+from dispatcher.contacts import ContactRefused
 from dispatcher.quotas import QuotaExceeded
 
 
@@ -29,6 +30,10 @@ def legacy_over_quota(error: QuotaExceeded):
     return legacy_error(over_quota(error))
 
 
+def legacy_contact_refused(error: ContactRefused):
+    return legacy_error(contact_refused(error))
+
+
 def legacy_too_large(_error):
     """A body over the limit, refused while the view reads it, answers in the legacy shape like every error."""
     return legacy_error(ApiError(413, "Request body too large", "body_too_large"))
@@ -38,6 +43,7 @@ def answer_in_legacy_shape(blueprint: Blueprint) -> None:
     """Every error of `blueprint`'s routes in the legacy shape."""
     blueprint.register_error_handler(ApiError, legacy_error)
     blueprint.register_error_handler(QuotaExceeded, legacy_over_quota)
+    blueprint.register_error_handler(ContactRefused, legacy_contact_refused)
     blueprint.register_error_handler(413, legacy_too_large)
 
 
