@@ -48,6 +48,7 @@ JOB_STATES = {
     statuses.READ: "completed",
     statuses.FAILED: "failed",
     statuses.CANCELED: "failed",
+    statuses.EXPIRED: "failed",
 }
 BATCH_JOB_STATES = {
     "accepting": "waiting",
@@ -252,7 +253,7 @@ def queue_status():
                 "wait": counts[statuses.QUEUED],
                 "active": counts[statuses.SENDING],
                 "completed": counts[statuses.SENT] + counts[statuses.DELIVERED] + counts[statuses.READ],
-                "failed": counts[statuses.FAILED] + counts[statuses.CANCELED],
+                "failed": counts[statuses.FAILED] + counts[statuses.CANCELED] + counts[statuses.EXPIRED],
                 "delayed": counts[statuses.RETRYING],
                 "paused": 0,
             },
@@ -280,7 +281,7 @@ def _message_job(message) -> dict:
         "progress": 100 if finished else 0,
         "failedReason": (message.last_error or {}).get("message")
         if message.status == statuses.FAILED
-        else ("canceled" if message.status == statuses.CANCELED else None),
+        else (message.status if message.status in (statuses.CANCELED, statuses.EXPIRED) else None),
         "returnValue": {"provider_message_id": message.provider_message_id} if message.provider_message_id else None,
         "timestamp": _millis(message.created_at),
         "processedOn": _millis(started),
