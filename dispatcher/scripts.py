@@ -27,6 +27,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "lifecycle": ("outbox",),  # a message's moves, its counters, its retention, a claim
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its auto-pause
+    "validity": ("lifecycle", "senders"),  # a waiting message past its expires_at becomes expired
     "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
 }
@@ -40,13 +41,14 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
-    "claim": ("lifecycle", "pools"),
-    "claim_group": ("lifecycle", "pools"),
+    "claim": ("lifecycle", "pools", "validity"),
+    "claim_group": ("lifecycle", "pools", "validity"),
     "advance": ("lifecycle", "reports", "senders"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
     "rearm": (),
+    "expire_due": ("lifecycle", "validity"),
     "hold_sender": (),
     # operators (dispatcher/store.py, dispatcher/failed_messages.py, dispatcher/senders.py)
     "cancel": ("lifecycle",),
