@@ -26,9 +26,10 @@ from dispatcher.api.openapi import documented
 from dispatcher.api.presenters import queue_counts
 from dispatcher.api.request_input import json_object
 from dispatcher.api.schemas import TEMPLATE_MAX
-from dispatcher.message_rules import InvalidInput, checked_body, checked_recipient
+from dispatcher.message_rules import InvalidInput, checked_body, checked_expires_at, checked_recipient
 from dispatcher.messages import IdempotencyConflict, Route
 from dispatcher.names import SENDER_MAX
+from dispatcher.settings import Settings
 from dispatcher.store import iso
 from dispatcher.templates import Template
 from providers.base import TEXT, mask_phone
@@ -150,6 +151,12 @@ def _route(services, instance_name: str) -> Route:
     return Route(provider, sender, callback_url=services.settings.callbacks.status_webhook_url)
 
 
+def _default_expiry(settings: Settings) -> float | None:
+    """The legacy bodies have no validity of their own: MESSAGE_VALIDITY_SECONDS applies, as to a /v1 send
+    that gives none."""
+    return checked_expires_at(settings.message_validity_seconds, settings.message_retention_days)
+
+
 @blueprint.get("/health")
 def health():
     return jsonify({"status": "ok", "timestamp": iso(time.time())})
@@ -181,7 +188,9 @@ def dispatch_single():
         route = _route(services, data["instanceName"])
     except InvalidInput as invalid:
         raise ApiError.invalid(invalid) from None
-    accepted = services.messages.accept(account(), recipient, body, f"fastify-{uuid.uuid4()}", route)
+    accepted = services.messages.accept(
+        account(), recipient, body, f"fastify-{uuid.uuid4()}", route, expires_at=_default_expiry(settings)
+    )
     return jsonify({"success": True, "message": "Job único adicionado à fila.", "jobId": accepted.message_id})
 
 
@@ -231,7 +240,7 @@ def dispatch_bulk():
                 invalid.body["code"],
                 field=f"recipients/{index}/{invalid.body['field']}",
             ) from None
-    batch_id, outcomes = services.messages.accept_batch(account(), rows, route)
+    batch_id, outcomes = services.messages.accept_batch(account(), rows, route, expires_at=_default_expiry(settings))
     job_ids = [outcome.message_id for outcome in outcomes if not isinstance(outcome, IdempotencyConflict)]
     return jsonify(
         {"success": True, "message": f"{len(job_ids)} jobs adicionados à fila.", "jobIds": job_ids, "batchId": batch_id}
