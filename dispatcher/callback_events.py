@@ -28,7 +28,8 @@ class EventErrorSchema(Schema):
 
 
 class MessageStatusEventSchema(Schema):
-    """A message reached a finished status: sent, delivered, read, failed or canceled."""
+    """A message reached a finished status: sent, delivered, read, failed, canceled or expired (not sent within
+    its validity)."""
 
     event_id = _text("`<message_id>.<n>`, the message's n-th event: deduplicate on it")
     type = fields.String(required=True, validate=validate.OneOf([f"message.{s}" for s in statuses.FINISHED]))
@@ -49,6 +50,7 @@ class BatchCountsSchema(Schema):
     read = fields.Integer(required=True)
     failed = fields.Integer(required=True)
     canceled = fields.Integer(required=True)
+    expired = fields.Integer(required=True)
 
 
 class BatchCompletedEventSchema(Schema):

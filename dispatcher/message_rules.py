@@ -6,6 +6,7 @@ which the API turns into a 400 (single send) or a row error (bulk).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -65,6 +66,54 @@ def checked_send_at(send_at: datetime | None, retention_days: int) -> float | No
             f"send_at must be at most {retention_days} days ahead (MESSAGE_RETENTION_DAYS)", "invalid_field", "send_at"
         )
     return send_at.timestamp()
+
+
+def checked_expires_at(
+    default_seconds: int | None,
+    retention_days: int,
+    valid_for: int | None = None,
+    expires_at: datetime | None = None,
+    send_at: float | None = None,
+) -> float | None:
+    """When a message still unsent becomes `expired`, as a timestamp (to the millisecond), or None: never.
+
+    `expires_at` is that moment itself; `valid_for` (seconds), or MESSAGE_VALIDITY_SECONDS when the request gives
+    neither, counts from when the message may go: its `send_at` (a timestamp, from `checked_send_at`), else now,
+    so that a default validity never expires a scheduled message before its time. Either is bounded by
+    MESSAGE_RETENTION_DAYS, as `send_at` is.
+    """
+    now = time.time()
+    retention = retention_days * 86400
+    if expires_at is not None:
+        if valid_for is not None:
+            raise InvalidInput("Give valid_for or expires_at, not both", "invalid_field", "expires_at")
+        moment = expires_at.timestamp()
+        if moment <= now:
+            raise InvalidInput("expires_at must be in the future", "invalid_field", "expires_at")
+        if send_at is not None and moment <= send_at:
+            raise InvalidInput("expires_at must be after send_at", "invalid_field", "expires_at")
+        if moment - now > retention:
+            raise InvalidInput(
+                f"expires_at must be at most {retention_days} days ahead (MESSAGE_RETENTION_DAYS)",
+                "invalid_field",
+                "expires_at",
+            )
+        return _to_millisecond(moment)
+    seconds = valid_for if valid_for is not None else default_seconds
+    if seconds is None:
+        return None
+    if seconds > retention:  # compared before any arithmetic: a huge integer must not overflow a float
+        raise InvalidInput(
+            f"valid_for must be at most {retention} seconds ({retention_days} days, MESSAGE_RETENTION_DAYS)",
+            "invalid_field",
+            "valid_for",
+        )
+    return _to_millisecond(max(send_at or now, now) + seconds)
+
+
+def _to_millisecond(timestamp: float) -> float:
+    """A timestamp to the millisecond, as every time of ours is shown (the scripts write it back as ISO)."""
+    return math.floor(timestamp * 1000) / 1000
 
 
 def checked_body(body: str, max_chars: int, optional: bool = False) -> str:

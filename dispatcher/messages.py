@@ -133,11 +133,13 @@ class MessageService:
         external_id: str,
         route: Route,
         send_at: float | None = None,
+        expires_at: float | None = None,
         confirms_opt_out: bool = False,
     ) -> Accepted:
-        """Accept one message; `send_at` (a timestamp) holds it until then. QuotaExceeded or ContactRefused when
-        a quota or a contact's rule refuses it. `confirms_opt_out`: the confirmation OPT_OUT_REPLY sends the
-        contact who just opted out, which its opt-out does not stop."""
+        """Accept one message; `send_at` (a timestamp) holds it until then; still unsent at `expires_at` (a
+        timestamp), it becomes `expired`. A replay answers the first message, whatever its validity was.
+        QuotaExceeded or ContactRefused when a quota or a contact's rule refuses it. `confirms_opt_out`: the
+        confirmation OPT_OUT_REPLY sends the contact who just opted out, which its opt-out does not stop."""
         new = new_message(external_id, recipient, body, route)
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
@@ -149,7 +151,7 @@ class MessageService:
         try:
             created, stored_id = self.store.create(
                 new, account, now, queue, payload, fields, scheduled_for,
-                (admission.keys, admission.args) if admission else None, rules,
+                (admission.keys, admission.args) if admission else None, rules=rules, expires_at=expires_at,
             )  # fmt: skip
         except QuotaRefused as refused:  # the script refuses only what an admission or the rules asked it to check
             if refused.code in REFUSALS and self.contacts is not None:
@@ -171,6 +173,7 @@ class MessageService:
         rows: list[NewMessage],
         route: Route,
         send_at: float | None = None,
+        expires_at: float | None = None,
     ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict | ContactRefused]]:
         """Accept validated rows as one batch; returns the batch id and, per row, its message, a conflict or the
         contact's rule that refused it.
@@ -179,14 +182,17 @@ class MessageService:
         chunk tasks (one per `chunk_size` rows, not one per row) in a second. A request that dies
         between the two leaves a batch the reconciler starts (`start_accepted`), so a replay of it
         finds every row already on its way. When no row creates a message (a replayed request), the
-        batch id is the one the replayed rows belong to (None if they belong to several, or to none).
+        batch id is the one the replayed rows belong to (None if they belong to several, or to none). Rows still
+        unsent at `expires_at` (a timestamp) become `expired`.
         """
         batch_id = new_batch_id()
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         counted = self._count(account, [row.external_id for row in rows])
         rules = self._rules(account, route)
-        outcomes = self.store.create_batch(batch_id, account, rows, now, route.fields(), scheduled_for, rules)
+        outcomes = self.store.create_batch(
+            batch_id, account, rows, now, route.fields(), scheduled_for, rules=rules, expires_at=expires_at
+        )
         self._give_back(account, counted - sum(outcome.created for outcome in outcomes))
         results: list[RowAccepted | IdempotencyConflict | ContactRefused] = []
         for row, outcome in zip(rows, outcomes, strict=True):

@@ -71,6 +71,12 @@ PENDING = Family(
 )
 DUE = Family("due", "sorted set", "messages held for their pacing slot or their retry, by when they are due")
 SCHEDULED = Family("scheduled", "sorted set", "messages and batch chunks held until their send_at (or the window)")
+EXPIRING = Family(
+    "expiring",
+    "sorted set",
+    "messages with a validity, by their expires_at: the reconciler expires those still waiting then (members "
+    "that finished otherwise stay until that time, and are dropped then)",
+)
 FAILED = Family("failed", "sorted set", "failed messages by when they failed: the operators' list, by time")
 COUNTS = Family("counts", "hash", "unfinished messages by status")
 DAY_COUNTS = Family(

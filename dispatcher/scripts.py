@@ -27,6 +27,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "lifecycle": ("outbox",),  # a message's moves, its counters, its retention, a claim
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its auto-pause
+    "validity": ("lifecycle", "senders"),  # a waiting message past its expires_at becomes expired
     "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
     "contacts": ("outbox",),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
@@ -42,13 +43,14 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
-    "claim": ("lifecycle", "pools", "contact_claims"),
-    "claim_group": ("lifecycle", "pools", "contact_claims"),
+    "claim": ("lifecycle", "pools", "validity", "contact_claims"),
+    "claim_group": ("lifecycle", "pools", "validity", "contact_claims"),
     "advance": ("lifecycle", "reports", "senders", "contacts"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
     "rearm": (),
+    "expire_due": ("lifecycle", "validity"),
     "hold_sender": (),
     # operators (dispatcher/store.py, dispatcher/failed_messages.py, dispatcher/senders.py)
     "cancel": ("lifecycle",),

@@ -57,6 +57,7 @@ class Settings:
     worker_api_call_delay_ms: int
     default_region: str
     message_retention_days: int
+    message_validity_seconds: int | None  # how long a message may wait unsent by default (None: for ever)
     pool_sticky_days: int  # how long a pool remembers which member wrote to a recipient
     message_body_max_chars: int
     bulk_max_messages: int
@@ -270,6 +271,19 @@ def _contacts(read: Reader) -> ContactSettings:
     )
 
 
+def _message_validity(read: Reader, retention_days: int) -> int | None:
+    """MESSAGE_VALIDITY_SECONDS: how long a message may wait unsent when its request gives no valid_for or
+    expires_at (unset: for ever). At most the retention, as a request's own validity: a validity of months is
+    more likely a slip than a plan."""
+    seconds = read.integer("MESSAGE_VALIDITY_SECONDS", 0, minimum=1)
+    if seconds > retention_days * 86400:
+        raise SettingsError(
+            f"MESSAGE_VALIDITY_SECONDS must be at most MESSAGE_RETENTION_DAYS ({retention_days} days, "
+            f"{retention_days * 86400} seconds); got {seconds}"
+        )
+    return seconds or None
+
+
 def _worker_rate_limit(read: Reader) -> str | None:
     value = read.raw("WORKER_RATE_LIMIT")
     if value is None:
@@ -430,6 +444,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     # a provider call: it is how long a dead worker's messages wait before another worker takes them.
     lease = read.integer("SEND_LEASE_SECONDS", 6, minimum=2)
     environment = read.choice("APP_ENV", read.text("NODE_ENV", "production"), ("development", "production", "test"))
+    retention_days = read.integer("MESSAGE_RETENTION_DAYS", 30, minimum=1)
     if environment == "production":
         refuse_development_secrets(env)
     return Settings(
@@ -451,7 +466,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_rate_limit=_worker_rate_limit(read),
         worker_api_call_delay_ms=read.integer("WORKER_API_CALL_DELAY", 1000),
         default_region=region,
-        message_retention_days=read.integer("MESSAGE_RETENTION_DAYS", 30, minimum=1),
+        message_retention_days=retention_days,
+        message_validity_seconds=_message_validity(read, retention_days),
         pool_sticky_days=read.integer("POOL_STICKY_DAYS", 30, minimum=1, maximum=3650),
         message_body_max_chars=read.integer("MESSAGE_BODY_MAX_CHARS", 4096, minimum=1),
         bulk_max_messages=read.integer("BULK_MAX_MESSAGES", 10_000, minimum=1, maximum=100_000),

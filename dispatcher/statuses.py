@@ -3,8 +3,9 @@
 In words: a message is accepted `queued` (or `scheduled`, for later); a claim moves it to `sending`;
 the provider's answer moves it to `sent`, `retrying` (a transient error with attempts left, which is
 claimed again when due) or `failed`; the provider's webhooks move a sent one on to `delivered`, `read`
-or a late `failed`; any message still waiting can be `canceled`; an operator's retry takes a `failed`
-one back to `queued`. `MOVES` below is the rule, to the letter.
+or a late `failed`; any message still waiting can be `canceled`, or becomes `expired` once its validity
+(`valid_for`, `expires_at`) has passed unsent; an operator's retry takes a `failed` one back to `queued`.
+`MOVES` below is the rule, to the letter.
 
 This module is the rule's one home. The Lua scripts that change statuses get it as a generated
 preamble (`lua_preamble`, prepended by `dispatcher.scripts`): `move()` in lua/lib/lifecycle.lua refuses
@@ -23,20 +24,22 @@ DELIVERED = "delivered"
 READ = "read"
 FAILED = "failed"
 CANCELED = "canceled"
+EXPIRED = "expired"
 
-ALL = (SCHEDULED, QUEUED, SENDING, RETRYING, SENT, DELIVERED, READ, FAILED, CANCELED)
+ALL = (SCHEDULED, QUEUED, SENDING, RETRYING, SENT, DELIVERED, READ, FAILED, CANCELED, EXPIRED)
 
 # Waiting to be sent: a claim may take it, a cancel may end it, the send window may hold it (→ scheduled).
 WAITING = (SCHEDULED, QUEUED, RETRYING)
 # Sending is over: the message counts as finished for its batch, its retention starts, its callback goes.
-FINISHED = (SENT, DELIVERED, READ, FAILED, CANCELED)
+FINISHED = (SENT, DELIVERED, READ, FAILED, CANCELED, EXPIRED)
 # The provider has the message: its webhooks may report on it.
 WITH_PROVIDER = (SENT, DELIVERED, READ)
 
+# A waiting message past its validity → expired; never one being sent: the provider may already have it.
 MOVES: dict[str, tuple[str, ...]] = {
-    SCHEDULED: (SENDING, CANCELED, SCHEDULED),
-    QUEUED: (SENDING, CANCELED, SCHEDULED),
-    RETRYING: (SENDING, CANCELED, SCHEDULED),
+    SCHEDULED: (SENDING, CANCELED, SCHEDULED, EXPIRED),
+    QUEUED: (SENDING, CANCELED, SCHEDULED, EXPIRED),
+    RETRYING: (SENDING, CANCELED, SCHEDULED, EXPIRED),
     # sending → sending: a claim whose worker died is taken over; → failed also when the lease ran out with
     # LEASE_EXPIRED_ACTION=fail or the batch was canceled meanwhile; → retrying also when handed back unsent.
     SENDING: (SENT, RETRYING, FAILED, SENDING),
@@ -45,6 +48,7 @@ MOVES: dict[str, tuple[str, ...]] = {
     READ: (),
     FAILED: (QUEUED,),  # an operator's retry
     CANCELED: (),
+    EXPIRED: (),
 }
 
 # Batches: accepting (rows being written) → running ⇄ paused, → canceled, → completed when every row has

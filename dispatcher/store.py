@@ -96,12 +96,13 @@ class Message:
     history: list[dict] = field(default_factory=list)
     sender: str | None = None  # for a pool's message, the member given at its claim (None before)
     pool: str | None = None
+    expires_at: float | None = None  # unsent by then, it becomes `expired` (None: it may wait for ever)
 
 
 @dataclass(frozen=True)
 class Claim:
     """The outcome of a claim: `claimed` (send now), or why not (`busy`, `lease_expired`, `paused`,
-    `canceled`, `missing`, or the status the message is already in).
+    `canceled`, `expired` (past its validity: never sent), `missing`, or the status the message is already in).
 
     A successful claim carries what the send needs, so the task makes no second round trip.
     """
@@ -188,6 +189,7 @@ class MessageStore:
         self._start_batch = self.script("start_batch")
         self._pop_due = self.script("pop_due")
         self._rearm = self.script("rearm")
+        self._expire_due = self.script("expire_due")
         self._hold_sender = self.script("hold_sender")
 
     def script(self, name: str) -> Script:
@@ -234,6 +236,7 @@ class MessageStore:
         scheduled_for: float | None = None,
         quota: tuple[list[str], list] | None = None,
         rules: str = "",
+        expires_at: float | None = None,
     ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
@@ -242,7 +245,8 @@ class MessageStore:
         and a failed write leaves nothing behind. `extra` adds fields (provider, sender, media, ...) when not empty.
         A message `scheduled_for` later gets no task now: it waits in the due index until then. `quota` (the
         keys and arguments of dispatcher/quotas.py's Admission) has the script check the account's quotas in
-        the same step: QuotaRefused when over one.
+        the same step: QuotaRefused when over one. A message with an `expires_at` (a timestamp) that is still
+        unsent then becomes `expired`.
         """
         stamp = iso(created_at)
         fields = {
@@ -258,6 +262,7 @@ class MessageStore:
             "updated_at": stamp,
             **{name: value for name, value in (extra or {}).items() if value},
             **({"scheduled_for": scheduled_for, "send_at": scheduled_for} if scheduled_for else {}),
+            **({"expires_at": expires_at} if expires_at else {}),
         }
         quota_keys, quota_args = quota or (["", ""], ["", "", "", "", ""])
         created, *answer = self._create(
@@ -291,6 +296,7 @@ class MessageStore:
         shared: dict[str, str],
         scheduled_for: float | None = None,
         rules: str = "",
+        expires_at: float | None = None,
     ) -> list[RowOutcome]:
         """Record a batch's rows in pipelined script calls (one round trip for all of them).
 
@@ -299,13 +305,16 @@ class MessageStore:
         state `accepting`: nothing sends until `start_batch` publishes its chunks, and if that never
         happens (the request died in between) the reconciler starts it ACCEPT_GRACE_SECONDS later.
         A request whose every row is a replay writes nothing. `rules` (dispatcher/contacts.py Contacts.rules, as
-        JSON) has each new row checked against the contact's rules; a refused one is not created.
+        JSON) has each new row checked against the contact's rules; a refused one is not created. Every row gets
+        the batch's `expires_at`, if any.
         """
         stamp = iso(created_at)
         batch_key = self.batch_key(batch_id)
         present: dict[str, object] = {name: value for name, value in shared.items() if value}
         if scheduled_for:
             present.update(scheduled_for=scheduled_for, send_at=scheduled_for)
+        if expires_at:
+            present.update(expires_at=expires_at)
         common = {
             **present,
             "account": account,
@@ -607,6 +616,13 @@ class MessageStore:
         returns them: the ones to republish."""
         return self._rearm(args=[read_at, deadline, *members]) if members else []
 
+    def expire_due(self, limit: int = 1000) -> tuple[int, int]:
+        """Expire up to `limit` messages whose expires_at has come, wherever they wait (see expire_due.lua);
+        returns (expired, taken off the index): a full slice means there may be more."""
+        now = self.clock()
+        expired, taken = self._expire_due(args=[now, iso(now), limit])
+        return int(expired), int(taken)
+
     def watch_until(self, member: str, deadline: float, client: redis.Redis | None = None) -> None:
         (client or self.redis).zadd(redis_keys.PENDING.key(), {member: deadline}, xx=True)
 
@@ -635,6 +651,7 @@ def _message(record: dict, history: list[str]) -> Message | None:
         history=[_first_entry(record), *map(json.loads, history)],
         sender=record.get("sender"),
         pool=record.get("pool"),
+        expires_at=float(record["expires_at"]) if record.get("expires_at") else None,
     )
 
 

@@ -1,6 +1,6 @@
-"""Worker start-up: JSON logs, the Redis eviction check, the lease keeper, the reconciler's timer, the
-release of messages held for their sender's pacing slot (and of retries), and the release of status
-callbacks.
+"""Worker start-up: JSON logs, the Redis eviction check, the lease keeper, the reconciler's timer (which also
+expires messages past their validity), the release of messages held for their sender's pacing slot (and of
+retries), and the release of status callbacks.
 
 The reconciler runs inside every sending worker, but a Redis lock lets only one of them act per
 period, so no separate beat process has to be remembered in the Procfile. Held messages are released
@@ -23,7 +23,7 @@ from dispatcher.redis_health import warn_if_clock_skewed, warn_if_evicting
 from tasks import runtime
 from tasks.callbacks import CHAIN_LEASE_SECONDS
 from tasks.envelope import callback_task_for
-from tasks.reconcile import republish_overdue, trim_failed_listing
+from tasks.reconcile import expire_past_validity, republish_overdue, trim_failed_listing
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def _reconcile_forever(hostname: str) -> None:
         time.sleep(interval)
         try:
             if client.set(redis_keys.RECONCILER_LOCK.key(), hostname, nx=True, ex=interval):
+                expire_past_validity(runtime.services().store)
                 republish_overdue(runtime.services().store, runtime.services().messages)
                 trim_failed_listing()
         except Exception:  # a Redis outage must not kill the timer: try again next period

@@ -17,7 +17,7 @@ from dispatcher.api.presenters import message_view
 from dispatcher.api.request_input import int_arg, json_object, load
 from dispatcher.api.schemas import BatchMessagesSchema, BatchSchema, BulkAnswerSchema, BulkRequestSchema
 from dispatcher.contacts import ContactRefused
-from dispatcher.message_rules import InvalidInput, checked_send_at
+from dispatcher.message_rules import InvalidInput, checked_expires_at, checked_send_at
 from dispatcher.messages import IdempotencyConflict
 from dispatcher.store import NewMessage
 from dispatcher.templates import Template
@@ -73,6 +73,13 @@ def send_bulk():
     try:
         route = route_for(envelope, services)
         send_at = checked_send_at(envelope.get("send_at"), settings.message_retention_days)
+        expires_at = checked_expires_at(
+            settings.message_validity_seconds,
+            settings.message_retention_days,
+            valid_for=envelope.get("valid_for"),
+            expires_at=envelope.get("expires_at"),
+            send_at=send_at,
+        )
     except InvalidInput as invalid:
         raise ApiError.invalid(invalid) from None
 
@@ -94,7 +101,9 @@ def send_bulk():
 
     batch_id = None
     if valid:
-        batch_id, outcomes = services.messages.accept_batch(account(), [m for _, m in valid], route, send_at)
+        batch_id, outcomes = services.messages.accept_batch(
+            account(), [m for _, m in valid], route, send_at, expires_at
+        )
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, ContactRefused):
                 result.update(outcome.body)

@@ -21,6 +21,7 @@ from dispatcher.failed_messages import Cursor, FailedFilter
 from dispatcher.message_rules import (
     InvalidInput,
     checked_body,
+    checked_expires_at,
     checked_recipient,
     checked_send_at,
 )
@@ -66,10 +67,17 @@ def send_message():
         )
         recipient = checked_recipient(data["recipient_phone"], settings.default_region)
         send_at = checked_send_at(data.get("send_at"), settings.message_retention_days)
+        expires_at = checked_expires_at(
+            settings.message_validity_seconds,
+            settings.message_retention_days,
+            valid_for=data.get("valid_for"),
+            expires_at=data.get("expires_at"),
+            send_at=send_at,
+        )
     except InvalidInput as invalid:
         raise ApiError.invalid(invalid) from None
     try:
-        accepted = services.messages.accept(account(), recipient, body, data["external_id"], route, send_at)
+        accepted = services.messages.accept(account(), recipient, body, data["external_id"], route, send_at, expires_at)
     except IdempotencyConflict as conflict:
         raise ApiError(
             409,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dispatcher import statuses
-from dispatcher.store import Message, MessageStore
+from dispatcher.store import Message, MessageStore, iso
 from providers.base import mask_phone
 
 
@@ -23,6 +23,7 @@ def message_view(message: Message) -> dict:
         "history": message.history,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
+        "expires_at": iso(message.expires_at) if message.expires_at else None,
     }
 
 

@@ -123,6 +123,29 @@ class RouteSchema(Schema):
             "`outside_session_window`. A sender may have its own (PUT /v1/senders/...)."
         },
     )
+    valid_for = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, error="valid_for must be a whole number of seconds, at least 1"),
+        error_messages={"invalid": "valid_for must be a whole number of seconds"},
+        metadata={
+            "description": "Seconds the message may wait unsent, from its send_at (else from now): past them it "
+            "becomes `expired` and is never sent. At most MESSAGE_RETENTION_DAYS; not with `expires_at`; "
+            "default MESSAGE_VALIDITY_SECONDS (unset: no limit).",
+            "example": 3600,
+        },
+    )
+    expires_at = fields.AwareDateTime(
+        format="iso",
+        error_messages={
+            "invalid": "expires_at must be an ISO-8601 date and time",
+            "invalid_awareness": "expires_at must include a time zone, e.g. 2026-12-01T18:00:00-03:00",
+        },
+        metadata={
+            "description": "The message is never sent after then: still unsent, it becomes `expired`. In the "
+            "future, after send_at, at most MESSAGE_RETENTION_DAYS ahead; not with `valid_for`.",
+            "example": "2026-12-01T18:00:00-03:00",
+        },
+    )
     callback_url = fields.Url(
         schemes={"http", "https"},
         require_tld=False,
@@ -227,6 +250,9 @@ class MessageSchema(Schema):
     history = fields.List(fields.Nested(HistoryEntrySchema))
     created_at = fields.String()
     updated_at = fields.String()
+    expires_at = fields.String(
+        allow_none=True, metadata={"description": "ISO-8601 UTC: still unsent then, it becomes expired; null: no limit"}
+    )
 
 
 class ErrorSchema(Schema):

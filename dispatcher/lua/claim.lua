@@ -4,7 +4,8 @@
 -- to it), paused or canceled (its batch), paced (held until its sender's slot), sender_paused (held
 -- until its sender is resumed), pool_held (no member of its pool can send), failed (its pool is gone, or the
 -- contact's 24-hour window closed with no fallback template), canceled (also: its recipient opted out), scheduled
--- or not_due (a retry: not due yet), missing, or the status it is already in.
+-- or not_due (a retry: not due yet), missing, or the status it is already in (`expired` too when this claim found
+-- it past its validity: see lib/validity.lua).
 -- KEYS: message key.  ARGV: id, now, lease until, take over expired leases ('1'/'0'), now (ISO),
 -- pacing limits (JSON), when the send window next opens (0: it is open).
 local key, id, now, lease_until, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
@@ -15,6 +16,8 @@ if status == 'sending' then
   if ARGV[4] ~= '1' then return {'lease_expired', tonumber(redis.call('HGET', key, 'attempts'))} end
 elseif not WAITING[status] then
   return {status, 0}
+elseif expire_if_past(key, id, status, redis.call('HGET', key, 'expires_at'), now, now_iso) then
+  return {'expired', 0}
 elseif status == 'scheduled' then
   if tonumber(redis.call('HGET', key, 'scheduled_for') or '0') > now then return {'scheduled', 0} end
 elseif status == 'retrying' then

@@ -1,5 +1,6 @@
 -- A batch chunk claims its next rows together. Rows that are not waiting (sent, being sent, or
--- retrying later on their own task) are skipped. Returns {state} when the batch is not running,
+-- retrying later on their own task) are skipped; waiting rows past their validity expire (see lib/validity.lua).
+-- Returns {state} when the batch is not running,
 -- else {'running', {id, attempt, recipient, body, external_id, provider, sender, media, template, pool}...}.
 -- Rows whose sender has no slot now are held until their slot (see pace in lib/pacing.lua; a pool's rows
 -- are given their member first, see lib/pools.lua) and go on their own from there; outside the send window they are held until it opens.
@@ -15,9 +16,10 @@ for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'body', 'external_id', 'provider',
-                      'sender', 'media', 'template', 'scheduled_for', 'pool')
+                      'sender', 'media', 'template', 'scheduled_for', 'pool', 'expires_at')
+  local expired = WAITING[f[1]] and expire_if_past(key, id, f[1], f[12], now, now_iso)
   -- Waiting, and due: a retry's or a schedule's time has come.
-  local waiting = WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
+  local waiting = not expired and WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
                   and not (f[1] == 'scheduled' and tonumber(f[10] or '0') > now)
   if waiting and opens > now then
     hold_for_window(key, id, f[1], opens, now, now_iso)

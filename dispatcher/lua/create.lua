@@ -1,5 +1,6 @@
 -- Accept one message: the external_id mapping, the record and its task, all or nothing. A message
--- scheduled for later gets no task now: it waits in dispatch:scheduled until its time. Nothing expires
+-- scheduled for later gets no task now: it waits in dispatch:scheduled until its time. A message with a
+-- validity (an `expires_at` field) waits in dispatch:expiring too (see lib/validity.lua). Nothing expires
 -- until the message finishes (see set_retention in lib/lifecycle.lua).
 -- The account's quotas are checked in the same step, when they are on: the request against its rate (a
 -- replay is a request too), then, for a new message only (a replay is answered as it was), the contact's
@@ -34,6 +35,8 @@ redis.call('ZADD', 'dispatch:pending', ARGV[2], ARGV[1])
 redis.call('HINCRBY', 'dispatch:counts', ARGV[3], 1)
 local route = redis.call('HMGET', KEYS[2], 'provider', 'sender')
 redis.call('HINCRBY', 'dispatch:metrics:statuses', 'accepted\t' .. (route[1] or '') .. '\t' .. (route[2] or ''), 1)
+local expires_at = redis.call('HGET', KEYS[2], 'expires_at')
+if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, ARGV[1]) end
 if ARGV[4] ~= '' then
   redis.call('ZADD', 'dispatch:scheduled', ARGV[4], ARGV[1])
 elseif ARGV[5] ~= '' then

@@ -7,7 +7,8 @@
 -- process, a reply lost after Redis did the work), the reconciler starts it past that deadline. A
 -- slice for a batch that is no longer accepting (the reconciler started it meanwhile) is refused
 -- whole, so no row joins a batch after its chunks were counted.
--- Nothing expires until it finishes (see set_retention in lib/lifecycle.lua).
+-- Nothing expires until it finishes (see set_retention in lib/lifecycle.lua). Rows of a batch with a validity
+-- (a shared `expires_at`) wait in dispatch:expiring too (see lib/validity.lua).
 -- KEYS: batch key, batch list key.
 -- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
@@ -18,6 +19,10 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
 local shared = {}
 for i = 8, #ARGV do shared[#shared + 1] = ARGV[i] end
+local expires_at = false
+for i = 1, #shared, 2 do
+  if shared[i] == 'expires_at' then expires_at = shared[i + 1] end
+end
 local rules = ARGV[7] ~= '' and cjson.decode(ARGV[7])
 local rows = cjson.decode(ARGV[3])
 -- The rules' reads for the whole slice at once (a few calls, not a few a row); each new row is counted below.
@@ -45,6 +50,7 @@ for i, row in ipairs(rows) do
       redis.call('HSET', key, 'message_id', id, 'external_id', external_id, 'recipient', row[3],
                  'body', row[4], 'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
       redis.call('RPUSH', KEYS[2], id)
+      if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end
       created = created + 1
       out[#out + 1] = {1}
     end

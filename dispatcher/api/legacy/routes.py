@@ -27,9 +27,10 @@ from dispatcher.api.presenters import queue_counts
 from dispatcher.api.request_input import json_object
 from dispatcher.api.schemas import TEMPLATE_MAX
 from dispatcher.contacts import ContactRefused
-from dispatcher.message_rules import InvalidInput, checked_body, checked_recipient
+from dispatcher.message_rules import InvalidInput, checked_body, checked_expires_at, checked_recipient
 from dispatcher.messages import Route, RowAccepted
 from dispatcher.names import SENDER_MAX
+from dispatcher.settings import Settings
 from dispatcher.store import iso
 from dispatcher.templates import Template
 from providers.base import TEXT, mask_phone
@@ -49,6 +50,7 @@ JOB_STATES = {
     statuses.READ: "completed",
     statuses.FAILED: "failed",
     statuses.CANCELED: "failed",
+    statuses.EXPIRED: "failed",
 }
 BATCH_JOB_STATES = {
     "accepting": "waiting",
@@ -150,6 +152,12 @@ def _route(services, instance_name: str) -> Route:
     return Route(provider, sender, callback_url=services.settings.callbacks.status_webhook_url)
 
 
+def _default_expiry(settings: Settings) -> float | None:
+    """The legacy bodies have no validity of their own: MESSAGE_VALIDITY_SECONDS applies, as to a /v1 send
+    that gives none."""
+    return checked_expires_at(settings.message_validity_seconds, settings.message_retention_days)
+
+
 @blueprint.get("/health")
 def health():
     return jsonify({"status": "ok", "timestamp": iso(time.time())})
@@ -182,7 +190,9 @@ def dispatch_single():
         route = _route(services, data["instanceName"])
     except InvalidInput as invalid:
         raise ApiError.invalid(invalid) from None
-    accepted = services.messages.accept(account(), recipient, body, f"fastify-{uuid.uuid4()}", route)
+    accepted = services.messages.accept(
+        account(), recipient, body, f"fastify-{uuid.uuid4()}", route, expires_at=_default_expiry(settings)
+    )
     return jsonify({"success": True, "message": "Job único adicionado à fila.", "jobId": accepted.message_id})
 
 
@@ -234,7 +244,7 @@ def dispatch_bulk():
                 field=f"recipients/{index}/{invalid.body['field']}",
             ) from None
     _refuse_opted_out(services, [row.recipient for row in rows])
-    batch_id, outcomes = services.messages.accept_batch(account(), rows, route)
+    batch_id, outcomes = services.messages.accept_batch(account(), rows, route, expires_at=_default_expiry(settings))
     job_ids = [outcome.message_id for outcome in outcomes if isinstance(outcome, RowAccepted)]
     return jsonify(
         {"success": True, "message": f"{len(job_ids)} jobs adicionados à fila.", "jobIds": job_ids, "batchId": batch_id}
@@ -266,7 +276,7 @@ def queue_status():
                 "wait": counts[statuses.QUEUED],
                 "active": counts[statuses.SENDING],
                 "completed": counts[statuses.SENT] + counts[statuses.DELIVERED] + counts[statuses.READ],
-                "failed": counts[statuses.FAILED] + counts[statuses.CANCELED],
+                "failed": counts[statuses.FAILED] + counts[statuses.CANCELED] + counts[statuses.EXPIRED],
                 "delayed": counts[statuses.RETRYING],
                 "paused": 0,
             },
@@ -294,7 +304,7 @@ def _message_job(message) -> dict:
         "progress": 100 if finished else 0,
         "failedReason": (message.last_error or {}).get("message")
         if message.status == statuses.FAILED
-        else ("canceled" if message.status == statuses.CANCELED else None),
+        else (message.status if message.status in (statuses.CANCELED, statuses.EXPIRED) else None),
         "returnValue": {"provider_message_id": message.provider_message_id} if message.provider_message_id else None,
         "timestamp": _millis(message.created_at),
         "processedOn": _millis(started),

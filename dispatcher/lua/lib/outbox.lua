@@ -49,11 +49,11 @@ end
 -- completion: a batch whose failed rows are retried completes again, with a new event id).
 local function report_batch(batch, bkey, now_iso, now)
   local f = redis.call('HMGET', bkey, 'callback_url', 'state', 'total', 'count_sent', 'count_delivered',
-                       'count_read', 'count_failed', 'count_canceled', 'account', 'key_id')
+                       'count_read', 'count_failed', 'count_canceled', 'account', 'key_id', 'count_expired')
   if not f[1] or redis.call('HSETNX', bkey, 'completed_reported', 1) == 0 then return end
   local completion = redis.call('HINCRBY', bkey, 'completions', 1)
   local counts = {sent = tonumber(f[4] or '0'), delivered = tonumber(f[5] or '0'), read = tonumber(f[6] or '0'),
-                  failed = tonumber(f[7] or '0'), canceled = tonumber(f[8] or '0')}
+                  failed = tonumber(f[7] or '0'), canceled = tonumber(f[8] or '0'), expired = tonumber(f[11] or '0')}
   enqueue_event('batch:' .. batch, f[1], {event_id = batch .. '.completed.' .. completion, type = 'batch.completed',
                                           batch_id = batch, state = f[2], total = tonumber(f[3]),
                                           counts = counts, at = now_iso}, now, f[9] or f[10])
