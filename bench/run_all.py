@@ -38,6 +38,10 @@ def main() -> None:
         ),
         ("python -m bench.claim_cost 3000 3", run([sys.executable, "-m", "bench.claim_cost", "3000", "3"])),
         *(
+            ("python -m bench.contacts 3000 9", line)
+            for line in run([sys.executable, "-m", "bench.contacts", "3000", "9"]).splitlines()
+        ),
+        *(
             ("python -m bench.pools 20 5", line)
             for line in run([sys.executable, "-m", "bench.pools", "20", "5"]).splitlines()
         ),

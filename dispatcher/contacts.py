@@ -129,7 +129,7 @@ class Contacts:
         pool's members. The opt-out list (`optouts`); the window (`window`: the senders that may carry the
         message, present when it applies: to a free-form message, no `template`, when every carrier is held to
         it; `fallback`, the request's fallback template, lets it through, sent as that template if the window
-        is still closed at its claim); the daily cap (`cap`, 0: none; the day's count is kept either way).
+        is still closed at its claim); the daily cap (`cap`, 0: none, and then nothing is counted).
         `phone` is a single send's recipient (a bulk row brings its own). An opt-out's own confirmation
         (`confirms_opt_out`) is the one message an opted-out number gets.
 
@@ -249,7 +249,8 @@ class Contacts:
 
     def view(self, account: str, phone: str, pools: Sequence[str]) -> dict:
         """GET /v1/contacts/<phone>: the opt-out state and its history, each sender's window, today's messages
-        and, for each of `pools` that remembers one, the member that last wrote to the contact for the account."""
+        (under a daily cap, the only time they are counted) and, for each of `pools` that remembers one, the
+        member that last wrote to the contact for the account."""
         now = self.clock()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zscore(redis_keys.OPT_OUTS.key(account), phone)
@@ -280,7 +281,7 @@ class Contacts:
             "opted_out_at": iso(since) if since is not None else None,
             "history": [json.loads(entry) for entry in log],
             "senders": windows,
-            "messages_today": int(today or 0),
+            "messages_today": int(today or 0) if cap else None,  # counted only under a cap
             "daily_cap": cap or None,
             "sticky_members": {pool: _member(m) for pool, m in zip(pools, sticky, strict=True) if m},
         }

@@ -368,7 +368,7 @@ def test_the_cap_is_counted_once_per_message_by_concurrent_requests(make_app, st
 
 
 def test_a_contacts_view_shows_its_rules_and_is_the_accounts_own(make_app, meta_env):
-    client = make_app(**meta_env)
+    client = make_app(**meta_env, CONTACT_DAILY_CAP="5")
     meta_reply(client, "Oi")
     send(client, "v1")
     client.post("/v1/opt-outs", json={"recipient_phone": CONTACT}, headers=auth())
@@ -382,3 +382,5 @@ def test_a_contacts_view_shows_its_rules_and_is_the_accounts_own(make_app, meta_
     assert other["opted_out"] is False and other["history"] == [] and other["messages_today"] == 0
     assert client.get("/v1/contacts/abc", headers=auth()).status_code == 400
     assert client.get(f"/v1/contacts/{CONTACT}", headers=operator()).status_code == 403
+    uncapped = make_app(**meta_env).get(f"/v1/contacts/{CONTACT}", headers=auth()).json
+    assert uncapped["messages_today"] is None and uncapped["daily_cap"] is None  # nothing is counted without a cap

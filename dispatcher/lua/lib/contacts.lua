@@ -1,7 +1,8 @@
 -- A contact's rules (dispatcher/contacts.py): each account's opt-out list, the 24-hour customer-service window
 -- of each sender, the messages an account sends one contact a day. Needs outbox (dispatcher/scripts.py puts it
 -- first). The keys: dispatch:optouts:<account> (numbers by when they opted out), its history in
--- dispatch:contact:<account>:<number>, dispatch:contact-day:<account>:<day> (number → messages that day),
+-- dispatch:contact:<account>:<number>, dispatch:contact-day:<account>:<day> (number → messages that day, kept
+-- when the account has a cap),
 -- dispatch:window:<sender id>:<day> (number → when it last wrote to that sender that UTC day: today's and
 -- yesterday's hold every open window, and a bulk slice reads them in one call each) and dispatch:reach:<number>
 -- (in:<sender id> → when it last wrote to that sender, for its view; by:<sender id> → the account that last sent
@@ -65,9 +66,15 @@ local function contact_refusals(account, phones, rules)
 end
 
 -- Count a new message from `account` to `phone` in the contact's day: 'contact_cap_reached' (and nothing counted)
--- when that would pass `rules.cap`, else false.
+-- when that would pass `rules.cap`, else false. Without a cap nothing is counted: a count is a hash field a
+-- contact a day, the largest part of what the rules cost a bulk row.
 local function count_contact(account, phone, rules)
-  local day = 'dispatch:contact-day:' .. account .. ':' .. rules.day
+  if rules.cap <= 0 then return false end
+  local day = rules.day_key
+  if not day then
+    day = 'dispatch:contact-day:' .. account .. ':' .. rules.day
+    rules.day_key = day  -- built once a script call, not once a row
+  end
   local count = redis.call('HINCRBY', day, phone, 1)
   if count == 1 and not rules.expiry_set then
     redis.call('EXPIREAT', day, rules.expires)  -- the day's counts expire the day after
@@ -82,6 +89,7 @@ end
 
 -- Give back a message count_contact counted that was refused after all (by the account's daily quota).
 local function uncount_contact(account, phone, rules)
+  if rules.cap <= 0 then return end
   redis.call('HINCRBY', 'dispatch:contact-day:' .. account .. ':' .. rules.day, phone, -1)
 end
 
