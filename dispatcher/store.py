@@ -97,6 +97,7 @@ class Message:
     sender: str | None = None  # for a pool's message, the member given at its claim (None before)
     pool: str | None = None
     expires_at: float | None = None  # unsent by then, it becomes `expired` (None: it may wait for ever)
+    fallback_used: bool = False  # sent as its fallback template: the contact's 24-hour window was closed
 
 
 @dataclass(frozen=True)
@@ -652,6 +653,7 @@ def _message(record: dict, history: list[str]) -> Message | None:
         sender=record.get("sender"),
         pool=record.get("pool"),
         expires_at=float(record["expires_at"]) if record.get("expires_at") else None,
+        fallback_used=bool(record.get("fallback_used")),
     )
 
 

@@ -291,6 +291,8 @@ def test_a_window_that_closes_while_the_message_waits_is_checked_at_the_claim(
     wait_for(lambda: status(client, plain)["status"] == "failed", timeout=20, what="the late free-form failed")
     assert status(client, plain)["last_error"]["code"] == "outside_session_window"
     wait_for(lambda: status(client, with_fallback.json["message_id"])["status"] == "sent", what="the fallback sent")
+    assert status(client, with_fallback.json["message_id"])["fallback_template_used"] is True
+    assert status(client, plain)["fallback_template_used"] is False
     assert sent_to(fake_meta, inbound.CONTACT_DIGITS) == []  # never called for the failed one
     assert sent_to(fake_meta, OTHER_CONTACT.lstrip("+"))[0]["type"] == "template"
 

@@ -24,6 +24,7 @@ def message_view(message: Message) -> dict:
         "created_at": message.created_at,
         "updated_at": message.updated_at,
         "expires_at": iso(message.expires_at) if message.expires_at else None,
+        "fallback_template_used": message.fallback_used,
     }
 
 

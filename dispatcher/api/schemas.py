@@ -253,6 +253,9 @@ class MessageSchema(Schema):
     expires_at = fields.String(
         allow_none=True, metadata={"description": "ISO-8601 UTC: still unsent then, it becomes expired; null: no limit"}
     )
+    fallback_template_used = fields.Boolean(
+        metadata={"description": "sent as its fallback_template: the contact's 24-hour window was closed"}
+    )
 
 
 class ErrorSchema(Schema):

@@ -75,7 +75,7 @@ def _confirm_opt_out(reply: IncomingMessage, account: str) -> None:
     duplicate and changes nothing), through the sender it wrote to, as the account's message."""
     services = context.services()
     text = services.settings.contacts.opt_out_reply
-    if not text:
+    if not text or reply.provider not in services.catalog.providers:  # a reply through a provider we do not send with
         return
     route = Route(reply.provider, reply.to, callback_url=services.settings.callbacks.status_webhook_url)
     external_id = f"opt-out-reply:{reply.provider}:{reply.provider_message_id}"[:255]
