@@ -38,6 +38,10 @@ def main() -> None:
         ),
         ("python -m bench.claim_cost 3000 3", run([sys.executable, "-m", "bench.claim_cost", "3000", "3"])),
         *(
+            ("python -m bench.memory 100000", line)
+            for line in run([sys.executable, "-m", "bench.memory", "100000"]).splitlines()
+        ),
+        *(
             ("python -m bench.contacts 3000 9", line)
             for line in run([sys.executable, "-m", "bench.contacts", "3000", "9"]).splitlines()
         ),

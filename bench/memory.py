@@ -1,0 +1,100 @@
+"""Redis memory per message once it is sent, history included: what a growing user pays for first.
+
+Usage: python -m bench.memory [MESSAGES]
+On a private Redis, MESSAGES single sends are accepted and recorded `sent` the way a worker records them (the
+store's claim, then `tasks.delivery.record` with the provider's id); then, on a fresh database, MESSAGES rows of
+bulk requests (10,000 rows each, one templated text) are accepted and sent the same way, a chunk of 500 claimed
+together as a worker's chunk claims them. The task queue is emptied before each reading, as the workers would
+have consumed it, and no callback URL is set, so the outbox holds nothing. Redis's `used_memory` is read before
+and after; the difference divided by MESSAGES is printed, with the keys a message leaves behind.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench.common import private_redis, service_env
+from dispatcher import statuses
+from dispatcher.accounts import key_id
+from dispatcher.api.intake import prepare_row
+from dispatcher.messages import Route
+from dispatcher.services import build_services
+from dispatcher.settings import load_settings
+from dispatcher.templates import Template
+from tasks.delivery import Outcome, record
+from tasks.envelope import publishers
+
+BULK_ROWS = 10_000
+CHUNK = 500
+TEMPLATE = "Olá {{name}}! A sua consulta de {{day}} está confirmada. Responda SAIR para não receber mais."
+
+
+def _used(client) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def _sent(services, message_id: str, attempt: int) -> None:
+    outcome = Outcome(statuses.SENT, provider_message_id=f"wamid.HBgMNTU2NDk5OTk5ODg4OBUCABEYEjk{message_id[-12:]}")
+    record(services.store, message_id, outcome, attempt)
+
+
+def _single(services, count: int) -> None:
+    caller, route, store = key_id("bench"), Route("mock"), services.store
+    for n in range(count):
+        phone = f"+55649{n % 100_000_000:08d}"
+        text = f"Olá Maria {n}! A sua consulta de terça está confirmada. Responda SAIR para não receber mais."
+        message_id = services.messages.accept(caller, phone, text, f"campaign_42_contact_{n}", route).message_id
+        claim = store.claim(message_id, take_over_expired=True)
+        _sent(services, message_id, claim.attempt)
+
+
+def _bulk(services, count: int) -> None:
+    caller, route, store = key_id("bench"), Route("mock"), services.store
+    template = Template(TEMPLATE)
+    for start in range(0, count, BULK_ROWS):
+        rows = [
+            prepare_row(
+                {
+                    "recipient_phone": f"+55649{n % 100_000_000:08d}",
+                    "external_id": f"campaign_42_contact_{n}",
+                    "variables": {"name": f"Maria {n}", "day": "terça"},
+                },
+                template,
+                services.settings,
+                route,
+            )
+            for n in range(start, min(start + BULK_ROWS, count))
+        ]
+        batch_id, _ = services.messages.accept_batch(caller, rows, route)
+        for first in range(0, len(rows), CHUNK):
+            ids = store.batch_message_ids(batch_id, first, first + CHUNK)
+            _, claims = store.claim_group(batch_id, ids)
+            for claim in claims:
+                _sent(services, claim.message_id, claim.attempt)
+
+
+def _measure(url: str, count: int, send) -> tuple[float, float]:
+    """(bytes a message, keys a message) that `send` leaves behind."""
+    settings = load_settings(service_env(url, MOCK_LATENCY_MS="0"))
+    services = build_services(settings, publishers(settings.queue_name))
+    client = services.store.redis
+    client.flushdb()
+    before, keys_before = _used(client), client.dbsize()
+    send(services, count)
+    client.delete(settings.queue_name)  # the tasks a worker would have consumed
+    return (_used(client) - before) / count, (client.dbsize() - keys_before) / count
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    with private_redis() as url:
+        for label, send in (("single sends", _single), ("bulk rows", _bulk)):
+            per_message, keys = _measure(url, count, send)
+            print(
+                f"Redis memory per sent message, {label} ({count:,}, history included): "
+                f"{per_message:,.0f} bytes, {keys:.2f} keys"
+            )
+
+
+if __name__ == "__main__":
+    main()
