@@ -42,6 +42,10 @@ def main() -> None:
             for line in run([sys.executable, "-m", "bench.memory", "100000"]).splitlines()
         ),
         *(
+            ("python -m bench.scaling 20000 1 2 4", line)
+            for line in run([sys.executable, "-m", "bench.scaling", "20000", "1", "2", "4"]).splitlines()
+        ),
+        *(
             ("python -m bench.contacts 3000 9", line)
             for line in run([sys.executable, "-m", "bench.contacts", "3000", "9"]).splitlines()
         ),
