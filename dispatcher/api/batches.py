@@ -11,13 +11,13 @@ from dispatcher.api import context
 from dispatcher.api.auth import account, require_api_key
 from dispatcher.api.context import own_batch
 from dispatcher.api.errors import ApiError
-from dispatcher.api.intake import prepare_row, route_for
+from dispatcher.api.intake import prepare_row, route_for, timing
 from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.presenters import message_view
 from dispatcher.api.request_input import int_arg, json_object, load
 from dispatcher.api.schemas import BatchMessagesSchema, BatchSchema, BulkAnswerSchema, BulkRequestSchema
 from dispatcher.contacts import ContactRefused
-from dispatcher.message_rules import InvalidInput, checked_expires_at, checked_send_at
+from dispatcher.message_rules import InvalidInput
 from dispatcher.messages import IdempotencyConflict
 from dispatcher.store import NewMessage
 from dispatcher.templates import Template
@@ -72,14 +72,7 @@ def send_bulk():
     template = Template(envelope["template"]) if envelope.get("template") is not None else None
     try:
         route = route_for(envelope, services)
-        send_at = checked_send_at(envelope.get("send_at"), settings.message_retention_days)
-        expires_at = checked_expires_at(
-            settings.message_validity_seconds,
-            settings.message_retention_days,
-            valid_for=envelope.get("valid_for"),
-            expires_at=envelope.get("expires_at"),
-            send_at=send_at,
-        )
+        send_at, expires_at = timing(envelope, settings)
     except InvalidInput as invalid:
         raise ApiError.invalid(invalid) from None
 

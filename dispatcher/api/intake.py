@@ -14,8 +14,10 @@ from dispatcher.message_rules import (
     InvalidInput,
     checked_body,
     checked_callback_url,
+    checked_expires_at,
     checked_media_url,
     checked_recipient,
+    checked_send_at,
     rendered,
 )
 from dispatcher.messages import Route, new_message
@@ -59,6 +61,21 @@ def route_for(data: dict, services: Services, template: dict | None = None) -> R
                     f"the {name} provider cannot send templates", "unsupported_kind", "fallback_template"
                 )
     return Route(provider, sender, media or None, template or None, callback_url, pool or "", fallback, candidates)
+
+
+def timing(data: dict, settings: Settings) -> tuple[float | None, float | None]:
+    """When a request's message may go (`send_at`) and when, still unsent, it expires (`valid_for` or
+    `expires_at`, else MESSAGE_VALIDITY_SECONDS), as timestamps; InvalidInput naming the field that cannot be.
+    One rule for the single send and the bulk request."""
+    send_at = checked_send_at(data.get("send_at"), settings.message_retention_days)
+    expires_at = checked_expires_at(
+        settings.message_validity_seconds,
+        settings.message_retention_days,
+        valid_for=data.get("valid_for"),
+        expires_at=data.get("expires_at"),
+        send_at=send_at,
+    )
+    return send_at, expires_at
 
 
 _ABSENT = object()

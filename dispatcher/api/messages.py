@@ -12,19 +12,13 @@ from dispatcher.api import context
 from dispatcher.api.auth import account, quota_checked_at_accept, require_api_key
 from dispatcher.api.context import own_message
 from dispatcher.api.errors import CONTACT_REFUSED, ApiError
-from dispatcher.api.intake import route_for
+from dispatcher.api.intake import route_for, timing
 from dispatcher.api.openapi import Answer, documented, paging, query
 from dispatcher.api.presenters import message_view
 from dispatcher.api.request_input import int_arg, json_object, load
 from dispatcher.api.schemas import BatchMessagesSchema, MessageSchema, SendAnswerSchema, SendMessageSchema
 from dispatcher.failed_messages import Cursor, FailedFilter
-from dispatcher.message_rules import (
-    InvalidInput,
-    checked_body,
-    checked_expires_at,
-    checked_recipient,
-    checked_send_at,
-)
+from dispatcher.message_rules import InvalidInput, checked_body, checked_recipient
 from dispatcher.messages import IdempotencyConflict
 from providers.base import mask_phone
 
@@ -66,14 +60,7 @@ def send_message():
             data["message_body"], settings.message_body_max_chars, optional=bool(route.media or route.template)
         )
         recipient = checked_recipient(data["recipient_phone"], settings.default_region)
-        send_at = checked_send_at(data.get("send_at"), settings.message_retention_days)
-        expires_at = checked_expires_at(
-            settings.message_validity_seconds,
-            settings.message_retention_days,
-            valid_for=data.get("valid_for"),
-            expires_at=data.get("expires_at"),
-            send_at=send_at,
-        )
+        send_at, expires_at = timing(data, settings)
     except InvalidInput as invalid:
         raise ApiError.invalid(invalid) from None
     try:
