@@ -63,11 +63,13 @@ class Route:
 
     def fields(self) -> dict[str, str]:
         """The record's fields for this route (empty ones left out)."""
+        values = {"provider": self.provider, "sender": self.sender, "pool": self.pool}
+        values["callback_url"] = self.callback_url
+        return {name: value for name, value in values.items() if value}
+
+    def content_fields(self) -> dict[str, str]:
+        """What the route adds to the message's content (dispatcher/redis_keys.py CONTENT), each as JSON text."""
         values = {
-            "provider": self.provider,
-            "sender": self.sender,
-            "pool": self.pool,
-            "callback_url": self.callback_url,
             "media": _json(self.media),
             "template": _json(self.template),
             "fallback_template": _json(self.fallback_template),
@@ -152,6 +154,7 @@ class MessageService:
             created, stored_id = self.store.create(
                 new, account, now, queue, payload, fields, scheduled_for,
                 (admission.keys, admission.args) if admission else None, rules=rules, expires_at=expires_at,
+                content=route.content_fields(),
             )  # fmt: skip
         except QuotaRefused as refused:  # the script refuses only what an admission or the rules asked it to check
             if refused.code in REFUSALS and self.contacts is not None:
@@ -191,8 +194,9 @@ class MessageService:
         counted = self._count(account, [row.external_id for row in rows])
         rules = self._rules(account, route)
         outcomes = self.store.create_batch(
-            batch_id, account, rows, now, route.fields(), scheduled_for, rules=rules, expires_at=expires_at
-        )
+            batch_id, account, rows, now, route.fields(), scheduled_for, rules=rules, expires_at=expires_at,
+            content=route.content_fields(),
+        )  # fmt: skip
         self._give_back(account, counted - sum(outcome.created for outcome in outcomes))
         results: list[RowAccepted | IdempotencyConflict | ContactRefused] = []
         for row, outcome in zip(rows, outcomes, strict=True):

@@ -7,8 +7,13 @@ Lua and fails on one this table does not declare: a new family cannot go unliste
 
 Retention: a message's record, its history and its external_id key are kept while it waits and
 MESSAGE_RETENTION_DAYS after the UTC day it finished (`set_retention` in lua/lib/lifecycle.lua), as are its
-batch's keys and that day's counts. A sender id is `<provider>:<sender>` with the sender's `%` and `:`
-percent-encoded (`dispatcher.senders.sender_id`), an account name has no colon (`dispatcher.accounts`).
+batch's keys and that day's counts. Its content (the text) goes when it finishes, unless it failed: nothing
+but a send reads it. Memory is what a deployment pays for first (docs/performance.md): Redis stores a hash
+whose values are all within `hash-max-ziplist-value` (64 bytes by default) compactly, at about half the size,
+so the long texts a message is sent with live in their own key, not in its record.
+
+A sender id is `<provider>:<sender>` with the sender's `%` and `:` percent-encoded
+(`dispatcher.senders.sender_id`), an account name has no colon (`dispatcher.accounts`).
 
 Beside these, the same Redis holds Celery's own keys, which are not ours to name: the task queues (lists
 named QUEUE_NAME and CALLBACK_QUEUE_NAME) and kombu's bindings and unacked sets.
@@ -50,7 +55,15 @@ class Family:
 
 
 # --- messages (dispatcher/store.py) ---
-MESSAGE = Family("msg:<message id>", "hash", "the message record: what to send, its status, attempts, last error")
+MESSAGE = Family(
+    "msg:<message id>", "hash", "the message record: its recipient, route, status, attempts, last error, times"
+)
+CONTENT = Family(
+    "msg:<message id>:content",
+    "string",
+    "what the message says (JSON: body, and media, template, fallback_template as stored JSON): kept while it can "
+    "still be sent, dropped when it finishes but as `failed` (an operator may retry it)",
+)
 HISTORY = Family("msg:<message id>:history", "list", "one JSON entry per status change after `queued`, oldest first")
 EXTERNAL_ID = Family(
     "ext:<account>:<external id>", "string", "the message an account's external_id names: a replay sends nothing"

@@ -32,19 +32,20 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
     "contacts": ("outbox",),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
     "contact_claims": ("lifecycle", "senders", "contacts"),  # a contact's rules again at the claim
+    "content": (),  # what a message says, in its own key
 }
 
 # Script → the libraries it calls (the ones those call come with them).
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
-    "create": ("quotas", "contacts"),
-    "create_rows": ("contacts",),
+    "create": ("quotas", "contacts", "content"),
+    "create_rows": ("contacts", "content"),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
-    "claim": ("lifecycle", "pools", "validity", "contact_claims"),
-    "claim_group": ("lifecycle", "pools", "validity", "contact_claims"),
+    "claim": ("lifecycle", "pools", "validity", "contact_claims", "content"),
+    "claim_group": ("lifecycle", "pools", "validity", "contact_claims", "content"),
     "advance": ("lifecycle", "reports", "senders", "contacts"),
     "keep": (),
     "unlock": (),

@@ -79,11 +79,12 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class Message:
+    """A message as its record holds it (what it says is in its content key, read only to send it)."""
+
     message_id: str
     account: str
     external_id: str
     recipient: str
-    body: str
     fingerprint: str
     status: str
     provider: str
@@ -116,7 +117,7 @@ class Claim:
     external_id: str = ""
     provider: str = ""
     sender: str | None = None
-    media: str | None = None  # JSON, as stored
+    media: str | None = None  # JSON, as stored (in the content key)
     template: str | None = None  # JSON, as stored
     pool: str | None = None  # the sender pool that gave it its member (provider, sender)
 
@@ -238,12 +239,14 @@ class MessageStore:
         quota: tuple[list[str], list] | None = None,
         rules: str = "",
         expires_at: float | None = None,
+        content: dict[str, str] | None = None,
     ) -> tuple[bool, str]:
         """Record `new` and push its task in one atomic step, unless its external_id is taken.
 
         Returns (created, message_id): the new id, or the id that the external_id already maps to.
         The record and the task are written together, so an accepted message always has a task,
-        and a failed write leaves nothing behind. `extra` adds fields (provider, sender, media, ...) when not empty.
+        and a failed write leaves nothing behind. `extra` adds fields (provider, sender, ...) when not empty;
+        `content` (the route's media, template, fallback_template, as JSON text) joins the body in its own key.
         A message `scheduled_for` later gets no task now: it waits in the due index until then. `quota` (the
         keys and arguments of dispatcher/quotas.py's Admission) has the script check the account's quotas in
         the same step: QuotaRefused when over one. A message with an `expires_at` (a timestamp) that is still
@@ -255,7 +258,6 @@ class MessageStore:
             "account": account,
             "external_id": new.external_id,
             "recipient": new.recipient,
-            "body": new.body,
             "fingerprint": new.fingerprint,
             "status": statuses.SCHEDULED if scheduled_for else statuses.QUEUED,
             "attempts": 0,
@@ -281,6 +283,8 @@ class MessageStore:
                 task_payload,
                 *quota_args,
                 rules,
+                new.body,
+                _content_members(content),
                 *_flat(fields),
             ],
         )
@@ -298,6 +302,7 @@ class MessageStore:
         scheduled_for: float | None = None,
         rules: str = "",
         expires_at: float | None = None,
+        content: dict[str, str] | None = None,
     ) -> list[RowOutcome]:
         """Record a batch's rows in pipelined script calls (one round trip for all of them).
 
@@ -307,7 +312,7 @@ class MessageStore:
         happens (the request died in between) the reconciler starts it ACCEPT_GRACE_SECONDS later.
         A request whose every row is a replay writes nothing. `rules` (dispatcher/contacts.py Contacts.rules, as
         JSON) has each new row checked against the contact's rules; a refused one is not created. Every row gets
-        the batch's `expires_at`, if any.
+        the batch's `expires_at`, if any, and `content` (as for `create`) beside its own body.
         """
         stamp = iso(created_at)
         batch_key = self.batch_key(batch_id)
@@ -325,6 +330,7 @@ class MessageStore:
         }
         header = json.dumps({"batch_id": batch_id, "account": account, "created_at": stamp, **present})
         flat_common = _flat(common)
+        members = _content_members(content)
         status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
         accept_deadline = self.clock() + ACCEPT_GRACE_SECONDS
         pipe = self.redis.pipeline(transaction=False)
@@ -343,6 +349,7 @@ class MessageStore:
                 accept_deadline,
                 batch_id,
                 rules,
+                members,
                 *flat_common,
             ]
             self._create_rows(keys=[batch_key, redis_keys.BATCH_MESSAGES.key(batch_id)], args=args, client=pipe)
@@ -639,7 +646,6 @@ def _message(record: dict, history: list[str]) -> Message | None:
         account=owner(record) or "",
         external_id=record["external_id"],
         recipient=record["recipient"],
-        body=record["body"],
         fingerprint=record["fingerprint"],
         status=record["status"],
         provider=record.get("provider", ""),
@@ -662,6 +668,13 @@ def _first_entry(record: dict) -> dict:
     if record.get("send_at"):  # created scheduled (a window hold sets only scheduled_for, later)
         return {"status": statuses.SCHEDULED, "at": record["created_at"], "until": iso(float(record["send_at"]))}
     return {"status": statuses.QUEUED, "at": record["created_at"]}
+
+
+def _content_members(content: dict[str, str] | None) -> str:
+    """The members a message's content has beside its body, as the JSON text the scripts splice in after it
+    (see write_content in lua/lib/content.lua)."""
+    items = (content or {}).items()
+    return "".join(f",{json.dumps(name)}:{json.dumps(value, ensure_ascii=False)}" for name, value in items)
 
 
 def _flat(fields: dict) -> list:

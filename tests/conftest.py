@@ -6,6 +6,7 @@ database between tests, so point it at one you can spare).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 import redis
 import requests
 
+from dispatcher import redis_keys
 from dispatcher.settings import load_settings
 from scripts.embedded_redis import EmbeddedRedis, free_port
 from scripts.procfile import procfile_command
@@ -39,6 +41,12 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def stored_text(redis_client: redis.Redis, message_id: str) -> str | None:
+    """The text a message will be sent with (its content key), or None once it no longer holds one."""
+    raw = redis_client.get(redis_keys.CONTENT.key(message_id))
+    return json.loads(raw)["body"] if raw else None
 
 
 class Clock:

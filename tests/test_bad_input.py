@@ -14,7 +14,7 @@ import pytest
 
 from dispatcher.accounts import key_id
 from dispatcher.api.request_input import MAX_JSON_DEPTH
-from tests.conftest import API_KEY, auth, operator
+from tests.conftest import API_KEY, auth, operator, stored_text
 
 BULK_MAX_BYTES = 256 * 1024
 PHONE = "+5564999998888"
@@ -240,7 +240,7 @@ def test_a_valid_surrogate_pair_is_an_emoji_and_is_accepted(client, store):
     raw = b'{"recipient_phone": "+5564999998888", "message_body": "oi \\ud83d\\ude00", "external_id": "emoji"}'
     response = client.post("/v1/messages/send", data=raw, headers=JSON)
     assert response.status_code == 200
-    assert store.get(response.json["message_id"]).body == "oi \N{GRINNING FACE}"
+    assert stored_text(store.redis, response.json["message_id"]) == "oi \N{GRINNING FACE}"
 
 
 def test_an_unknown_key_where_unknown_keys_are_refused_is_a_400_naming_it(client, redis_client):
@@ -354,7 +354,7 @@ def test_template_syntax_of_other_engines_is_plain_text(client, store, template,
     rows = [{"recipient_phone": PHONE, "external_id": "tpl", "variables": VARIABLES}]
     answer = client.post("/v1/messages/bulk", json={"messages": rows, "template": template}, headers=auth()).json
     assert answer["accepted"] == 1, answer
-    assert store.get(answer["results"][0]["message_id"]).body == sent
+    assert stored_text(store.redis, answer["results"][0]["message_id"]) == sent
 
 
 @pytest.mark.parametrize(
@@ -380,7 +380,7 @@ def test_a_variable_named_like_an_attribute_is_just_a_name(client, store):
     rows = [{"recipient_phone": PHONE, "external_id": "tpl", "variables": {"__class__": "C", "name.__init__": "I"}}]
     body = {"messages": rows, "template": "{{__class__}} {{ name.__init__ }}"}
     answer = client.post("/v1/messages/bulk", json=body, headers=auth()).json
-    assert store.get(answer["results"][0]["message_id"]).body == "C I"
+    assert stored_text(store.redis, answer["results"][0]["message_id"]) == "C I"
 
 
 def test_the_seed_bulk_route_refuses_an_attribute_lookup_whole(client, redis_client):

@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 
 from dispatcher.api.intake import load_row
 from dispatcher.api.schemas import BulkRowSchema
-from tests.conftest import auth
+from tests.conftest import auth, stored_text
 
 
 def bulk(client, body, headers=None):
@@ -17,7 +17,7 @@ def row(n, **extra):
 
 
 def stored_body(client, message_id):
-    return client.application.extensions["dispatcher"].store.get(message_id).body
+    return stored_text(client.application.extensions["dispatcher"].store.redis, message_id)
 
 
 def test_rows_are_accepted_with_a_result_each(client, redis_client):

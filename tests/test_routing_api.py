@@ -1,8 +1,11 @@
 """The single and bulk bodies' provider, sender, media and template fields: whatever the chosen provider
 cannot send is a 400 naming the field at the API, never a failure inside a worker."""
 
+import json
+
 import pytest
 
+from dispatcher import redis_keys
 from tests.conftest import auth, wait_for
 from tests.fakes import evolution
 
@@ -27,7 +30,10 @@ def send(client, **fields):
 
 
 def stored(client, message_id):
-    return client.application.extensions["dispatcher"].store.redis.hgetall(f"dispatch:msg:{message_id}")
+    """The message's record with its content (body, media, template)."""
+    redis_client = client.application.extensions["dispatcher"].store.redis
+    content = redis_client.get(redis_keys.CONTENT.key(message_id))
+    return {**redis_client.hgetall(redis_keys.MESSAGE.key(message_id)), **(json.loads(content) if content else {})}
 
 
 def test_the_default_provider_and_its_first_sender(evolution_client):

@@ -48,20 +48,21 @@ if opens > now and status ~= 'sending' then
   return {'scheduled', 0}
 end
 if status ~= 'sending' and cancel_if_opted_out(key, id, status, now, now_iso) then return {'canceled', 0} end
-local f = redis.call('HMGET', key, 'recipient', 'body', 'external_id', 'provider', 'sender', 'media', 'template',
-                    'pool')
+local f = redis.call('HMGET', key, 'recipient', 'external_id', 'provider', 'sender', 'pool')
 local limits = cjson.decode(ARGV[6])
-local wait, provider, sender = route_and_pace(key, id, f[4], f[5], f[8], limits, now, now_iso)
+local wait, provider, sender = route_and_pace(key, id, f[3], f[4], f[5], limits, now, now_iso)
 if wait == -2 then
-  fail_unrouted(key, id, status, f[8], now, lease_until, now_iso)
+  fail_unrouted(key, id, status, f[5], now, lease_until, now_iso)
   return {'failed', 0}
 end
-if wait < 0 then return {f[8] and 'pool_held' or 'sender_paused', 0} end
+if wait < 0 then return {f[5] and 'pool_held' or 'sender_paused', 0} end
 if wait > 0 then return {'paced', 0} end
-local template, closed = session_template(key, f[1], provider, sender, f[7], limits, now)
+local content = content_of(key)
+local template, closed = session_template(key, f[1], provider, sender, content, limits, now)
 if closed then
   fail_outside_window(key, id, status, now, lease_until, now_iso)
   return {'failed', 0}
 end
 local attempt = claim(key, id, status, now, lease_until, now_iso)
-return {'claimed', attempt, f[1], f[2], f[3], provider, sender, f[6], template, f[8]}
+return {'claimed', attempt, f[1], content.body, f[2], provider, sender, content.media or false,
+        template or false, f[5]}

@@ -15,25 +15,29 @@ local out = {'running'}
 for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
-  local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'body', 'external_id', 'provider',
-                      'sender', 'media', 'template', 'scheduled_for', 'pool', 'expires_at')
-  local expired = WAITING[f[1]] and expire_if_past(key, id, f[1], f[12], now, now_iso)
+  local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'external_id', 'provider', 'sender',
+                      'scheduled_for', 'pool', 'expires_at')
+  local expired = WAITING[f[1]] and expire_if_past(key, id, f[1], f[9], now, now_iso)
   -- Waiting, and due: a retry's or a schedule's time has come.
   local waiting = not expired and WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
-                  and not (f[1] == 'scheduled' and tonumber(f[10] or '0') > now)
+                  and not (f[1] == 'scheduled' and tonumber(f[7] or '0') > now)
   if waiting and opens > now then
     hold_for_window(key, id, f[1], opens, now, now_iso)
   elseif waiting and not cancel_if_opted_out(key, id, f[1], now, now_iso) then
-    local wait, provider, sender = route_and_pace(key, id, f[6], f[7], f[11], limits, now, now_iso)
-    local template, closed = f[9], nil
-    if wait == 0 then template, closed = session_template(key, f[3], provider, sender, f[9], limits, now) end
+    local wait, provider, sender = route_and_pace(key, id, f[5], f[6], f[8], limits, now, now_iso)
+    local content, template, closed
+    if wait == 0 then
+      content = content_of(key)
+      template, closed = session_template(key, f[3], provider, sender, content, limits, now)
+    end
     if wait == -2 then
-      fail_unrouted(key, id, f[1], f[11], now, lease_until, now_iso)
+      fail_unrouted(key, id, f[1], f[8], now, lease_until, now_iso)
     elseif closed then
       fail_outside_window(key, id, f[1], now, lease_until, now_iso)
     elseif wait == 0 then
       local attempt = claim(key, id, f[1], now, lease_until, now_iso)
-      out[#out + 1] = {id, attempt, f[3], f[4], f[5], provider, sender, f[8], template, f[11]}
+      out[#out + 1] = {id, attempt, f[3], content.body, f[4], provider, sender,
+                         content.media or false, template or false, f[8]}
     end
   end
 end

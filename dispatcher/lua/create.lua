@@ -1,4 +1,5 @@
--- Accept one message: the external_id mapping, the record and its task, all or nothing. A message
+-- Accept one message: the external_id mapping, the record, its content (lib/content.lua) and its task, all or
+-- nothing. A message
 -- scheduled for later gets no task now: it waits in dispatch:scheduled until its time. A message with a
 -- validity (an `expires_at` field) waits in dispatch:expiring too (see lib/validity.lua). Nothing expires
 -- until the message finishes (see set_retention in lib/lifecycle.lua).
@@ -9,7 +10,8 @@
 -- KEYS: ext key, message key, queue key, the account's request bucket and day count ('' when off).
 -- ARGV: id, deadline, status, due time ('' = now), task payload,
 --       now, seconds per request, bucket size, daily limit, when the day's count expires, the contact's rules
---       (JSON, dispatcher/contacts.py Contacts.rules; '' = none), field/value pairs...
+--       (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the text, the content's other members (see
+--       write_content), the record's field/value pairs...
 if KEYS[4] ~= '' then
   local wait = over_rate(KEYS[4], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
   if wait then return {-1, 'rate_limited', tostring(wait)} end
@@ -30,7 +32,8 @@ if KEYS[5] ~= '' then
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], unpack(ARGV, 12))
+redis.call('HSET', KEYS[2], unpack(ARGV, 14))
+write_content(KEYS[2], ARGV[12], ARGV[13])
 redis.call('ZADD', 'dispatch:pending', ARGV[2], ARGV[1])
 redis.call('HINCRBY', 'dispatch:counts', ARGV[3], 1)
 local route = redis.call('HMGET', KEYS[2], 'provider', 'sender')

@@ -13,12 +13,13 @@
 -- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
 --       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, the contact's
---       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), then the shared field/value items.
+--       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the content members every row shares
+--       (see write_content in lib/content.lua), then the shared field/value items.
 local ext_prefix, status = ARGV[1], ARGV[2]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
 local shared = {}
-for i = 8, #ARGV do shared[#shared + 1] = ARGV[i] end
+for i = 9, #ARGV do shared[#shared + 1] = ARGV[i] end
 local expires_at = false
 for i = 1, #shared, 2 do
   if shared[i] == 'expires_at' then expires_at = shared[i + 1] end
@@ -48,7 +49,8 @@ for i, row in ipairs(rows) do
     else
       local key = 'dispatch:msg:' .. id
       redis.call('HSET', key, 'message_id', id, 'external_id', external_id, 'recipient', row[3],
-                 'body', row[4], 'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
+                 'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
+      write_content(key, row[4], ARGV[8])
       redis.call('RPUSH', KEYS[2], id)
       if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end
       created = created + 1

@@ -18,14 +18,14 @@ end
 
 -- At the claim, for a provider that enforces the 24-hour window (`limits[provider].window`): a free-form message
 -- to a contact whose window with the chosen sender has closed goes as its fallback template (its own, else
--- its sender's), or not at all. Returns the template to send (JSON, or nil: the text) and, when the message
--- cannot go, the code of its failure.
-local function session_template(key, recipient, provider, sender, template, limits, now)
+-- its sender's), or not at all. `content` is the message's (lib/content.lua). Returns the template to send (JSON,
+-- or nil: the text) and, when the message cannot go, the code of its failure.
+local function session_template(key, recipient, provider, sender, content, limits, now)
+  local template = content.template
   if template or not (limits[provider] or {}).window then return template, nil end
   local sid = sender_id(provider, sender)
   if windows_open({recipient}, sid, now)[1] then return nil, nil end
-  local fallback = redis.call('HGET', key, 'fallback_template')
-                   or redis.call('HGET', 'dispatch:sender:' .. sid, 'fallback_template')
+  local fallback = content.fallback_template or redis.call('HGET', 'dispatch:sender:' .. sid, 'fallback_template')
   if not fallback then return nil, 'outside_session_window' end
   redis.call('HSET', key, 'fallback_used', 1)
   return fallback, nil

@@ -32,9 +32,13 @@ local function message_keys(key)
   return keys
 end
 
--- A message finished (on `day`) or was reopened (`day` false: an operator's retry of a failed one).
-local function set_retention(key, day)
-  for _, k in ipairs(message_keys(key)) do
+-- A message finished as `status` (on `day`) or was reopened (`day` false: an operator's retry of a failed one).
+-- Its content (lib/content.lua) is kept with it when it failed, for that retry; otherwise nothing will read it
+-- again, and it goes now.
+local function set_retention(key, day, status)
+  local keys = message_keys(key)
+  if status == 'failed' or not day then keys[#keys + 1] = key .. ':content' else redis.call('DEL', key .. ':content') end
+  for _, k in ipairs(keys) do
     if day then redis.call('EXPIREAT', k, kept_until(day)) else redis.call('PERSIST', k) end
   end
   if day then redis.call('HSET', key, 'finished_day', day) else redis.call('HDEL', key, 'finished_day') end
@@ -47,11 +51,11 @@ local function count_move(key, old, new, now, now_iso)
   if old then redis.call('HINCRBY', count_key(old, day), old, -1) end
   if FINISHED[new] and not FINISHED[old] then
     day = math.floor(now / DAY)
-    set_retention(key, day)
+    set_retention(key, day, new)
     redis.call('HINCRBY', count_key(new, day), new, 1)
     redis.call('EXPIREAT', count_key(new, day), kept_until(day))
   else
-    if FINISHED[old] and not FINISHED[new] then set_retention(key, false) end
+    if FINISHED[old] and not FINISHED[new] then set_retention(key, false, new) end
     redis.call('HINCRBY', count_key(new, day), new, 1)
   end
   local f = redis.call('HMGET', key, 'batch_id', 'provider', 'sender')
