@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -127,12 +126,9 @@ def start_worker(env: dict[str, str], name: str = "bench", pool: str | None = No
 
 def sending_times(store, batch_id: str, count: int) -> list[float]:
     """When each of the batch's messages was claimed for sending (unix seconds, sorted)."""
-    pipe = store.redis.pipeline(transaction=False)
-    for message_id in store.batch_message_ids(batch_id, 0, count):
-        pipe.lrange(f"dispatch:msg:{message_id}:history", 0, -1)
     return sorted(
         datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
-        for history in pipe.execute()
-        for entry in map(json.loads, history)
+        for message in store.get_many(store.batch_message_ids(batch_id, 0, count))
+        for entry in (message.history if message else [])
         if entry["status"] == "sending"
     )

@@ -23,10 +23,9 @@ import time
 from bench.common import private_redis
 from dispatcher import redis_keys
 from dispatcher.contacts import Contacts
-from dispatcher.messages import MessageService, Route
-from dispatcher.names import new_message_id
+from dispatcher.messages import MessageService, Route, new_message
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore, NewMessage, connect
+from dispatcher.store import MessageStore, connect
 from tasks.envelope import chunk_task_for, send_task_for
 
 ACCOUNT = "bench"
@@ -92,10 +91,7 @@ def _singles(service: MessageService, messages: int, ids) -> tuple[float, float,
 
 def _bulk(service: MessageService, ids) -> tuple[float, float]:
     """(seconds to accept BULK_ROWS rows, Redis CPU µs a row)."""
-    rows = [
-        NewMessage(new_message_id(), f"b-{next(ids)}", PHONES[n % len(PHONES)], "Olá! Bench", "f")
-        for n in range(BULK_ROWS)
-    ]
+    rows = [new_message(ACCOUNT, f"b-{next(ids)}", PHONES[n % len(PHONES)], "Olá! Bench") for n in range(BULK_ROWS)]
     client = service.store.redis
     redis_before, started = _redis_cpu(client), time.perf_counter()
     service.accept_batch(ACCOUNT, rows, Route("meta", SENDER))

@@ -62,6 +62,7 @@ def _bulk(services, count: int) -> None:
                 template,
                 services.settings,
                 route,
+                caller,
             )
             for n in range(start, min(start + BULK_ROWS, count))
         ]

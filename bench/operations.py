@@ -35,7 +35,7 @@ def fill(store: MessageStore, messages: int, failed: int) -> None:
     failed_ids: list[str] = []
     for start in range(0, messages, BATCH):
         rows = [
-            new_message(f"ops-{n}", f"+55649{n:08d}", "Olá", Route("mock"))
+            new_message(key_id(API_KEY), f"ops-{n}", f"+55649{n:08d}", "Olá", Route("mock"))
             for n in range(start, min(start + BATCH, messages))
         ]
         batch_id = f"batch-ops-{start}"

@@ -84,7 +84,7 @@ def one_run(rows: int, latency_ms: float) -> dict[str, float]:
             route = Route("webhook")
             batch_id, _ = service.accept_batch(
                 key_id("bench"),
-                [new_message(f"r-{n}", "+5564999998888", f"Olá {n}", route) for n in range(rows)],
+                [new_message(key_id("bench"), f"r-{n}", "+5564999998888", f"Olá {n}", route) for n in range(rows)],
                 route,
             )
             counts = store.redis

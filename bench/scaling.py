@@ -38,6 +38,7 @@ def _accept(services, rows: int) -> list[str]:
                 template,
                 services.settings,
                 route,
+                caller,
             )
             for n in range(start, min(start + BULK_ROWS, rows))
         ]

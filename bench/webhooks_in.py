@@ -52,7 +52,7 @@ def sent_messages(settings, count: int) -> None:
     caller, route = key_id("bench"), Route("meta", META_PHONE_NUMBER_ID)
     for start in range(0, count, 1000):
         indexes = range(start, min(start + 1000, count))
-        rows = [new_message(f"bench-{index}", "+5564999998888", "Olá! Bench", route) for index in indexes]
+        rows = [new_message(caller, f"bench-{index}", "+5564999998888", "Olá! Bench", route) for index in indexes]
         batch_id, _ = service.accept_batch(caller, rows, route)
         state, claims = store.claim_group(batch_id, [row.message_id for row in rows])
         assert state == "running" and len(claims) == len(rows), (state, len(claims))

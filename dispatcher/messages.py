@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dispatcher import statuses
 from dispatcher.contacts import REFUSALS, ContactRefused, Contacts
-from dispatcher.names import new_batch_id, new_message_id
+from dispatcher.names import message_id_for, new_batch_id
 from dispatcher.quotas import QuotaExceeded, Quotas
 from dispatcher.store import MessageStore, NewMessage, QuotaRefused, iso
 
@@ -96,9 +96,10 @@ def fingerprint(recipient: str, body: str, content: str = "") -> str:
     return hashlib.sha256(f"{recipient}\x00{body}\x00{content}".encode()).hexdigest()
 
 
-def new_message(external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:
+def new_message(account: str, external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:
     content = route.content if route else ""
-    return NewMessage(new_message_id(), external_id, recipient, body, fingerprint(recipient, body, content))
+    message_id = message_id_for(account, external_id)
+    return NewMessage(message_id, external_id, recipient, body, fingerprint(recipient, body, content))
 
 
 class MessageService:
@@ -142,7 +143,7 @@ class MessageService:
         timestamp), it becomes `expired`. A replay answers the first message, whatever its validity was.
         QuotaExceeded or ContactRefused when a quota or a contact's rule refuses it. `confirms_opt_out`: the
         confirmation OPT_OUT_REPLY sends the contact who just opted out, which its opt-out does not stop."""
-        new = new_message(external_id, recipient, body, route)
+        new = new_message(account, external_id, recipient, body, route)
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
         queue, payload = self.task_for(new.message_id)

@@ -7,15 +7,16 @@ form each must have, in one place, so every door that lets one in applies the sa
 - Any other sender (a Twilio number or service, a Meta phone-number id, a bridge's own label) is free text
   within limits: it is encoded where it becomes part of a key (`dispatcher.senders.sender_id`), and is a
   label in /metrics, where a tab would split it.
-- Message and batch ids are ours (`msg-<uuid4>`, `batch-<uuid4>`): an id from a path that does not have that
+- Message and batch ids are ours (`msg-<uuid>`, `batch-<uuid4>`): an id from a path that does not have that
   form names no message or batch, and must not name another key (`<message id>:history` is a list).
-- An `external_id` is free text: its key, `ext:<account>:<external_id>`, cannot reach another account's
-  mappings because an account name never holds a colon (`dispatcher.accounts`: a named account follows
-  ACCOUNT_NAME, a plain key's is its key_id, 16 hex digits).
+- An `external_id` is free text: it never becomes a key of its own. A message's id follows from its account and
+  its external_id (`message_id_for`), so that the record itself is what a replay finds, and two accounts'
+  equal external_ids are two messages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 
@@ -47,8 +48,14 @@ def instance_name_problem(sender: str) -> str | None:
     return None if is_instance_name(sender) else f"must be an Evolution instance name: {INSTANCE_NAME_RULE}"
 
 
-def new_message_id() -> str:
-    return f"msg-{uuid.uuid4()}"
+def message_id_for(account: str, external_id: str) -> str:
+    """The id of `account`'s message `external_id`: a UUID (version 8, RFC 9562) of the SHA-256 of both, so that
+    a replay names the message it repeats without a second key a message to find it by (memory is what a
+    deployment pays for first). The id says nothing a reader can use: reading a message is its account's alone."""
+    digest = bytearray(hashlib.sha256(f"{account}\x00{external_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC's variant
+    return f"msg-{uuid.UUID(bytes=bytes(digest))}"
 
 
 def new_batch_id() -> str:

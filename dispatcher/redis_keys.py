@@ -5,7 +5,7 @@ in (`Family.key`). The Python code builds its keys here; the Lua scripts (`dispa
 names themselves, so `tests/test_redis_keys.py` reads every `dispatch:` name in dispatcher/, tasks/ and the
 Lua and fails on one this table does not declare: a new family cannot go unlisted.
 
-Retention: a message's record, its history and its external_id key are kept while it waits and
+Retention: a message's record and its history (its log) are kept while it waits and
 MESSAGE_RETENTION_DAYS after the UTC day it finished (`set_retention` in lua/lib/lifecycle.lua), as are its
 batch's keys and that day's counts. Its content (the text) goes when it finishes, unless it failed: nothing
 but a send reads it. Memory is what a deployment pays for first (docs/performance.md): Redis stores a hash
@@ -64,9 +64,23 @@ CONTENT = Family(
     "what the message says (JSON: body, and media, template, fallback_template as stored JSON): kept while it can "
     "still be sent, dropped when it finishes but as `failed` (an operator may retry it)",
 )
-HISTORY = Family("msg:<message id>:history", "list", "one JSON entry per status change after `queued`, oldest first")
+HISTORY = Family(
+    "msg:<message id>:log",
+    "string",
+    "the message's history after `queued`: one JSON entry a line, oldest first (a string costs Redis a third "
+    "of what a list of the same entries does)",
+)
+HISTORY_LIST = Family(
+    "msg:<message id>:history",
+    "list",
+    "the history of a message accepted before the log (one JSON entry an item): read before its log, no longer "
+    "written, gone with those messages",
+)
 EXTERNAL_ID = Family(
-    "ext:<account>:<external id>", "string", "the message an account's external_id names: a replay sends nothing"
+    "ext:<account>:<external id>",
+    "string",
+    "the message an account's external_id names, for messages accepted before a message's id followed from its "
+    "external_id (dispatcher/names.py): read by a replay, no longer written, gone with those messages",
 )
 PROVIDER_ID = Family(
     "pmid:<provider>:<provider message id>", "string", "our message id for the provider's (webhooks name theirs)"

@@ -18,7 +18,7 @@ import time
 from dispatcher import redis_keys, statuses
 from dispatcher.contacts import Contacts
 from dispatcher.outbox import Outbox
-from dispatcher.store import MessageStore, iso
+from dispatcher.store import COMPACT, MessageStore, iso
 from providers.base import mask_phone
 from providers.inbound import IncomingMessage, StatusReport
 
@@ -85,7 +85,7 @@ class StatusReports:
                 report.status,
                 ",".join(ALLOWED_FROM[report.status]),
                 report.event_key,
-                json.dumps(entry, ensure_ascii=False),
+                json.dumps(entry, ensure_ascii=False, separators=COMPACT),
                 now,
                 iso(now),
                 EARLY_REPORT_SECONDS,

@@ -21,7 +21,7 @@ from redis.commands.core import Script
 
 from dispatcher import redis_keys, scripts, statuses
 from dispatcher.accounts import owner
-from dispatcher.names import is_batch_id, is_message_id
+from dispatcher.names import is_batch_id, is_message_id, message_id_for
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
@@ -219,6 +219,8 @@ class MessageStore:
 
     @staticmethod
     def external_key(account: str, external_id: str) -> str:
+        """The external_id key of a message accepted before ids followed from external_ids (read, never
+        written: see create.lua)."""
         return redis_keys.EXTERNAL_ID.key(account, external_id)
 
     @staticmethod
@@ -254,7 +256,6 @@ class MessageStore:
         """
         stamp = iso(created_at)
         fields = {
-            "message_id": new.message_id,
             "account": account,
             "external_id": new.external_id,
             "recipient": new.recipient,
@@ -415,17 +416,22 @@ class MessageStore:
         pipe = self.redis.pipeline(transaction=False)
         for message_id in message_ids:
             pipe.hgetall(self.message_key(message_id))
-            pipe.lrange(redis_keys.HISTORY.key(message_id), 0, -1)
+            pipe.lrange(redis_keys.HISTORY_LIST.key(message_id), 0, -1)
+            pipe.get(redis_keys.HISTORY.key(message_id))
         replies = pipe.execute()
-        return [_message(record, history) for record, history in zip(replies[::2], replies[1::2], strict=True)]
+        readings = zip(message_ids, replies[::3], replies[1::3], replies[2::3], strict=True)
+        return [_message(message_id, record, [*listed, *_lines(log)]) for message_id, record, listed, log in readings]
 
     def count_external_ids(self, account: str, external_ids: list[str]) -> int:
-        """How many of `external_ids` already name a message of `account`."""
-        return self.redis.exists(*(self.external_key(account, e) for e in external_ids)) if external_ids else 0
+        """How many of `external_ids` already name a message of `account` (its record, or the external_id key
+        of a message accepted before ids followed from external_ids: see create.lua)."""
+        keys = [self.message_key(message_id_for(account, e)) for e in external_ids]
+        keys += [self.external_key(account, e) for e in external_ids]
+        return self.redis.exists(*keys) if external_ids else 0
 
     def find_by_external_id(self, account: str, external_id: str) -> Message | None:
-        message_id = self.redis.get(self.external_key(account, external_id))
-        return self.get(message_id) if message_id else None
+        earlier = self.redis.get(self.external_key(account, external_id))
+        return self.get(earlier or message_id_for(account, external_id))
 
     def batch(self, batch_id: str) -> dict[str, str] | None:
         """The batch's hash, or None; as for `get`, an id not of our form (`<id>:messages`) names none."""
@@ -554,7 +560,7 @@ class MessageStore:
                 status,
                 ",".join(allowed_from),
                 "" if pending_deadline is None else pending_deadline,
-                json.dumps(entry),
+                json.dumps(entry, separators=COMPACT),
                 now,
                 stamp,
                 self.auto_pause_window,
@@ -638,11 +644,11 @@ class MessageStore:
         self.redis.zrem(redis_keys.PENDING.key(), member)
 
 
-def _message(record: dict, history: list[str]) -> Message | None:
+def _message(message_id: str, record: dict, history: list[str]) -> Message | None:
     if not record:
         return None
     return Message(
-        message_id=record["message_id"],
+        message_id=message_id,
         account=owner(record) or "",
         external_id=record["external_id"],
         recipient=record["recipient"],
@@ -655,12 +661,27 @@ def _message(record: dict, history: list[str]) -> Message | None:
         created_at=record["created_at"],
         updated_at=record["updated_at"],
         batch_id=record.get("batch_id"),
-        history=[_first_entry(record), *map(json.loads, history)],
+        history=[_first_entry(record), *(_with_provider_id(json.loads(entry), record) for entry in history)],
         sender=record.get("sender"),
         pool=record.get("pool"),
         expires_at=float(record["expires_at"]) if record.get("expires_at") else None,
         fallback_used=bool(record.get("fallback_used")),
     )
+
+
+# How the history's entries are written: every byte of them is kept for the retention.
+COMPACT = (",", ":")
+
+
+def _lines(log: str | None) -> list[str]:
+    return log.splitlines() if log else []
+
+
+def _with_provider_id(entry: dict, record: dict) -> dict:
+    """The `sent` step names the provider's id, which the record holds once (a message is sent once)."""
+    if entry["status"] == statuses.SENT and "provider_message_id" not in entry and record.get("provider_message_id"):
+        return {**entry, "provider_message_id": record["provider_message_id"]}
+    return entry
 
 
 def _first_entry(record: dict) -> dict:

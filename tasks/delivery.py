@@ -228,7 +228,6 @@ def record(
             (statuses.SENDING,),
             client=client,
             attempt=attempt,
-            detail={"provider_message_id": outcome.provider_message_id},
             provider_message_id=outcome.provider_message_id,
             last_send_seconds=outcome.seconds,
         )

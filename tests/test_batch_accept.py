@@ -63,8 +63,9 @@ def chunk_ranges(redis_client) -> dict[str, list[tuple[int, int]]]:
 
 
 def assert_every_row_on_its_way_once(redis_client, rows: int = ROWS) -> None:
-    ids = [redis_client.get(key) for key in redis_client.keys("dispatch:ext:*")]
-    assert len(ids) == len(set(ids)) == rows
+    records = [key for key in redis_client.keys("dispatch:msg:*") if key.count(":") == 2]
+    external_ids = [redis_client.hget(key, "external_id") for key in records]
+    assert len(records) == len(set(external_ids)) == rows
     assert redis_client.hget("dispatch:counts", "queued") == str(rows)
     ranges = chunk_ranges(redis_client)
     total = 0

@@ -115,7 +115,7 @@ def rows_of(client: redis.Redis, message_ids: list[str]) -> dict[str, Row]:
     for message_id in message_ids:
         key = MessageStore.message_key(message_id)
         pipe.hmget(key, "external_id", "status", "attempts", "last_error")
-        pipe.lrange(key + ":history", 0, -1)
+        pipe.get(key + ":log")
     replies = pipe.execute()
     rows = {}
     for message_id, (external_id, status, attempts, last_error), history in zip(
@@ -127,7 +127,7 @@ def rows_of(client: redis.Redis, message_ids: list[str]) -> dict[str, Row]:
             external_id,
             status,
             int(attempts or 0),
-            ["queued", *(json.loads(entry)["status"] for entry in history)],
+            ["queued", *(json.loads(entry)["status"] for entry in (history or "").splitlines())],
             json.loads(last_error) if last_error else None,
         )
     return rows

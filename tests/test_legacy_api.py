@@ -3,7 +3,7 @@ and /v1/queue/status."""
 
 import time
 
-from tests.conftest import auth, operator, wait_for
+from tests.conftest import auth, operator, stored_text, wait_for
 
 SINGLE = {"instanceName": "loja-1", "phone": "5511999999999", "type": "text", "message": "Olá!"}
 
@@ -77,7 +77,7 @@ def test_bulk_fills_variables_with_spaces_in_braces(client):
     assert answer.status_code == 200
     assert answer.json["success"] is True and answer.json["message"] == "2 jobs adicionados à fila."
     store = client.application.extensions["dispatcher"].store
-    texts = [store.get(job_id).body for job_id in answer.json["jobIds"]]
+    texts = [stored_text(store.redis, job_id) for job_id in answer.json["jobIds"]]
     assert texts == ["Olá Ana, Goiânia!", "Olá Zé, Rio Verde!"]
     batch_job = client.get(f"/api/v1/queue/jobs/{answer.json['batchId']}/status", headers=auth()).json
     assert batch_job["name"] == "dispatch.batch" and batch_job["data"]["total"] == 2

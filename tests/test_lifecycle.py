@@ -2,12 +2,13 @@
 every other one is refused by `move()` itself, for messages and for batches."""
 
 import itertools
+import uuid
 
 import pytest
 import redis
 
 from dispatcher import statuses
-from dispatcher.names import new_message_id
+from dispatcher.names import message_id_for
 from dispatcher.store import MessageStore, connect
 
 
@@ -17,7 +18,7 @@ def store(redis_url, redis_client):
 
 
 def a_message_in(store, status: str) -> str:
-    message_id = new_message_id()
+    message_id = message_id_for("k", f"lifecycle-{uuid.uuid4()}")
     store.redis.hset(
         store.message_key(message_id),
         mapping={

@@ -13,6 +13,7 @@ import pytest
 
 from dispatcher import statuses
 from dispatcher.messages import MessageService, Route
+from dispatcher.redis_keys import CONTENT, HISTORY, MESSAGE
 from dispatcher.store import MessageStore, NewMessage, connect
 from tasks.delivery import Outcome, record
 from tests.conftest import auth
@@ -33,19 +34,12 @@ def service(store):
     return MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", f"chunk:{b}:{s}:{e}"), 10)
 
 
-def keys_of(store, message_id: str, account: str, external_id: str) -> list[str]:
-    return [
-        store.message_key(message_id),
-        store.message_key(message_id) + ":history",
-        store.external_key(account, external_id),
-    ]
-
-
-def test_a_message_waiting_past_the_retention_keeps_its_record_and_its_external_id(store, service, clock, redis_client):
+def test_a_message_waiting_past_the_retention_keeps_its_record_and_its_content(store, service, clock, redis_client):
     accepted = service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock"), send_at=clock.now + 10 * DAY)
     claim_later = store.claim(accepted.message_id, take_over_expired=True)
     assert claim_later.outcome == "scheduled"
-    for key in keys_of(store, accepted.message_id, "k", "ext-1")[::2]:
+    record_key, log, content = (family.key(accepted.message_id) for family in (MESSAGE, HISTORY, CONTENT))
+    for key in (record_key, content):
         assert redis_client.ttl(key) == -1, key  # no expiry while it waits
     clock.now += 10 * DAY  # its time comes, long past the two days of retention
     claim = store.claim(accepted.message_id, take_over_expired=True)
@@ -53,10 +47,12 @@ def test_a_message_waiting_past_the_retention_keeps_its_record_and_its_external_
     assert record(store, accepted.message_id, Outcome(statuses.SENT, provider_message_id="p"), claim.attempt) == "ok"
     day = int(clock.now // DAY)
     expires_in = (day + 1) * DAY + RETENTION - redis_client.time()[0]  # an instant, which Redis reads on its clock
-    for key in keys_of(store, accepted.message_id, "k", "ext-1"):
+    for key in (record_key, log):
         assert abs(redis_client.ttl(key) - expires_in) < 5, key
+    assert not redis_client.exists(content)  # sent: nothing reads its text again
     assert abs(redis_client.ttl(f"dispatch:counts:{day}") - expires_in) < 5
     assert store.counts() == {"scheduled": 0, "sending": 0, "sent": 1}
+    assert service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock")).replayed  # the record answers
 
 
 def test_a_batch_paused_for_weeks_keeps_its_rows(store, service, clock, redis_client):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import API_KEY, OTHER_API_KEY, auth
+from tests.conftest import API_KEY, OTHER_API_KEY, auth, stored_text
 
 VALID = {"recipient_phone": "+5564999998888", "message_body": "Olá! Teste 🚀", "external_id": "campaign_1_contact_1"}
 
@@ -132,9 +132,9 @@ def test_unknown_fields_are_ignored(client):
 
 def test_unicode_text_is_kept_exactly(client):
     message_id = send(client, VALID).json["message_id"]
-    stored = client.application.extensions["dispatcher"].store.get(message_id)
-    assert stored.body == VALID["message_body"]
-    assert stored.recipient == "+5564999998888"
+    store = client.application.extensions["dispatcher"].store
+    assert stored_text(store.redis, message_id) == VALID["message_body"]
+    assert store.get(message_id).recipient == "+5564999998888"
 
 
 def test_national_number_is_stored_as_e164(client):

@@ -79,11 +79,12 @@ def send_bulk():
     results: list[dict] = []
     valid: list[tuple[dict, NewMessage]] = []
     seen: set[str] = set()
+    caller = account()
     for index, raw in enumerate(rows):
         result = {"index": index, "external_id": raw.get("external_id") if isinstance(raw, dict) else None}
         results.append(result)
         try:
-            message = prepare_row(raw, template, settings, route)
+            message = prepare_row(raw, template, settings, route, caller)
             if message.external_id in seen:
                 raise InvalidInput("Duplicate external_id in this request", "duplicate_external_id", "external_id")
         except InvalidInput as invalid:
@@ -94,9 +95,7 @@ def send_bulk():
 
     batch_id = None
     if valid:
-        batch_id, outcomes = services.messages.accept_batch(
-            account(), [m for _, m in valid], route, send_at, expires_at
-        )
+        batch_id, outcomes = services.messages.accept_batch(caller, [m for _, m in valid], route, send_at, expires_at)
         for (result, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, ContactRefused):
                 result.update(outcome.body)

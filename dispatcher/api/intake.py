@@ -105,8 +105,8 @@ def load_row(raw: dict) -> dict:
     return _row_schema.load(raw)
 
 
-def prepare_row(raw: object, template: Template | None, settings: Settings, route: Route) -> NewMessage:
-    """One bulk row as a message ready to store, or InvalidInput naming what is wrong with it. The
+def prepare_row(raw: object, template: Template | None, settings: Settings, route: Route, account: str) -> NewMessage:
+    """One bulk row as `account`'s message ready to store, or InvalidInput naming what is wrong with it. The
     request's template comes parsed once (`Template(text)`), not once a row."""
     if not isinstance(raw, dict):
         raise InvalidInput("Each row must be a JSON object", "invalid_row", "messages")
@@ -126,4 +126,4 @@ def prepare_row(raw: object, template: Template | None, settings: Settings, rout
         raise InvalidInput("Missing required fields: message_body (or a template)", "missing_fields", "message_body")
     body = checked_body(text, settings.message_body_max_chars, optional=bool(route.media))
     recipient = checked_recipient(row["recipient_phone"], settings.default_region)
-    return new_message(row["external_id"], recipient, body, route)
+    return new_message(account, row["external_id"], recipient, body, route)

@@ -1,4 +1,4 @@
--- Accept a slice of a batch's rows. Each row is created unless its external_id is taken; the
+-- Accept a slice of a batch's rows. Each row is created unless its external_id names a message already; the
 -- created ones join the batch's list and counts; a new row the contact's rules refuse (lib/contacts.lua) is not
 -- created. Returns, per row, {1}, {0, existing id, its fingerprint, its batch ('' for a single send)} or {-1,
 -- the rule's code}.
@@ -10,7 +10,7 @@
 -- Nothing expires until it finishes (see set_retention in lib/lifecycle.lua). Rows of a batch with a validity
 -- (a shared `expires_at`) wait in dispatch:expiring too (see lib/validity.lua).
 -- KEYS: batch key, batch list key.
--- ARGV: ext key prefix, status (queued, or scheduled), the rows as one JSON array of
+-- ARGV: the prefix of earlier messages' external_id keys, status (queued, or scheduled), the rows as one JSON array of
 --       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
 --       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, the contact's
 --       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the content members every row shares
@@ -36,19 +36,19 @@ end
 local out, created = {}, 0
 for i, row in ipairs(rows) do
   local id, external_id = row[1], row[2]
-  local ext = ext_prefix .. external_id
-  if not redis.call('SET', ext, id, 'NX') then
-    local existing = redis.call('GET', ext)
+  local key = 'dispatch:msg:' .. id
+  -- A replay finds the record its id names (as in create.lua, or an earlier message's external_id key).
+  local existing = redis.call('GET', ext_prefix .. external_id)
+                   or (redis.call('EXISTS', key) == 1 and id)
+  if existing then
     local f = redis.call('HMGET', 'dispatch:msg:' .. existing, 'fingerprint', 'batch_id')
     out[#out + 1] = {0, existing, f[1] or '', f[2] or ''}
   else
     local refused = rules and (refusals[i] or count_contact(rules.account, row[3], rules))
     if refused then
-      redis.call('DEL', ext)
       out[#out + 1] = {-1, refused}
     else
-      local key = 'dispatch:msg:' .. id
-      redis.call('HSET', key, 'message_id', id, 'external_id', external_id, 'recipient', row[3],
+      redis.call('HSET', key, 'external_id', external_id, 'recipient', row[3],
                  'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
       write_content(key, row[4], ARGV[8])
       redis.call('RPUSH', KEYS[2], id)

@@ -235,7 +235,7 @@ def dispatch_bulk():
             "variables": recipient.get("variables") or {},
         }
         try:
-            rows.append(prepare_row(row, template, settings, route))
+            rows.append(prepare_row(row, template, settings, route, account()))
         except InvalidInput as invalid:
             raise ApiError(
                 400,

@@ -22,10 +22,19 @@ local function count_key(status, day)
   return 'dispatch:counts'
 end
 
--- The keys that live and die with a message record.
+-- One more step of a message's history: a line of its log (dispatcher/redis_keys.py HISTORY). The log is
+-- rewritten whole, not appended to: Redis keeps a string SET at its exact size, where APPEND reserves as much
+-- again for the next one; KEEPTTL keeps a finished message's retention.
+local function add_history(key, entry)
+  local log = key .. ':log'
+  redis.call('SET', log, (redis.call('GET', log) or '') .. entry .. '\n', 'KEEPTTL')
+end
+
+-- The keys that live and die with a message record (its history as a list: a message accepted before the log).
 local function message_keys(key)
-  local keys = {key, key .. ':history'}
-  -- Records written before accounts existed name their account key_id (dispatcher/accounts.py: owner).
+  local keys = {key, key .. ':log', key .. ':history'}
+  -- A message accepted before its id followed from its external_id has an external_id key (create.lua); records
+  -- written before accounts existed name their account key_id (dispatcher/accounts.py: owner).
   local f = redis.call('HMGET', key, 'account', 'external_id', 'key_id')
   local account = f[1] or f[3]
   if account and f[2] then keys[#keys + 1] = 'dispatch:ext:' .. account .. ':' .. f[2] end
@@ -41,7 +50,13 @@ local function set_retention(key, day, status)
   for _, k in ipairs(keys) do
     if day then redis.call('EXPIREAT', k, kept_until(day)) else redis.call('PERSIST', k) end
   end
-  if day then redis.call('HSET', key, 'finished_day', day) else redis.call('HDEL', key, 'finished_day') end
+  if day then
+    -- What only a waiting or sending message needs goes too: every byte of a record is kept for the retention.
+    redis.call('HDEL', key, 'lease_until', 'next_attempt_at', 'paced_until')
+    redis.call('HSET', key, 'finished_day', day)
+  else
+    redis.call('HDEL', key, 'finished_day')
+  end
 end
 
 local function count_move(key, old, new, now, now_iso)
@@ -94,7 +109,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not (MOVES[old] or {})[new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
   redis.call('HSET', key, 'status', new, 'updated_at', now_iso)
-  redis.call('RPUSH', key .. ':history', entry)
+  add_history(key, entry)
   if deadline then
     redis.call('ZADD', 'dispatch:pending', deadline, id)
   else

@@ -114,9 +114,9 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
     redis.call('HSET', key, 'provider', member.provider, 'sender', member.sender)
     if assigned ~= '' then
       -- A move, in the history (the first choice is on the record: its provider and sender).
-      redis.call('RPUSH', key .. ':history', cjson.encode({status = redis.call('HGET', key, 'status'), at = now_iso,
-                                                            pool = name, member = member.provider .. '/' .. member.sender,
-                                                            detail = 'failover from ' .. provider .. '/' .. sender}))
+      add_history(key, cjson.encode({status = redis.call('HGET', key, 'status'), at = now_iso, pool = name,
+                                     member = member.provider .. '/' .. member.sender,
+                                     detail = 'failover from ' .. provider .. '/' .. sender}))
     end
   end
   local wait = pace(key, id, member.provider, member.sender, limits, now)

@@ -12,7 +12,7 @@ local function apply_report(key, id, new, allowed, report_key, entry, now, now_i
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then
     local ignored = cjson.decode(entry)
     ignored.ignored = 'message already ' .. status
-    redis.call('RPUSH', key .. ':history', cjson.encode(ignored))
+    add_history(key, cjson.encode(ignored))
     return 'stale'
   end
   if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
