@@ -22,7 +22,7 @@ EXAMINE_MAX = 5000
 
 # What a page reads of each failed message: whether it still exists, its account (under either name:
 # dispatcher/accounts.py, owner), then what FailedFilter.matches compares.
-_FIELDS_READ = ("message_id", "account", "key_id", "batch_id", "provider", "sender", "last_error")
+_FIELDS_READ = ("status", "account", "key_id", "batch_id", "provider", "sender", "last_error")
 
 
 @dataclass(frozen=True)

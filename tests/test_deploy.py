@@ -26,7 +26,9 @@ import pytest
 import redis
 import requests
 
+from dispatcher import redis_keys
 from dispatcher.accounts import key_id
+from dispatcher.names import message_id_for
 from dispatcher.settings import SettingsError, load_settings, redis_ssl_options
 from dispatcher.store import connect
 from scripts.embedded_redis import find_redis_server, free_port
@@ -296,7 +298,7 @@ def test_web_finishes_requests_in_flight_on_sigterm(web_server, redis_client, gr
     drained = [o for o in outcomes if o[1] < sigterm < o[2] and o[3] == "answered"]
     assert drained, "no request was in flight at SIGTERM: the test proved nothing"
     for prefix, _, _, outcome in outcomes:  # the external id of each request's first row tells if it was processed
-        written = redis_client.get(f"dispatch:ext:{key_id(API_KEY)}:{prefix}-0") is not None
+        written = redis_client.exists(redis_keys.MESSAGE.key(message_id_for(key_id(API_KEY), f"{prefix}-0"))) == 1
         assert written == (outcome == "answered"), f"{prefix}: {outcome}, yet written={written}"
     kinds = Counter(
         outcome.split(":")[0] + (" after" if began > sigterm else " before") for _, began, _, outcome in outcomes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dispatcher import redis_keys
+from dispatcher.names import message_id_for
 from dispatcher.quotas import QuotaExceeded, Quotas
 from dispatcher.settings import QuotaSettings
 from dispatcher.store import DAY, connect
@@ -117,4 +119,4 @@ def test_a_single_send_spends_its_token_in_the_step_that_creates_it(make_app, re
     assert client.get("/v1/messages/msg-x", headers=auth("reach-key")).status_code == 404
     refused = send(client, "r2")
     assert refused.status_code == 429 and refused.json["code"] == "rate_limited"
-    assert redis_client.get("dispatch:ext:reach:r2") is None
+    assert not redis_client.exists(redis_keys.MESSAGE.key(message_id_for("reach", "r2")))
