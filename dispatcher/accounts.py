@@ -21,7 +21,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-# An account name becomes part of Redis key names (`dispatch:ext:<account>:<external_id>`): no colon,
+# An account name becomes part of Redis key names (`dispatch:optouts:<account>`, ...): no colon,
 # nothing that needs quoting, and short.
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

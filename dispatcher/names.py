@@ -8,7 +8,7 @@ form each must have, in one place, so every door that lets one in applies the sa
   within limits: it is encoded where it becomes part of a key (`dispatcher.senders.sender_id`), and is a
   label in /metrics, where a tab would split it.
 - Message and batch ids are ours (`msg-<uuid>`, `batch-<uuid4>`): an id from a path that does not have that
-  form names no message or batch, and must not name another key (`<message id>:history` is a list).
+  form names no message or batch, and must not name another key (`<message id>:log`, `<message id>:content`).
 - An `external_id` is free text: it never becomes a key of its own. A message's id follows from its account and
   its external_id (`message_id_for`), so that the record itself is what a replay finds, and two accounts'
   equal external_ids are two messages.

@@ -407,7 +407,7 @@ class MessageStore:
     # --- reading ---
 
     def get(self, message_id: str) -> Message | None:
-        """The message, or None. An id not of our form (from a path: `<id>:history`) names none, and must not
+        """The message, or None. An id not of our form (from a path: `<id>:log`) names none, and must not
         become the key of another record (see dispatcher/names.py)."""
         return self.get_many([message_id])[0] if is_message_id(message_id) else None
 
