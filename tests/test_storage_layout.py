@@ -53,7 +53,10 @@ def test_a_sent_message_keeps_a_compact_record_and_no_text(service, store, redis
     assert redis_client.object("encoding", key) in ("ziplist", "listpack")  # every value short
     assert not redis_client.exists(redis_keys.CONTENT.key(message_id))  # nothing will read the text again
     assert not redis_client.keys("dispatch:ext:*")  # the record is what a replay finds
-    assert store.get(message_id).status == statuses.SENT
+    message = store.get(message_id)
+    assert message.status == statuses.SENT
+    assert [entry["status"] for entry in message.history] == ["queued", "sending", "sent"]
+    assert message.history[-1]["provider_message_id"] == "wamid.1"  # from the record, which holds it once
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

@@ -1,5 +1,4 @@
--- Accept one message: the record, its content (lib/content.lua) and its task, all or
--- nothing. A message
+-- Accept one message: the record, its content (lib/content.lua) and its task, all or nothing. A message
 -- scheduled for later gets no task now: it waits in dispatch:scheduled until its time. A message with a
 -- validity (an `expires_at` field) waits in dispatch:expiring too (see lib/validity.lua). Nothing expires
 -- until the message finishes (see set_retention in lib/lifecycle.lua).
@@ -7,7 +6,8 @@
 -- replay is a request too), then, for a new message only (a replay is answered as it was), the contact's
 -- rules (lib/contacts.lua: opt-out, 24-hour window, daily cap per contact) and the account's day count.
 -- Returns {1, id} (created), {0, the id the external_id names} or {-1, the quota's or the rule's code, its figure}.
--- KEYS: the external_id key of earlier messages, message key, queue key, the account's request bucket and day count ('' when off).
+-- KEYS: the external_id key of earlier messages, message key, queue key, the account's request bucket and day
+--       count ('' when off).
 -- ARGV: id, deadline, status, due time ('' = now), task payload,
 --       now, seconds per request, bucket size, daily limit, when the day's count expires, the contact's rules
 --       (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the text, the content's other members (see

@@ -10,8 +10,8 @@
 -- Nothing expires until it finishes (see set_retention in lib/lifecycle.lua). Rows of a batch with a validity
 -- (a shared `expires_at`) wait in dispatch:expiring too (see lib/validity.lua).
 -- KEYS: batch key, batch list key.
--- ARGV: the prefix of earlier messages' external_id keys, status (queued, or scheduled), the rows as one JSON array of
---       [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
+-- ARGV: the prefix of earlier messages' external_id keys, status (queued, or scheduled), the rows as one JSON
+--       array of [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
 --       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, the contact's
 --       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the content members every row shares
 --       (see write_content in lib/content.lua), then the shared field/value items.

@@ -46,7 +46,11 @@ end
 -- again, and it goes now.
 local function set_retention(key, day, status)
   local keys = message_keys(key)
-  if status == 'failed' or not day then keys[#keys + 1] = key .. ':content' else redis.call('DEL', key .. ':content') end
+  if status == 'failed' or not day then
+    keys[#keys + 1] = key .. ':content'
+  else
+    redis.call('DEL', key .. ':content')
+  end
   for _, k in ipairs(keys) do
     if day then redis.call('EXPIREAT', k, kept_until(day)) else redis.call('PERSIST', k) end
   end
