@@ -12,7 +12,8 @@ from pathlib import Path
 
 from dispatcher.settings import load_settings
 
-_environment = load_settings().environment  # also loads .env, as every process of the service does
+_settings = load_settings()  # also loads .env, as every process of the service does
+_environment = _settings.environment
 _credentials = [entry.strip() for entry in os.environ.get("FLOWER_BASIC_AUTH", "").split(",") if entry.strip()]
 
 if not all(user and password for user, _, password in (entry.partition(":") for entry in _credentials)):
@@ -30,6 +31,8 @@ elif not _credentials:
 
 # Flower keeps what it saw of tasks in memory only, unless persistent: then it loads this file at
 # start, saves it at a clean stop and every state_save_interval ms (what a crash can lose).
+# Flower turns workers' task events on by itself unless told not to: TASK_EVENTS=off must stay off.
+enable_events = _settings.task_events
 persistent = True
 db = str(Path(__file__).resolve().parent / os.environ.get("FLOWER_DB", "var/flower.db"))
 state_save_interval = 60_000

@@ -54,6 +54,9 @@ class Settings:
     worker_concurrency: int
     worker_pool: str
     worker_rate_limit: str | None
+    # Celery's task events, which Flower's task list is made of: three more publishes a task, about a quarter of
+    # a single send's rate (docs/performance.md). Off, Flower still shows workers and queues, not tasks.
+    task_events: bool
     worker_api_call_delay_ms: int
     default_region: str
     message_retention_days: int
@@ -464,6 +467,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_concurrency=read.integer("WORKER_CONCURRENCY", 5, minimum=1, maximum=1000),
         worker_pool=read.choice("WORKER_POOL", "threads", ("threads", "prefork", "solo")),
         worker_rate_limit=_worker_rate_limit(read),
+        task_events=read.choice("TASK_EVENTS", "on", ("on", "off")) == "on",
         worker_api_call_delay_ms=read.integer("WORKER_API_CALL_DELAY", 1000),
         default_region=region,
         message_retention_days=retention_days,

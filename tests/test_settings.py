@@ -241,3 +241,20 @@ def test_send_window_is_checked_at_start():
     for env in ({"SEND_WINDOW": "8h-20h"}, {"SEND_WINDOW": "08:00-20:00", "SEND_TIMEZONE": "Mars/Base"}):
         with pytest.raises(SettingsError, match="SEND_WINDOW"):
             load_settings({**MINIMAL, **env})
+
+
+@pytest.mark.parametrize(("value", "events"), [(None, True), ("on", True), ("off", False)])
+def test_task_events_reach_celery_and_flower(value, events):
+    """TASK_EVENTS=off must hold in the workers and in Flower, which would otherwise turn the events on again."""
+    env = {**os.environ, **MINIMAL, "APP_ENV": "development"}
+    if value:
+        env["TASK_EVENTS"] = value
+    read = "import celeryconfig, flowerconfig; print(celeryconfig.worker_send_task_events, "
+    read += "celeryconfig.task_send_sent_event, flowerconfig.enable_events)"
+    result = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.split() == [str(events)] * 3, result.stderr
+
+
+def test_task_events_take_on_or_off_only():
+    with pytest.raises(SettingsError, match="TASK_EVENTS"):
+        load_settings({**MINIMAL, "TASK_EVENTS": "maybe"})
