@@ -54,7 +54,7 @@ class Settings:
     worker_concurrency: int
     worker_pool: str
     worker_rate_limit: str | None
-    # Celery's task events, which Flower's task list is made of: three more publishes a task, about a quarter of
+    # Celery's task events, which Flower's task list is made of: three more publishes a task, about a third of
     # a single send's rate (docs/performance.md). Off, Flower still shows workers and queues, not tasks.
     task_events: bool
     worker_api_call_delay_ms: int
