@@ -7,11 +7,11 @@ The same choices through real workers and providers' fakes: tests/test_pools.py.
 
 import pytest
 
-from dispatcher import statuses
-from dispatcher.messages import MessageService, Route
+from dispatcher import redis_keys, statuses
+from dispatcher.messages import MessageService, Route, new_message
 from dispatcher.pools import Member, Pool, PoolRegistry
 from dispatcher.provider_setup import ProviderCatalog
-from dispatcher.senders import SenderRegistry
+from dispatcher.senders import SenderRegistry, sender_id
 from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore, connect
 from tasks.delivery import Outcome, note_recorded, record
@@ -164,3 +164,20 @@ def test_a_message_given_its_member_keeps_it_when_its_pool_is_deleted(store, sen
     clock.now += 1
     claimed = claim(store, second)
     assert (claimed.outcome, claimed.sender) == ("claimed", "a")
+
+
+def test_a_claim_under_an_open_24_hour_window_still_names_its_pool(redis_url, clock, pools, senders):
+    """A free-form message whose contact's window is open goes as its text (no template): the claim's answer
+    must still carry every field after the template, the pool included (a pooled failure is retried through
+    another member only when the worker knows the pool)."""
+    store = MessageStore(connect(redis_url), 86400, 300, 5, clock=clock, session_window=("mock",))
+    pool_of(pools, senders, "a")
+    day = int(clock.now // 86400)
+    store.redis.hset(redis_keys.WINDOW.key(sender_id("mock", "a"), day), "+5564999998888", clock.now - 60)
+    claim = store.claim(accepted(store, 1)[0], take_over_expired=True)
+    assert (claim.outcome, claim.template, claim.pool, claim.sender) == ("claimed", None, "loja", "a")
+    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 10)
+    row = new_message("k", "row-1", "+5564999998888", "hi", Route("", pool="loja"))
+    batch_id, _ = service.accept_batch("k", [row], Route("", pool="loja"))
+    _, claims = store.claim_group(batch_id, [row.message_id])
+    assert [(c.template, c.pool, c.sender) for c in claims] == [(None, "loja", "a")]
