@@ -15,6 +15,9 @@ from pathlib import Path
 
 import redis
 
+from dispatcher.api.intake import prepare_row
+from dispatcher.messages import Route
+from dispatcher.templates import Template
 from scripts.embedded_redis import EmbeddedRedis, free_port
 from scripts.procfile import procfile_command
 
@@ -122,6 +125,20 @@ def start_worker(env: dict[str, str], name: str = "bench", pool: str | None = No
         f"{name}@%h",
     ]
     return start([*args, "-P", pool] if pool else args, env)
+
+
+def accept_campaign(services, caller: str, text: str, rows: int, row_for, per_request: int = 10_000) -> list[str]:
+    """`rows` templated bulk rows (`row_for(n)`: the raw row n) accepted through the API's own path, in requests of
+    `per_request` rows, on the mock provider; returns the batch ids."""
+    route, template = Route("mock"), Template(text)
+    batches = []
+    for start in range(0, rows, per_request):
+        new = [
+            prepare_row(row_for(n), template, services.settings, route, caller)
+            for n in range(start, min(start + per_request, rows))
+        ]
+        batches.append(services.messages.accept_batch(caller, new, route)[0])
+    return batches
 
 
 def sending_times(store, batch_id: str, count: int) -> list[float]:

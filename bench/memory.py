@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import sys
 
-from bench.common import private_redis, service_env
+from bench.common import accept_campaign, private_redis, service_env
 from dispatcher import statuses
 from dispatcher.accounts import key_id
-from dispatcher.api.intake import prepare_row
 from dispatcher.messages import Route
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.templates import Template
 from tasks.delivery import Outcome, record
 from tasks.envelope import publishers
 
@@ -49,27 +47,17 @@ def _single(services, count: int) -> None:
 
 
 def _bulk(services, count: int) -> None:
-    caller, route, store = key_id("bench"), Route("mock"), services.store
-    template = Template(TEMPLATE)
-    for start in range(0, count, BULK_ROWS):
-        rows = [
-            prepare_row(
-                {
-                    "recipient_phone": f"+55649{n % 100_000_000:08d}",
-                    "external_id": f"campaign_42_contact_{n}",
-                    "variables": {"name": f"Maria {n}", "day": "terça"},
-                },
-                template,
-                services.settings,
-                route,
-                caller,
-            )
-            for n in range(start, min(start + BULK_ROWS, count))
-        ]
-        batch_id, _ = services.messages.accept_batch(caller, rows, route)
-        for first in range(0, len(rows), CHUNK):
-            ids = store.batch_message_ids(batch_id, first, first + CHUNK)
-            _, claims = store.claim_group(batch_id, ids)
+    def row(n: int) -> dict:
+        return {
+            "recipient_phone": f"+55649{n % 100_000_000:08d}",
+            "external_id": f"campaign_42_contact_{n}",
+            "variables": {"name": f"Maria {n}", "day": "terça"},
+        }
+
+    store = services.store
+    for batch_id in accept_campaign(services, key_id("bench"), TEMPLATE, count, row, BULK_ROWS):
+        for first in range(0, int(store.batch(batch_id)["total"]), CHUNK):
+            _, claims = store.claim_group(batch_id, store.batch_message_ids(batch_id, first, first + CHUNK))
             for claim in claims:
                 _sent(services, claim.message_id, claim.attempt)
 

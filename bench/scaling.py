@@ -15,13 +15,10 @@ import sys
 import time
 from datetime import datetime
 
-from bench.common import private_redis, service_env, start_worker, stop, wait_until
+from bench.common import accept_campaign, private_redis, service_env, start_worker, stop, wait_until
 from dispatcher.accounts import key_id
-from dispatcher.api.intake import prepare_row
-from dispatcher.messages import Route
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.templates import Template
 from tasks.envelope import publishers
 
 BULK_ROWS = 10_000
@@ -29,22 +26,10 @@ TEMPLATE = "Olá {{name}}! A sua consulta de terça está confirmada."
 
 
 def _accept(services, rows: int) -> list[str]:
-    caller, route, template = key_id("bench"), Route("mock"), Template(TEMPLATE)
-    batches = []
-    for start in range(0, rows, BULK_ROWS):
-        new = [
-            prepare_row(
-                {"recipient_phone": f"+55649{n:08d}", "external_id": f"c-{n}", "variables": {"name": f"M {n}"}},
-                template,
-                services.settings,
-                route,
-                caller,
-            )
-            for n in range(start, min(start + BULK_ROWS, rows))
-        ]
-        batch_id, _ = services.messages.accept_batch(caller, new, route)
-        batches.append(batch_id)
-    return batches
+    def row(n: int) -> dict:
+        return {"recipient_phone": f"+55649{n:08d}", "external_id": f"c-{n}", "variables": {"name": f"M {n}"}}
+
+    return accept_campaign(services, key_id("bench"), TEMPLATE, rows, row, BULK_ROWS)
 
 
 def _redis_cpu(client) -> float:
