@@ -5,7 +5,9 @@ so the code scripts share lives in libraries (`dispatcher/lua/lib/`), each one c
 sent as: a generated preamble (the lifecycle table of `dispatcher.statuses`, RETENTION and POOL_STICKY), the libraries
 it needs, then the script itself. A Lua local exists only below its definition, so the libraries go in
 the order of `LIBRARIES`, where each comes after those it uses. `tests/test_scripts.py` checks both tables
-against the Lua: every script is listed, and each one names what it calls, no more.
+against the Lua: every script is listed, and each one names what it calls, no more. A script that moves
+messages (its libraries include lifecycle) runs wrapped, so that the counters its moves added up are written
+once at its end, even when it stops with an error.
 """
 
 from __future__ import annotations
@@ -86,13 +88,26 @@ def libraries_of(name: str) -> list[str]:
     return [library for library in LIBRARIES if library in wanted]
 
 
+# A script that moves messages runs as this function's body, so that the counters its moves added up
+# (lib/lifecycle.lua: flush_counts) are written when it ends, whether it returns or stops with an error.
+_COUNTED = """local function script()
+{body}
+end
+local done, result = pcall(script)
+flush_counts()
+if not done then error(result, 0) end
+return result"""
+
+
 @cache
 def source(name: str, retention_seconds: int, sticky_seconds: int = 0) -> str:
     """The text Redis runs for script `name`: the preamble, its libraries, the script."""
     constants = f"local RETENTION = {int(retention_seconds)}\nlocal POOL_STICKY = {int(sticky_seconds)}\n"
+    libraries = libraries_of(name)
     parts = [statuses.lua_preamble() + constants]
-    parts += [(_LUA / "lib" / f"{library}.lua").read_text() for library in libraries_of(name)]
-    parts.append((_LUA / f"{name}.lua").read_text())
+    parts += [(_LUA / "lib" / f"{library}.lua").read_text() for library in libraries]
+    body = (_LUA / f"{name}.lua").read_text()
+    parts.append(_COUNTED.format(body=body) if "lifecycle" in libraries else body)
     return "\n".join(parts)
 
 

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+import redis
 
 from dispatcher import redis_keys, statuses
 from dispatcher.accounts import key_id
@@ -107,6 +108,20 @@ def test_status_never_moves_backwards(service, store):
     assert message.status == statuses.SENT
     assert [entry["status"] for entry in message.history] == ["queued", "sending", "sent"]
     assert store.counts() == {"queued": 0, "sending": 0, "sent": 1}
+
+
+def test_a_group_claim_stopped_by_an_error_still_counts_what_it_moved(service, store, redis_client):
+    """The scripts add up their counters and write them when they end (lib/lifecycle.lua: flush_counts): one that
+    stops with an error after some moves must still count them, or the counts part from the records for good."""
+    rows = [new_message("k", f"row-{n}", PHONE, "Olá", MOCK) for n in range(3)]
+    batch_id, _ = service.accept_batch("k", rows, MOCK)
+    redis_client.delete(redis_keys.CONTENT.key(rows[1].message_id))  # row 1 has nothing to send: the claim stops
+    with pytest.raises(redis.ResponseError, match="NO_CONTENT"):
+        store.claim_group(batch_id, [row.message_id for row in rows])
+    assert store.statuses_of([row.message_id for row in rows]) == ["sending", "queued", "queued"]
+    assert (store.counts()["sending"], store.counts()["queued"]) == (1, 2)
+    batch = store.batch(batch_id)
+    assert (batch["count_sending"], batch["count_queued"]) == ("1", "2")
 
 
 def test_unfinished_messages_are_watched_until_they_finish(service, store, redis_client):
