@@ -23,7 +23,7 @@ from dispatcher.messages import Route, new_message
 from dispatcher.pools import Member, Pool
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore
+from dispatcher.store import MessageStore, Move
 from tasks.envelope import publishers
 
 BATCH = 10_000
@@ -46,12 +46,12 @@ def fill(store: MessageStore, messages: int, failed: int) -> None:
         group = failed_ids[start : start + 100]
         batch_id = store.redis.hget(store.message_key(group[0]), "batch_id")
         _, claims = store.claim_group(batch_id, group)
-        pipe = store.redis.pipeline(transaction=False)
+        moves = []
         for n, claim in enumerate(claims):
             code = "63016" if (start + n) % 2 else "131026"
             error = json.dumps({"kind": "permanent", "code": code, "message": "refused"})
-            store.advance(claim.message_id, statuses.FAILED, (statuses.SENDING,), client=pipe, last_error=error)
-        pipe.execute()
+            moves.append(Move(claim.message_id, statuses.FAILED, (statuses.SENDING,), fields={"last_error": error}))
+        store.move(moves)
 
 
 def timed(url: str, headers: dict[str, str], requests: int) -> tuple[float, float]:

@@ -26,6 +26,7 @@ from dispatcher.accounts import key_id
 from dispatcher.messages import Route, new_message
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
+from dispatcher.store import Move
 from tasks.envelope import publishers
 from tests.fakes.inbound import META_PHONE_NUMBER_ID, meta_signed, meta_status
 
@@ -56,10 +57,11 @@ def sent_messages(settings, count: int) -> None:
         batch_id, _ = service.accept_batch(caller, rows, route)
         state, claims = store.claim_group(batch_id, [row.message_id for row in rows])
         assert state == "running" and len(claims) == len(rows), (state, len(claims))
-        pipe = store.redis.pipeline(transaction=False)
-        for index, row in zip(indexes, rows, strict=True):
-            store.advance(row.message_id, "sent", ("sending",), provider_message_id=wamid(index), client=pipe)
-        assert all(outcome == "ok" for outcome in pipe.execute())
+        moves = [
+            Move(row.message_id, "sent", ("sending",), fields={"provider_message_id": wamid(index)})
+            for index, row in zip(indexes, rows, strict=True)
+        ]
+        assert all(outcome == "ok" for outcome in store.move(moves))
 
 
 def requests(port: int, count: int) -> list[bytes]:

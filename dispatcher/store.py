@@ -102,6 +102,28 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Move:
+    """One message's move to `status`, allowed only from one of `allowed_from` (MessageStore.move).
+
+    `attempt` fences an outcome to the claim that made it: a message still `sending` but claimed again
+    since (its lease ran out while the first call went on) refuses the move with 'stale'. Every provider
+    outcome passes it, and `send_seconds`, how long its call took (the send latency /metrics shows); without
+    it the move is unfenced (an operator's or a report's). `pending_deadline` keeps the message watched by
+    the reconciler until then; None stops watching it. `detail` goes into the history entry, `fields` onto
+    the record.
+    """
+
+    message_id: str
+    status: str
+    allowed_from: tuple[str, ...]
+    pending_deadline: float | None = None
+    detail: dict | None = None
+    attempt: int | None = None
+    send_seconds: float | None = None
+    fields: dict[str, str | float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Claim:
     """The outcome of a claim: `claimed` (send now), or why not (`busy`, `lease_expired`, `paused`,
     `canceled`, `expired` (past its validity: never sent), `missing`, or the status the message is already in).
@@ -536,40 +558,35 @@ class MessageStore:
         allowed_from: tuple[str, ...],
         pending_deadline: float | None = None,
         detail: dict | None = None,
-        client: redis.client.Pipeline | None = None,
         attempt: int | None = None,
         **fields: str | float,
     ) -> str:
-        """Move to `status` if the message is in one of `allowed_from`; returns 'ok' ('ok:paused' when this
-        outcome auto-paused the message's sender) or the status that refused it.
+        """Move one message (see `Move`); returns 'ok' ('ok:paused' when this outcome auto-paused the message's
+        sender), 'stale', 'missing' or the status that refused it."""
+        return self.move([Move(message_id, status, allowed_from, pending_deadline, detail, attempt, fields=fields)])[0]
 
-        `attempt` fences an outcome to the claim that made it: a message still `sending` but claimed again
-        since (its lease ran out while the first call went on) refuses the move with 'stale'. Every
-        provider outcome passes it; without it the move is unfenced (an operator's or a report's).
-
-        `pending_deadline` keeps the message watched by the reconciler until then; None stops watching it.
-        With a pipeline as `client`, the move is queued on it and the answer comes from its execute().
-        """
+    def move(self, moves: list[Move]) -> list[str]:
+        """Make many moves in one script call (a batch chunk's outcomes since its last record: their counters
+        are written once); returns each one's answer, as `advance`'s, in order."""
+        if not moves:
+            return []
         now = self.clock()
         stamp = iso(now)
-        entry = {"status": status, "at": stamp, **(detail or {})}
-        return self._advance(
-            keys=[self.message_key(message_id)],
-            args=[
-                message_id,
-                status,
-                ",".join(allowed_from),
-                "" if pending_deadline is None else pending_deadline,
+        args: list[str | float | int] = [now, stamp, self.auto_pause_window, self.auto_pause_ratio]
+        for move in moves:
+            entry = {"status": move.status, "at": stamp, **(move.detail or {})}
+            args += [
+                move.message_id,
+                move.status,
+                ",".join(move.allowed_from),
+                "" if move.pending_deadline is None else move.pending_deadline,
                 json.dumps(entry, separators=COMPACT),
-                now,
-                stamp,
-                self.auto_pause_window,
-                self.auto_pause_ratio,
-                "" if attempt is None else attempt,
-                *_flat(fields),
-            ],
-            client=client,
-        )
+                "" if move.attempt is None else move.attempt,
+                "" if move.send_seconds is None else move.send_seconds,
+                len(move.fields),
+                *_flat(move.fields),
+            ]
+        return self._advance(keys=[self.message_key(move.message_id) for move in moves], args=args)
 
     # --- batches ---
 

@@ -1,7 +1,7 @@
 """The batch chunk task: send a range of a batch's rows through the same path as single messages.
 
 A chunk claims its rows a group at a time (one round trip per group), sends each, and records the
-outcomes in pipelined round trips, at least every RECORD_EVERY_SECONDS. Groups are sized to take about
+outcomes in one script call at a time, at least every RECORD_EVERY_SECONDS. Groups are sized to take about
 a quarter of a second, so a pause or a cancel takes effect within a second; a row that must be retried
 waits in the due index and goes on as its own `dispatch.send_message` task, exactly as a single message
 would. A lock per chunk (with a token, kept alive by the lease keeper while the chunk runs) keeps a
@@ -26,7 +26,7 @@ from dispatcher.services import Services
 from dispatcher.store import Claim, chunk_member
 from tasks import runtime
 from tasks.celery_app import SEND_BATCH_CHUNK, app
-from tasks.delivery import Outcome, deliver, hand_back, note_recorded, record
+from tasks.delivery import Outcome, deliver, hand_back_move, note_recorded, outcome_move
 from tasks.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def next_group_size(sent: int, elapsed: float) -> int:
 
 def _send_group(services: Services, keeper: LeaseKeeper, claims: list[Claim]) -> int:
     """Send a claimed group one row after another while the keeper keeps the group's leases alive, and
-    record the outcomes every RECORD_EVERY_SECONDS (one pipelined round trip for the rows sent since), so
+    record the outcomes every RECORD_EVERY_SECONDS (one script call for the rows sent since), so
     a worker killed mid-group leaves only its last few sends unrecorded (the ambiguous window). A row taken
     over meanwhile (its lease was lost) is not sent here. When the worker starts stopping, the rows not sent
     yet are handed back. Returns how many rows were sent."""
@@ -81,16 +81,11 @@ def _send_group(services: Services, keeper: LeaseKeeper, claims: list[Claim]) ->
 def _record(
     services: Services, outcomes: list[tuple[Claim, Outcome]], hand_back_rows: list[Claim] | tuple[()] = ()
 ) -> None:
-    """Record outcomes (and hand back unsent rows) in one pipelined round trip."""
-    if not outcomes and not hand_back_rows:
-        return
+    """Record outcomes (and hand back unsent rows) in one script call: one round trip, the counters written once."""
     store = services.store
-    pipe = store.redis.pipeline(transaction=False)
-    for claim, outcome in outcomes:
-        record(store, claim.message_id, outcome, claim.attempt, client=pipe)
-    for claim in hand_back_rows:
-        hand_back(store, claim, client=pipe)
-    for (claim, _), answer in zip(outcomes, pipe.execute(), strict=False):
+    moves = [outcome_move(store, claim.message_id, outcome, claim.attempt) for claim, outcome in outcomes]
+    answers = store.move(moves + [hand_back_move(store, claim) for claim in hand_back_rows])
+    for (claim, _), answer in zip(outcomes, answers, strict=False):
         note_recorded(answer, claim, services.senders)
 
 

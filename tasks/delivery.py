@@ -20,7 +20,7 @@ from dispatcher.callback_urls import UnsafeUrl, check_resolved
 from dispatcher.senders import SenderRegistry
 from dispatcher.services import Services
 from dispatcher.settings import Settings
-from dispatcher.store import Claim, MessageStore
+from dispatcher.store import Claim, MessageStore, Move
 from providers import OutboundMessage, PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from providers.base import Media, Template
 from tasks.backoff import backoff_seconds
@@ -216,59 +216,52 @@ def record_durably(store: MessageStore, message_id: str, outcome: Outcome, attem
             pause = min(pause * 2, 2.0)
 
 
-def record(
-    store: MessageStore, message_id: str, outcome: Outcome, attempt: int, client: redis.client.Pipeline | None = None
-):
-    """Write the outcome of `attempt` onto the message: a move from `sending` only, and only while that
-    attempt's claim still holds the message, so a late writer changes nothing ('stale')."""
+def record(store: MessageStore, message_id: str, outcome: Outcome, attempt: int) -> str:
+    """Write the outcome of `attempt` onto the message (see `outcome_move`); returns the move's answer."""
+    return store.move([outcome_move(store, message_id, outcome, attempt)])[0]
+
+
+def outcome_move(store: MessageStore, message_id: str, outcome: Outcome, attempt: int) -> Move:
+    """The move that records the outcome of `attempt`: from `sending` only, and only while that attempt's
+    claim still holds the message, so a late writer changes nothing ('stale')."""
     if outcome.status == statuses.SENT:
-        return store.advance(
-            message_id,
-            statuses.SENT,
-            (statuses.SENDING,),
-            client=client,
-            attempt=attempt,
-            provider_message_id=outcome.provider_message_id,
-            last_send_seconds=outcome.seconds,
+        fields: dict[str, str | float] = {"provider_message_id": outcome.provider_message_id}
+        return Move(
+            message_id, statuses.SENT, (statuses.SENDING,), attempt=attempt, send_seconds=outcome.seconds, fields=fields
         )
     if outcome.status == statuses.RETRYING:
         next_at = store.clock() + outcome.retry_in
-        return store.advance(
+        return Move(
             message_id,
             statuses.RETRYING,
             (statuses.SENDING,),
             pending_deadline=next_at + store.queued_grace_seconds,
-            attempt=attempt,
             detail={"retry_in_seconds": round(outcome.retry_in, 3)},
-            client=client,
-            last_error=outcome.error,
-            next_attempt_at=next_at,
-            last_send_seconds=outcome.seconds,
+            attempt=attempt,
+            send_seconds=outcome.seconds,
+            fields={"last_error": outcome.error, "next_attempt_at": next_at},
         )
-    return store.advance(
+    return Move(
         message_id,
         statuses.FAILED,
         (statuses.SENDING,),
-        client=client,
         attempt=attempt,
-        last_error=outcome.error,
-        last_send_seconds=outcome.seconds,
+        send_seconds=outcome.seconds,
+        fields={"last_error": outcome.error},
     )
 
 
-def hand_back(store: MessageStore, claim: Claim, client: redis.client.Pipeline | None = None):
-    """Give back a claimed row that was never sent (its worker is stopping): `retrying`, due now, with the
-    attempt it claimed not counted, so another worker sends it at once and LEASE_EXPIRED_ACTION never sees
-    it as a send that may have gone out."""
+def hand_back_move(store: MessageStore, claim: Claim) -> Move:
+    """The move that gives back a claimed row that was never sent (its worker is stopping): `retrying`, due
+    now, with the attempt it claimed not counted, so another worker sends it at once and LEASE_EXPIRED_ACTION
+    never sees it as a send that may have gone out."""
     now = store.clock()
-    return store.advance(
+    return Move(
         claim.message_id,
         statuses.RETRYING,
         (statuses.SENDING,),
         pending_deadline=now + store.queued_grace_seconds,
         detail={"reason": "handed back unsent: its worker is stopping"},
-        client=client,
         attempt=claim.attempt,
-        attempts=claim.attempt - 1,
-        next_attempt_at=now,
+        fields={"attempts": claim.attempt - 1, "next_attempt_at": now},
     )
