@@ -196,3 +196,10 @@ def test_a_replay_finds_a_message_accepted_with_an_external_id_key(service, stor
     assert store.count_external_ids("k", ["c1", "row-1", "new"]) == 2
     claim = store.claim(legacy_id, take_over_expired=True)
     assert (claim.outcome, claim.body) == ("claimed", "Olá")
+    history = redis_keys.HISTORY_LIST.key(legacy_id)
+    redis_client.rpush(history, json.dumps({"status": "queued", "at": "2026-12-01T10:00:00.000Z"}))
+    assert record(store, legacy_id, Outcome(statuses.SENT, provider_message_id="p1"), claim.attempt) == "ok"
+    kept = redis_client.ttl(redis_keys.MESSAGE.key(legacy_id))
+    assert kept > 0
+    assert redis_client.ttl(redis_keys.EXTERNAL_ID.key("k", "c1")) == kept  # its keys go with it
+    assert redis_client.ttl(history) == kept

@@ -27,24 +27,30 @@ local function observe_latency(provider, seconds)
 end
 
 -- The move to `sent`: index the provider's id for its webhooks, apply the reports that came before it, note
--- whose the contact's reply is, and count it for its pool's member. `f`: the record's provider,
--- provider_message_id, pool, sender, account, key_id and recipient.
-local function note_sent(key, id, f)
-  if f[1] and f[2] and f[2] ~= '' then
+-- whose the contact's reply is, and count it for its pool's member. `f`: the record's fields (see `advance`).
+local function note_sent(key, id, f, provider_id)
+  if f[3] and provider_id and provider_id ~= '' then
     local ttl = redis.call('TTL', key)
-    redis.call('SET', 'dispatch:pmid:' .. f[1] .. ':' .. f[2], id, 'EX', ttl > 0 and ttl or 86400)
-    apply_early_reports(key, id, f[1], f[2], now, now_iso)
+    redis.call('SET', 'dispatch:pmid:' .. f[3] .. ':' .. provider_id, id, 'EX', ttl > 0 and ttl or 86400)
+    apply_early_reports(key, id, f[3], provider_id, now, now_iso)
   end
   -- The contact's reply through this sender is now this account's (lib/contacts.lua).
-  if f[1] and (f[5] or f[6]) then note_reach(f[7], sender_id(f[1], f[4]), f[5] or f[6]) end
-  if f[3] then
+  if f[3] and (f[6] or f[7]) then note_reach(f[8], sender_id(f[3], f[5]), f[6] or f[7]) end
+  if f[4] then
     -- Sent through a pool: count it for its member, and (sticky pools) remember who wrote to this recipient.
-    local member = sender_id(f[1], f[4])
-    bump('dispatch:pool:' .. f[3] .. ':sent', member, 1)
-    if redis.call('HGET', 'dispatch:pool:' .. f[3], 'sticky') == '1' then
-      redis.call('SET', 'dispatch:sticky:' .. (f[5] or f[6] or '') .. ':' .. f[3] .. ':' .. f[7], member,
+    local member = sender_id(f[3], f[5])
+    bump('dispatch:pool:' .. f[4] .. ':sent', member, 1)
+    if redis.call('HGET', 'dispatch:pool:' .. f[4], 'sticky') == '1' then
+      redis.call('SET', 'dispatch:sticky:' .. (f[6] or f[7] or '') .. ':' .. f[4] .. ':' .. f[8], member,
                  'EX', POOL_STICKY)
     end
+  end
+end
+
+-- The value of field `name` among the move's field/value pairs (ARGV from `first` to `last`), or nil.
+local function field_of(name, first, last)
+  for i = first, last, 2 do
+    if ARGV[i] == name then return ARGV[i + 1] end
   end
 end
 
@@ -53,25 +59,24 @@ local function advance(key, at)
   local id, new, allowed, deadline, entry, attempt = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
                                                      ARGV[at + 4], ARGV[at + 5]
   local seconds, pairs_count = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
-  local next_at = at + 8 + 2 * pairs_count
-  local current = redis.call('HMGET', key, 'status', 'attempts')
-  local status = current[1]
+  local first, next_at = at + 8, at + 8 + 2 * pairs_count
+  local f = redis.call('HMGET', key, 'status', 'attempts', 'provider', 'pool', 'sender', 'account', 'key_id',
+                       'recipient', 'provider_message_id', 'next_attempt_at')
+  local status = f[1]
   if not status then return 'missing', next_at end
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then return status, next_at end
   -- The fence: a provider call outlived its lease and the message was claimed again since (a higher
   -- attempt). Its late outcome must not overwrite the claim that holds the message now.
-  if status == 'sending' and attempt ~= '' and current[2] ~= attempt then return 'stale', next_at end
-  if pairs_count > 0 then redis.call('HSET', key, unpack(ARGV, at + 8, next_at - 1)) end
+  if status == 'sending' and attempt ~= '' and f[2] ~= attempt then return 'stale', next_at end
   -- A retry waits in the due index for its time (the workers publish it then), never in a worker.
-  if new == 'retrying' then redis.call('ZADD', 'dispatch:due', redis.call('HGET', key, 'next_attempt_at') or now, id) end
-  move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline)
-  if new ~= 'sent' and status ~= 'sending' then return 'ok', next_at end
-  local f = redis.call('HMGET', key, 'provider', 'provider_message_id', 'pool', 'sender', 'account', 'key_id',
-                       'recipient')
-  if new == 'sent' then note_sent(key, id, f) end
+  if new == 'retrying' then
+    redis.call('ZADD', 'dispatch:due', field_of('next_attempt_at', first, next_at - 1) or f[10] or now, id)
+  end
+  move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline, {unpack(ARGV, first, next_at - 1)})
+  if new == 'sent' then note_sent(key, id, f, field_of('provider_message_id', first, next_at - 1) or f[9]) end
   if status == 'sending' then
-    if seconds then observe_latency(f[1] or '', seconds) end
-    if f[1] and note_outcome(f[1], f[4], new ~= 'sent', window, ratio, now_iso) then return 'ok:paused', next_at end
+    if seconds then observe_latency(f[3] or '', seconds) end
+    if f[3] and note_outcome(f[3], f[5], new ~= 'sent', window, ratio, now_iso) then return 'ok:paused', next_at end
   end
   return 'ok', next_at
 end

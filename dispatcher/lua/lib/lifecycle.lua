@@ -56,20 +56,29 @@ local function add_history(key, entry)
   redis.call('SET', log, (redis.call('GET', log) or '') .. entry .. '\n', 'KEEPTTL')
 end
 
--- The keys that live and die with a message record (its history as a list: a message accepted before the log).
+-- A message accepted before its id followed from its external_id (its id a UUID of version 4, not 8: see
+-- dispatcher/names.py) may have keys of the layout before: an external_id key (create.lua) and its history as a
+-- list. Told from the key, so that today's messages pay no read for them.
+local function may_have_legacy_keys(key)
+  return string.sub(key, -22, -22) ~= '8'
+end
+
+-- The keys that live and die with a message record.
 local function message_keys(key)
-  local keys = {key, key .. ':log', key .. ':history'}
-  -- A message accepted before its id followed from its external_id has an external_id key (create.lua); records
-  -- written before accounts existed name their account key_id (dispatcher/accounts.py: owner).
-  local f = redis.call('HMGET', key, 'account', 'external_id', 'key_id')
-  local account = f[1] or f[3]
-  if account and f[2] then keys[#keys + 1] = 'dispatch:ext:' .. account .. ':' .. f[2] end
+  local keys = {key, key .. ':log'}
+  if may_have_legacy_keys(key) then
+    keys[#keys + 1] = key .. ':history'
+    -- Records written before accounts existed name their account key_id (dispatcher/accounts.py: owner).
+    local f = redis.call('HMGET', key, 'account', 'external_id', 'key_id')
+    local account = f[1] or f[3]
+    if account and f[2] then keys[#keys + 1] = 'dispatch:ext:' .. account .. ':' .. f[2] end
+  end
   return keys
 end
 
--- A message finished as `status` (on `day`) or was reopened (`day` false: an operator's retry of a failed one).
--- Its content (lib/content.lua) is kept with it when it failed, for that retry; otherwise nothing will read it
--- again, and it goes now.
+-- A message finished as `status` (on `day`: `move` writes it on the record) or was reopened (`day` false: an
+-- operator's retry of a failed one). Its content (lib/content.lua) is kept with it when it failed, for that
+-- retry; otherwise nothing will read it again, and it goes now.
 local function set_retention(key, day, status)
   local keys = message_keys(key)
   if status == 'failed' or not day then
@@ -83,16 +92,16 @@ local function set_retention(key, day, status)
   if day then
     -- What only a waiting or sending message needs goes too: every byte of a record is kept for the retention.
     redis.call('HDEL', key, 'lease_until', 'next_attempt_at', 'paced_until')
-    redis.call('HSET', key, 'finished_day', day)
   else
     redis.call('HDEL', key, 'finished_day')
   end
 end
 
-local function count_move(key, old, new, now, now_iso)
+-- `record`: the fields of the message that a move reads (`move` reads them once, see RECORD_FIELDS).
+local function count_move(key, record, old, new, now, now_iso)
   if old == new then return end
   -- A finished message's count lives in the bucket of the day it finished; anything else counts today.
-  local day = FINISHED[old] and tonumber(redis.call('HGET', key, 'finished_day') or '') or math.floor(now / DAY)
+  local day = FINISHED[old] and tonumber(record.finished_day or '') or math.floor(now / DAY)
   if old then bump(count_key(old, day), old, -1) end
   if FINISHED[new] and not FINISHED[old] then
     day = math.floor(now / DAY)
@@ -103,10 +112,9 @@ local function count_move(key, old, new, now, now_iso)
     if FINISHED[old] and not FINISHED[new] then set_retention(key, false, new) end
     bump(count_key(new, day), new, 1)
   end
-  local f = redis.call('HMGET', key, 'batch_id', 'provider', 'sender')
   -- For /metrics: how many messages reached each status, by provider and sender (never decremented).
-  bump('dispatch:metrics:statuses', new .. '\t' .. (f[2] or '') .. '\t' .. (f[3] or ''), 1)
-  local batch = f[1]
+  bump('dispatch:metrics:statuses', new .. '\t' .. (record.provider or '') .. '\t' .. (record.sender or ''), 1)
+  local batch = record.batch_id
   if not batch then return end
   local bkey = 'dispatch:batch:' .. batch
   if old then bump(bkey, 'count_' .. old, -1) end
@@ -134,26 +142,43 @@ local function count_move(key, old, new, now, now_iso)
   end
 end
 
--- Move one message to `new`: its status, a history entry, the counters; `deadline` keeps the
--- reconciler watching it (false: stop watching).
-local function move(key, id, old, new, now, now_iso, entry, deadline)
+-- The fields of a message that its counters and its callback need, read in one step (a call into Redis is
+-- what a script spends most on).
+local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'finished_day', 'callback_url', 'external_id',
+                       'last_error', 'account', 'key_id'}
+
+local function read_record(key)
+  local values, record = redis.call('HMGET', key, unpack(RECORD_FIELDS)), {}
+  for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i] end
+  return record
+end
+
+-- Move one message to `new`: its status (and `fields`, {name, value, ...}, written with it), a history entry,
+-- the counters; `deadline` keeps the reconciler watching it (false: stop watching).
+local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not (MOVES[old] or {})[new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
-  redis.call('HSET', key, 'status', new, 'updated_at', now_iso)
+  local changes = {'status', new, 'updated_at', now_iso, unpack(fields or {})}
+  if FINISHED[new] and not FINISHED[old] then
+    changes[#changes + 1] = 'finished_day'
+    changes[#changes + 1] = math.floor(now / DAY)
+  end
+  redis.call('HSET', key, unpack(changes))
   add_history(key, entry)
   if deadline then
     redis.call('ZADD', 'dispatch:pending', deadline, id)
   else
     redis.call('ZREM', 'dispatch:pending', id)
   end
-  count_move(key, old, new, now, now_iso)
+  local record = read_record(key)
+  count_move(key, record, old, new, now, now_iso)
   -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).
   if new == 'failed' then
     redis.call('ZADD', 'dispatch:failed', now, id)
   elseif old == 'failed' then
     redis.call('ZREM', 'dispatch:failed', id)
   end
-  report_status(key, id, new, now, now_iso)
+  report_status(key, id, record, new, now, now_iso)
 end
 
 -- The state of the message's batch, or false for a message sent on its own.
@@ -166,9 +191,8 @@ end
 -- Claim one message for sending: queued/retrying → sending, with a lease; returns the attempt number.
 local function claim(key, id, old, now, lease_until, now_iso)
   local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-  redis.call('HSET', key, 'lease_until', lease_until)
   move(key, id, old, 'sending', now, now_iso, cjson.encode({status = 'sending', at = now_iso, attempt = attempt}),
-       lease_until)
+       lease_until, {'lease_until', lease_until})
   return attempt
 end
 

@@ -26,23 +26,23 @@ local function forget_dead(ids, records)
 end
 
 -- A message moved to `new`: tell its callback_url (stored on the message at accept time, the
--- caller's own or STATUS_WEBHOOK_URL), if it has one. Event ids count the message's events, so a
--- message that fails, is retried and is sent gets distinct ids.
-local function report_status(key, id, new, now, now_iso)
-  if not FINISHED[new] then return end
-  local f = redis.call('HMGET', key, 'callback_url', 'external_id', 'batch_id', 'last_error', 'account', 'key_id',
-                       'provider', 'sender', 'pool')
-  if not f[1] then return end
+-- caller's own or STATUS_WEBHOOK_URL), if it has one. `record`: the message's fields, as lib/lifecycle.lua's
+-- `move` read them. Event ids count the message's events, so a message that fails, is retried and is sent gets
+-- distinct ids.
+local function report_status(key, id, record, new, now, now_iso)
+  if not FINISHED[new] or not record.callback_url then return end
   local number = redis.call('HINCRBY', key, 'events', 1)
   local err = cjson.null
-  if new == 'failed' and f[4] then
-    local last = cjson.decode(f[4])
+  if new == 'failed' and record.last_error then
+    local last = cjson.decode(record.last_error)
     err = {code = tostring(last.code or ''), message = last.message or ''}
   end
-  enqueue_event(id, f[1], {event_id = id .. '.' .. number, type = 'message.' .. new, message_id = id,
-                           external_id = f[2] or cjson.null, batch_id = f[3] or cjson.null, status = new,
-                           at = now_iso, error = err, provider = f[7] or cjson.null, sender = f[8] or cjson.null,
-                           pool = f[9] or cjson.null}, now, f[5] or f[6])
+  enqueue_event(id, record.callback_url, {event_id = id .. '.' .. number, type = 'message.' .. new, message_id = id,
+                                          external_id = record.external_id or cjson.null,
+                                          batch_id = record.batch_id or cjson.null, status = new, at = now_iso,
+                                          error = err, provider = record.provider or cjson.null,
+                                          sender = record.sender or cjson.null, pool = record.pool or cjson.null},
+                now, record.account or record.key_id)
 end
 
 -- A batch has no row left to finish: one batch.completed event to the batch's callback_url (once per

@@ -15,8 +15,7 @@ local function apply_report(key, id, new, allowed, report_key, entry, now, now_i
     add_history(key, cjson.encode(ignored))
     return 'stale'
   end
-  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
-  move(key, id, status, new, now, now_iso, entry, false)
+  move(key, id, status, new, now, now_iso, entry, false, fields)
   return 'ok'
 end
 
