@@ -28,7 +28,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "outbox": (),  # queuing callback events: a message's status, a batch's completion, dead deliveries
     "lifecycle": ("outbox",),  # a message's moves, its counters, its retention, a claim
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
-    "senders": (),  # a sender's id in key names, its auto-pause
+    "senders": (),  # a sender's id in key names, its settings, its auto-pause
     "validity": ("lifecycle", "senders"),  # a waiting message past its expires_at becomes expired
     "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member

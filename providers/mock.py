@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-import uuid
 
 from providers.base import (
     MEDIA,
@@ -42,5 +41,6 @@ class MockProvider(Provider):
             time.sleep(self.latency_seconds)
         if self.failure_rate and random.random() < self.failure_rate:
             raise TransientProviderError("mock provider failed on purpose (MOCK_FAILURE_RATE)", code="mock_failure")
-        mock_id = f"mock-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
+        # A random suffix, not uuid4: the mock needs no unpredictable ids, and os.urandom per send shows in a drain.
+        mock_id = f"mock-{int(time.time() * 1000)}-{random.getrandbits(32):08x}"
         return SendResult(mock_id, "accepted", {"mock_id": mock_id, "provider": self.name})

@@ -47,8 +47,11 @@ if opens > now and status ~= 'sending' then
   hold_for_window(key, id, status, opens, now, now_iso)
   return {'scheduled', 0}
 end
-if status ~= 'sending' and cancel_if_opted_out(key, id, status, now, now_iso) then return {'canceled', 0} end
-local f = redis.call('HMGET', key, 'recipient', 'external_id', 'provider', 'sender', 'pool')
+local f = redis.call('HMGET', key, 'recipient', 'external_id', 'provider', 'sender', 'pool', 'account', 'key_id',
+                     'opt_out_reply')
+if status ~= 'sending' and cancel_if_opted_out(key, id, status, {f[6], f[7], f[1], f[8]}, now, now_iso) then
+  return {'canceled', 0}
+end
 local limits = cjson.decode(ARGV[6])
 local wait, provider, sender = route_and_pace(key, id, f[3], f[4], f[5], limits, now, now_iso)
 if wait == -2 then

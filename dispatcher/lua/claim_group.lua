@@ -16,14 +16,14 @@ for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'external_id', 'provider', 'sender',
-                      'scheduled_for', 'pool', 'expires_at')
+                      'scheduled_for', 'pool', 'expires_at', 'account', 'key_id', 'opt_out_reply')
   local expired = WAITING[f[1]] and expire_if_past(key, id, f[1], f[9], now, now_iso)
   -- Waiting, and due: a retry's or a schedule's time has come.
   local waiting = not expired and WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
                   and not (f[1] == 'scheduled' and tonumber(f[7] or '0') > now)
   if waiting and opens > now then
     hold_for_window(key, id, f[1], opens, now, now_iso)
-  elseif waiting and not cancel_if_opted_out(key, id, f[1], now, now_iso) then
+  elseif waiting and not cancel_if_opted_out(key, id, f[1], {f[10], f[11], f[3], f[12]}, now, now_iso) then
     local wait, provider, sender = route_and_pace(key, id, f[5], f[6], f[8], limits, now, now_iso)
     local content, template, closed
     if wait == 0 then

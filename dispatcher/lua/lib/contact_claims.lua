@@ -4,11 +4,11 @@
 
 -- At the claim: a waiting message whose recipient has opted out of its account since it was accepted is
 -- canceled (reason opted_out), never sent. A confirmation of the opt-out itself (OPT_OUT_REPLY) goes.
--- Returns true when it canceled the message.
-local function cancel_if_opted_out(key, id, status, now, now_iso)
-  local f = redis.call('HMGET', key, 'account', 'key_id', 'recipient', 'opt_out_reply')
-  local account = f[1] or f[2]
-  if f[4] or not account or not opted_out(account, f[3]) then return false end
+-- `contact`: the message's account, key_id, recipient and opt_out_reply fields, as the claim read them. Returns
+-- true when it canceled the message.
+local function cancel_if_opted_out(key, id, status, contact, now, now_iso)
+  local account = contact[1] or contact[2]
+  if contact[4] or not account or not opted_out(account, contact[3]) then return false end
   redis.call('ZREM', 'dispatch:scheduled', id)
   redis.call('ZREM', 'dispatch:due', id)
   move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso,

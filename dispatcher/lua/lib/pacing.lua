@@ -29,8 +29,7 @@ local function pace(key, id, provider, sender, limits, now)
   local limit = limits[provider] or {rate = 0, burst = 1}
   local sender_key = 'dispatch:sender:' .. sender_id(provider, sender)
   -- A sender's own settings (PUT /v1/senders/...) win over its provider's defaults.
-  local own = redis.call('HMGET', sender_key, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
-                        'warmup_growth', 'first_day')
+  local own = sender_settings(sender_id(provider, sender))
   if own[3] == 'paused' then
     redis.call('SADD', sender_key .. ':held', id)
     redis.call('ZADD', 'dispatch:pending', now + 3600, id)
@@ -51,6 +50,7 @@ local function pace(key, id, provider, sender, limits, now)
     local first_day = tonumber(own[7] or '-1')
     if first_day < 0 then
       first_day = day
+      own[7] = day
       redis.call('HSET', sender_key, 'first_day', day)
     end
     local ramp = math.floor(warmup * tonumber(own[6] or '1.5') ^ (day - first_day))

@@ -15,8 +15,7 @@
 -- reserved: `pace` does that for the member chosen). `tat` is its pace key's value (read for every member at
 -- once, with one MGET), or nil to read it here.
 local function member_state(provider, id, limits, now, tat)
-  local own = redis.call('HMGET', 'dispatch:sender:' .. id, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
-                        'warmup_growth', 'first_day')
+  local own = sender_settings(id)
   if own[3] == 'paused' then return 'paused', 0 end
   local day = math.floor(now / 86400)
   local cap = tonumber(own[4] or '0')

@@ -1,4 +1,5 @@
--- A sender's identity in key names, and its auto-pause (advance.lua). Prepended by dispatcher/scripts.py.
+-- A sender's identity in key names, its settings as a claim reads them, and its auto-pause (advance.lua).
+-- Prepended by dispatcher/scripts.py.
 
 -- `<provider>:<sender>` as every key of a sender spells it (dispatch:sender:<id>, its :held and
 -- :outcomes, dispatch:pace:<id>, dispatch:sent-today:<id>:<day>), with the sender's `%` and `:`
@@ -6,6 +7,20 @@
 -- dispatcher/senders.py.
 local function sender_id(provider, sender)
   return provider .. ':' .. (string.gsub(sender or '', '[%%:]', {['%'] = '%25', [':'] = '%3A'}))
+end
+
+-- A sender's own settings (PUT /v1/senders/...; `state` is 'paused' while it is paused), as {rate, burst, state,
+-- daily_cap, warmup_start, warmup_growth, first_day}: read once per script, because a group claim asks for the
+-- same sender row after row and no claim changes them (its warm-up's first_day is written through this table).
+local settings_read = {}
+local function sender_settings(id)
+  local own = settings_read[id]
+  if not own then
+    own = redis.call('HMGET', 'dispatch:sender:' .. id, 'rate', 'burst', 'state', 'daily_cap', 'warmup_start',
+                     'warmup_growth', 'first_day')
+    settings_read[id] = own
+  end
+  return own
 end
 
 -- Auto-pause: keep each sender's last `window` outcomes (1 = the attempt failed) and a running count
