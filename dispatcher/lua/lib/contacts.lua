@@ -94,11 +94,17 @@ local function uncount_contact(account, phone, rules)
 end
 
 -- A message was sent to `phone` from sender `sid` for `account`: a reply through that sender is this account's.
+-- Which accounts a sender has sent for is noted once per script (a chunk records many sends of one sender).
+local accounts_noted = {}
 local function note_reach(phone, sid, account)
   local reach = 'dispatch:reach:' .. phone
   redis.call('HSET', reach, 'by:' .. sid, account)
   redis.call('EXPIRE', reach, RETENTION > 0 and RETENTION or 86400)
-  redis.call('SADD', 'dispatch:sender:' .. sid .. ':accounts', account)
+  local accounts = 'dispatch:sender:' .. sid .. ':accounts'
+  if not accounts_noted[accounts .. '\0' .. account] then
+    accounts_noted[accounts .. '\0' .. account] = true
+    redis.call('SADD', accounts, account)
+  end
 end
 
 -- The contact wrote to sender `sid` at `at`: its window with that sender is open for 24 hours.

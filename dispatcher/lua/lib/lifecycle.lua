@@ -97,6 +97,13 @@ local function set_retention(key, day, status)
   end
 end
 
+-- How many rows batch `bkey` has: read once per script (no script that moves messages adds rows).
+local totals_read = {}
+local function batch_total(bkey)
+  if not totals_read[bkey] then totals_read[bkey] = tonumber(redis.call('HGET', bkey, 'total') or '0') end
+  return totals_read[bkey]
+end
+
 -- `record`: the fields of the message that a move reads (`move` reads them once, see RECORD_FIELDS).
 local function count_move(key, record, old, new, now, now_iso)
   if old == new then return end
@@ -125,7 +132,7 @@ local function count_move(key, record, old, new, now, now_iso)
       lifetimes[bkey .. ':rate'] = 120
     end
     local finished = redis.call('HINCRBY', bkey, 'finished', 1)
-    if finished >= tonumber(redis.call('HGET', bkey, 'total') or '0') then
+    if finished >= batch_total(bkey) then
       redis.call('HSET', bkey, 'finished_at', now_iso)
       for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
       local state = redis.call('HGET', bkey, 'state') or ''
@@ -142,13 +149,12 @@ local function count_move(key, record, old, new, now, now_iso)
   end
 end
 
--- The fields of a message that its counters and its callback need, read in one step (a call into Redis is
--- what a script spends most on).
-local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'finished_day', 'callback_url', 'external_id',
-                       'last_error', 'account', 'key_id'}
+-- The fields of a message that its counters need, read in one step (a call into Redis is what a script spends
+-- most on), with its callback_url when the move finishes it (lib/outbox.lua reads the rest only if it has one).
+local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'finished_day', 'callback_url'}
 
-local function read_record(key)
-  local values, record = redis.call('HMGET', key, unpack(RECORD_FIELDS)), {}
+local function read_record(key, finishing)
+  local values, record = redis.call('HMGET', key, unpack(RECORD_FIELDS, 1, finishing and 6 or 5)), {}
   for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i] end
   return record
 end
@@ -170,7 +176,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   else
     redis.call('ZREM', 'dispatch:pending', id)
   end
-  local record = read_record(key)
+  local record = read_record(key, FINISHED[new])
   count_move(key, record, old, new, now, now_iso)
   -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).
   if new == 'failed' then

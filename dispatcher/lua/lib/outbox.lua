@@ -26,23 +26,24 @@ local function forget_dead(ids, records)
 end
 
 -- A message moved to `new`: tell its callback_url (stored on the message at accept time, the
--- caller's own or STATUS_WEBHOOK_URL), if it has one. `record`: the message's fields, as lib/lifecycle.lua's
--- `move` read them. Event ids count the message's events, so a message that fails, is retried and is sent gets
--- distinct ids.
+-- caller's own or STATUS_WEBHOOK_URL), if it has one. `record`: the message's batch_id, provider, sender, pool and
+-- callback_url, as lib/lifecycle.lua's `move` read them. Event ids count the message's events, so a message that
+-- fails, is retried and is sent gets distinct ids.
 local function report_status(key, id, record, new, now, now_iso)
   if not FINISHED[new] or not record.callback_url then return end
+  local f = redis.call('HMGET', key, 'external_id', 'last_error', 'account', 'key_id')
   local number = redis.call('HINCRBY', key, 'events', 1)
   local err = cjson.null
-  if new == 'failed' and record.last_error then
-    local last = cjson.decode(record.last_error)
+  if new == 'failed' and f[2] then
+    local last = cjson.decode(f[2])
     err = {code = tostring(last.code or ''), message = last.message or ''}
   end
   enqueue_event(id, record.callback_url, {event_id = id .. '.' .. number, type = 'message.' .. new, message_id = id,
-                                          external_id = record.external_id or cjson.null,
-                                          batch_id = record.batch_id or cjson.null, status = new, at = now_iso,
-                                          error = err, provider = record.provider or cjson.null,
+                                          external_id = f[1] or cjson.null, batch_id = record.batch_id or cjson.null,
+                                          status = new, at = now_iso, error = err,
+                                          provider = record.provider or cjson.null,
                                           sender = record.sender or cjson.null, pool = record.pool or cjson.null},
-                now, record.account or record.key_id)
+                now, f[3] or f[4])
 end
 
 -- A batch has no row left to finish: one batch.completed event to the batch's callback_url (once per
