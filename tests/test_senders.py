@@ -1,5 +1,8 @@
 """/v1/senders, and fairness: a slow sender does not slow a fast one on the same queue and workers."""
 
+from dispatcher import statuses
+from dispatcher.messages import MessageService, Route, new_message
+from dispatcher.store import MessageStore, Move, connect
 from tests.conftest import auth, operator, wait_for
 from tests.test_pacing import bulk, completed, sending_times
 
@@ -127,3 +130,57 @@ def test_state_can_be_set_with_put(make_app):
     assert paused["state"] == "paused" and paused["paused_reason"] == "paused by an operator"
     assert client.put("/v1/senders/mock/a", json={"state": "active"}, headers=operator()).json["state"] == "active"
     assert client.put("/v1/senders/mock/a", json={"state": "off"}, headers=operator()).json["field"] == "state"
+
+
+# --- auto-pause, decided outcome by outcome even when a chunk records a group of them in one call ---
+
+OUTCOMES = "ssffsfsssffffsss"  # s: sent, f: failed; with a window of 4 and a ratio of 0.5
+
+
+def _record(store, service, account: str, sender: str, outcomes: str, one_call: bool) -> list[str]:
+    route = Route("mock", sender)
+    rows = [new_message(account, f"{account}-{n}", "+5564999998888", "Olá", route) for n in range(len(outcomes))]
+    batch_id, _ = service.accept_batch(account, rows, route)
+    _, claims = store.claim_group(batch_id, [row.message_id for row in rows])
+    moves = [
+        Move(
+            claim.message_id,
+            statuses.SENT if outcome == "s" else statuses.FAILED,
+            (statuses.SENDING,),
+            attempt=claim.attempt,
+        )
+        for claim, outcome in zip(claims, outcomes, strict=True)
+    ]
+    return store.move(moves) if one_call else [store.move([move])[0] for move in moves]
+
+
+def _window(store, sender: str) -> tuple[list[str], str | None]:
+    key = f"dispatch:sender:mock:{sender}"
+    return store.redis.lrange(f"{key}:outcomes", 0, -1), store.redis.hget(key, "window_failures")
+
+
+def test_a_group_of_outcomes_pauses_its_sender_where_one_by_one_would(redis_url):
+    store = MessageStore(connect(redis_url), 3600, 300, 60, auto_pause=(4, 0.5))
+    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 100)
+    alone = _record(store, service, "k1", "alone", OUTCOMES, one_call=False)
+    grouped = _record(store, service, "k2", "grouped", OUTCOMES, one_call=True)
+    assert alone.index("ok:paused") == 3  # the second failure among the last four: s s f f
+    assert grouped == alone  # paused by the same outcome, once
+    assert _window(store, "alone") == _window(store, "grouped") == (["0", "0", "0", "1"], "1")  # f s s s, newest first
+
+
+def test_a_long_window_pushed_out_by_a_longer_group_keeps_its_count(redis_url):
+    """A window of 120 that is full, then 150 outcomes in one call: all 120 it held are pushed out (read from Redis
+    a hundred at a time), then 30 of the call's own."""
+    store = MessageStore(connect(redis_url), 3600, 300, 60, auto_pause=(120, 0.4))
+    service = MessageService(store, lambda i: ("q", f"task:{i}"), lambda b, s, e: ("q", "chunk"), 1000)
+    before = "".join("f" if n % 3 == 0 else "s" for n in range(130))
+    group = "".join("f" if n % 7 in (0, 1, 2) else "s" for n in range(150))
+    answers = []
+    for sender, one_call in (("long-alone", False), ("long-grouped", True)):
+        _record(store, service, f"{sender}-before", sender, before, one_call=False)
+        answers.append(_record(store, service, sender, sender, group, one_call=one_call))
+    assert answers[0] == answers[1] and "ok:paused" in answers[0]
+    outcomes, failures = _window(store, "long-grouped")
+    assert (outcomes, failures) == _window(store, "long-alone")
+    assert len(outcomes) == 120 and int(failures) == outcomes.count("1")

@@ -85,6 +85,7 @@ local answers, at = {}, 5
 for i, key in ipairs(KEYS) do
   answers[i], at = advance(key, at)
 end
+write_outcomes()
 for provider, seconds in pairs(latency_sums) do
   redis.call('HINCRBYFLOAT', 'dispatch:metrics:latency', provider .. '\tsum', seconds)
 end
