@@ -6,8 +6,8 @@ sent as: a generated preamble (the lifecycle table of `dispatcher.statuses`, RET
 it needs, then the script itself. A Lua local exists only below its definition, so the libraries go in
 the order of `LIBRARIES`, where each comes after those it uses. `tests/test_scripts.py` checks both tables
 against the Lua: every script is listed, and each one names what it calls, no more. A script that moves
-messages (its libraries include lifecycle) runs wrapped, so that the counters its moves added up are written
-once at its end, even when it stops with an error.
+messages (its libraries include lifecycle) runs wrapped, so that the counters and watches its moves gathered are
+written once at its end, even when it stops with an error.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its settings, its auto-pause
     "validity": ("lifecycle", "senders"),  # a waiting message past its expires_at becomes expired
-    "pacing": ("senders",),  # a sender's pace, daily cap and warm-up
+    "pacing": ("lifecycle", "senders"),  # a sender's pace, daily cap and warm-up
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
     "contacts": ("outbox",),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
     "contact_claims": ("lifecycle", "senders", "contacts"),  # a contact's rules again at the claim
@@ -88,13 +88,13 @@ def libraries_of(name: str) -> list[str]:
     return [library for library in LIBRARIES if library in wanted]
 
 
-# A script that moves messages runs as this function's body, so that the counters its moves added up
-# (lib/lifecycle.lua: flush_counts) are written when it ends, whether it returns or stops with an error.
+# A script that moves messages runs as this function's body, so that what its moves gathered (lib/lifecycle.lua:
+# flush_deferred: counters, the reconciler's watch) is written when it ends, whether it returns or stops with an error.
 _COUNTED = """local function script()
 {body}
 end
 local done, result = pcall(script)
-flush_counts()
+flush_deferred()
 if not done then error(result, 0) end
 return result"""
 

@@ -111,7 +111,7 @@ def test_status_never_moves_backwards(service, store):
 
 
 def test_a_group_claim_stopped_by_an_error_still_counts_what_it_moved(service, store, redis_client):
-    """The scripts add up their counters and write them when they end (lib/lifecycle.lua: flush_counts): one that
+    """The scripts add up their counters and write them when they end (lib/lifecycle.lua: flush_deferred): one that
     stops with an error after some moves must still count them, or the counts part from the records for good."""
     rows = [new_message("k", f"row-{n}", PHONE, "Olá", MOCK) for n in range(3)]
     batch_id, _ = service.accept_batch("k", rows, MOCK)
@@ -122,6 +122,8 @@ def test_a_group_claim_stopped_by_an_error_still_counts_what_it_moved(service, s
     assert (store.counts()["sending"], store.counts()["queued"]) == (1, 2)
     batch = store.batch(batch_id)
     assert (batch["count_sending"], batch["count_queued"]) == ("1", "2")
+    lease = float(redis_client.hget(redis_keys.MESSAGE.key(rows[0].message_id), "lease_until"))
+    assert redis_client.zscore(redis_keys.PENDING.key(), rows[0].message_id) == lease  # watched until its lease ends
 
 
 def test_unfinished_messages_are_watched_until_they_finish(service, store, redis_client):

@@ -17,13 +17,15 @@ local function kept_until(day)
   return (day + 1) * DAY + RETENTION
 end
 
--- The counters a script changes are added up while it runs and written once, when it ends (`flush_counts`:
--- dispatcher/scripts.py calls it after every script that moves messages, even one stopped by an error): a
--- group of 100 claims in one batch then costs a few HINCRBYs, not 500. Only counters that no script reads back
--- are added up here; a batch's counts are written before its completion event reads them (count_move).
+-- What a script changes over and over is gathered while it runs and written once, when it ends (`flush_deferred`:
+-- dispatcher/scripts.py calls it after every script that moves messages, even one stopped by an error): a group
+-- of 100 claims in one batch then costs a few HINCRBYs and one ZADD, not 600 calls. Gathered: the counters no
+-- script reads back (a batch's counts are written before its completion event reads them, see count_move), and
+-- which messages the reconciler watches (`watch`, written to dispatch:pending; a message's last watch wins).
 local deltas = {}    -- key -> {field -> how much it changes}
 local expiries = {}  -- key -> when it expires (EXPIREAT), set after its counts are written
 local lifetimes = {}  -- key -> how long it lives from now, in Redis's own time (EXPIRE)
+local watched = {}   -- message id -> until when the reconciler watches it, or false: no longer
 
 local function bump(key, field, by)
   local fields = deltas[key]
@@ -34,13 +36,36 @@ local function bump(key, field, by)
   fields[field] = (fields[field] or 0) + by
 end
 
-local function flush_counts()
+-- Keep message `id` watched by the reconciler until `deadline` (false: stop watching it).
+local function watch(id, deadline)
+  watched[id] = deadline
+end
+
+-- `command` on `key` with `values`, a thousand at a time (a Lua call takes only so many arguments).
+local function call_in_slices(command, key, values)
+  for first = 1, #values, 1000 do
+    redis.call(command, key, unpack(values, first, math.min(first + 999, #values)))
+  end
+end
+
+local function flush_deferred()
   for key, fields in pairs(deltas) do
     for field, by in pairs(fields) do redis.call('HINCRBY', key, field, by) end
   end
   for key, at in pairs(expiries) do redis.call('EXPIREAT', key, at) end
   for key, seconds in pairs(lifetimes) do redis.call('EXPIRE', key, seconds) end
-  deltas, expiries, lifetimes = {}, {}, {}
+  local adds, removes = {}, {}
+  for id, deadline in pairs(watched) do
+    if deadline then
+      adds[#adds + 1] = deadline
+      adds[#adds + 1] = id
+    else
+      removes[#removes + 1] = id
+    end
+  end
+  call_in_slices('ZADD', 'dispatch:pending', adds)
+  call_in_slices('ZREM', 'dispatch:pending', removes)
+  deltas, expiries, lifetimes, watched = {}, {}, {}, {}
 end
 
 local function count_key(status, day)
@@ -137,7 +162,7 @@ local function count_move(key, record, old, new, now, now_iso)
       for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
       local state = redis.call('HGET', bkey, 'state') or ''
       if (BATCH_MOVES[state] or {})['completed'] then redis.call('HSET', bkey, 'state', 'completed') end
-      flush_counts()  -- the completion event reports the batch's counts
+      flush_deferred()  -- the completion event reports the batch's counts
       report_batch(batch, bkey, now_iso, now)
     end
   elseif FINISHED[old] and not FINISHED[new] then
@@ -171,11 +196,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   end
   redis.call('HSET', key, unpack(changes))
   add_history(key, entry)
-  if deadline then
-    redis.call('ZADD', 'dispatch:pending', deadline, id)
-  else
-    redis.call('ZREM', 'dispatch:pending', id)
-  end
+  watch(id, deadline)
   local record = read_record(key, FINISHED[new])
   count_move(key, record, old, new, now, now_iso)
   -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).

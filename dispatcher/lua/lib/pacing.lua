@@ -1,5 +1,5 @@
--- A sender's pace, asked by the claims (claim.lua, claim_group.lua). Needs senders (dispatcher/scripts.py
--- puts it first).
+-- A sender's pace, asked by the claims (claim.lua, claim_group.lua). Needs lifecycle and senders
+-- (dispatcher/scripts.py puts them first).
 
 -- Pacing: one GCRA limiter per sender (provider + sender id), shared by every worker. `limits` maps
 -- a provider to its default {rate = messages per second, burst = messages}; a sender's own hash
@@ -22,7 +22,7 @@ end
 local function hold_until(key, id, at)
   redis.call('HSET', key, 'paced_until', at)
   redis.call('ZADD', 'dispatch:due', at, id)
-  redis.call('ZADD', 'dispatch:pending', at + 60, id)
+  watch(id, at + 60)
 end
 
 local function pace(key, id, provider, sender, limits, now)
@@ -32,7 +32,7 @@ local function pace(key, id, provider, sender, limits, now)
   local own = sender_settings(sender_id(provider, sender))
   if own[3] == 'paused' then
     redis.call('SADD', sender_key .. ':held', id)
-    redis.call('ZADD', 'dispatch:pending', now + 3600, id)
+    watch(id, now + 3600)
     return -1
   end
   local rate, burst = tonumber(own[1] or limit.rate), tonumber(own[2] or limit.burst)

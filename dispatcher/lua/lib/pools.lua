@@ -106,7 +106,7 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
         return midnight - now, provider, sender
       end
       redis.call('SADD', 'dispatch:pool:' .. name .. ':held', id)
-      redis.call('ZADD', 'dispatch:pending', now + 3600, id)
+      watch(id, now + 3600)
       return -1, provider, sender
     end
     redis.call('HINCRBY', 'dispatch:pool:' .. name .. ':picks', member.id, 1)
