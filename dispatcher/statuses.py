@@ -78,15 +78,17 @@ def _lua_set(names) -> str:
     return "{" + ", ".join(f"{name} = true" for name in names) + "}"
 
 
-def _lua_table(moves: dict[str, tuple[str, ...]]) -> str:
-    return "{" + ", ".join(f"{name} = {_lua_set(targets)}" for name, targets in moves.items()) + "}"
+def _lua_moves(moves: dict[str, tuple[str, ...]]) -> str:
+    """One flat set of `old>new` names. Redis runs a script's preamble again at every call, and one table of 22
+    entries costs it about 3 µs less a call than eleven nested tables (docs/performance.md)."""
+    return "{" + ", ".join(f"['{old}>{new}'] = true" for old, targets in moves.items() for new in targets) + "}"
 
 
 def lua_preamble() -> str:
-    """The table above as Lua locals, for the scripts."""
+    """The table above as Lua locals, for the scripts: MOVES[old .. '>' .. new] is true for an allowed move."""
     return (
-        f"local MOVES = {_lua_table(MOVES)}\n"
-        f"local BATCH_MOVES = {_lua_table(BATCH_MOVES)}\n"
+        f"local MOVES = {_lua_moves(MOVES)}\n"
+        f"local BATCH_MOVES = {_lua_moves(BATCH_MOVES)}\n"
         f"local WAITING = {_lua_set(WAITING)}\n"
         f"local FINISHED = {_lua_set(FINISHED)}\n"
     )

@@ -64,5 +64,7 @@ def test_the_batch_controls_follow_the_table(store, old, new):
 def test_the_preamble_is_the_table():
     preamble = statuses.lua_preamble()
     for old, targets in statuses.MOVES.items():
-        assert f"{old} = {{{', '.join(f'{t} = true' for t in targets)}}}" in preamble
+        for new in targets:
+            assert f"['{old}>{new}'] = true" in preamble
+    assert preamble.count("= true") == sum(map(len, [*statuses.MOVES.values(), *statuses.BATCH_MOVES.values()])) + 9
     assert "local WAITING = {scheduled = true, queued = true, retrying = true}" in preamble

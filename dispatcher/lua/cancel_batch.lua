@@ -5,7 +5,7 @@
 -- Returns {'ok', rows canceled, next row (-1: done)} or {state that refused}.
 -- KEYS: batch key, batch list key.  ARGV: now, now (ISO), first row, most rows.
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or not BATCH_MOVES[state]['canceled'] then return {state or 'missing'} end
+if not state or not BATCH_MOVES[state .. '>canceled'] then return {state or 'missing'} end
 redis.call('HSET', KEYS[1], 'state', 'canceled')
 local now, now_iso, first, most = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local entry = cjson.encode({status = 'canceled', at = now_iso})

@@ -26,5 +26,5 @@ if not status then
   redis.call('EXPIRE', KEYS[2], ARGV[7])
   return answer('parked')
 end
-return answer(apply_report(key, id, ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], fields), id,
-              status)
+return answer(apply_report(key, id, ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], fields, status),
+              id, status)

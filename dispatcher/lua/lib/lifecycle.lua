@@ -161,7 +161,7 @@ local function count_move(key, record, old, new, now, now_iso)
       redis.call('HSET', bkey, 'finished_at', now_iso)
       for _, k in ipairs({bkey, bkey .. ':messages'}) do redis.call('EXPIREAT', k, kept_until(day)) end
       local state = redis.call('HGET', bkey, 'state') or ''
-      if (BATCH_MOVES[state] or {})['completed'] then redis.call('HSET', bkey, 'state', 'completed') end
+      if BATCH_MOVES[state .. '>completed'] then redis.call('HSET', bkey, 'state', 'completed') end
       flush_deferred()  -- the completion event reports the batch's counts
       report_batch(batch, bkey, now_iso, now)
     end
@@ -188,7 +188,7 @@ end
 -- the counters; `deadline` keeps the reconciler watching it (false: stop watching).
 local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
-  if not (MOVES[old] or {})[new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
+  if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
   local changes = {'status', new, 'updated_at', now_iso, unpack(fields or {})}
   if FINISHED[new] and not FINISHED[old] then
     changes[#changes + 1] = 'finished_day'

@@ -3,11 +3,11 @@
 
 -- A provider's report of `new` for message `id`: drop a report seen before, move the status forward
 -- only (from one of `allowed`, comma-separated), keep it in the history (marked ignored when the
--- message is already past it), set `fields` ({name, value, ...}). Returns 'ok', 'duplicate', 'same'
--- or 'stale'.
-local function apply_report(key, id, new, allowed, report_key, entry, now, now_iso, fields)
+-- message is already past it), set `fields` ({name, value, ...}). `status`: the message's, when the caller has
+-- just read it (else read here). Returns 'ok', 'duplicate', 'same' or 'stale'.
+local function apply_report(key, id, new, allowed, report_key, entry, now, now_iso, fields, status)
   if redis.call('HSETNX', key, 'report:' .. report_key, 1) == 0 then return 'duplicate' end
-  local status = redis.call('HGET', key, 'status')
+  status = status or redis.call('HGET', key, 'status')
   if status == new then return 'same' end
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then
     local ignored = cjson.decode(entry)
