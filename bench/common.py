@@ -107,6 +107,17 @@ def web_process(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
         stop(process)
 
 
+def redis_cpu(client) -> float:
+    """Redis's own CPU seconds so far (INFO cpu), to divide a measured stretch's by its messages."""
+    info = client.info("cpu")
+    return info["used_cpu_sys"] + info["used_cpu_user"]
+
+
+def redis_commands(client) -> int:
+    """The commands Redis has run so far (INFO commandstats), the calls a script makes inside it included."""
+    return sum(stat["calls"] for stat in client.info("commandstats").values())
+
+
 def pending(redis_url: str) -> int:
     return redis.Redis.from_url(redis_url).zcard("dispatch:pending")
 

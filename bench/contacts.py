@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from bench.common import private_redis
+from bench.common import private_redis, redis_cpu
 from dispatcher import redis_keys
 from dispatcher.contacts import Contacts
 from dispatcher.messages import MessageService, Route, new_message
@@ -50,11 +50,6 @@ def _settings(url: str):
     )
 
 
-def _redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return info["used_cpu_sys"] + info["used_cpu_user"]
-
-
 def _services(url: str) -> dict[str, MessageService]:
     settings = _settings(url)
     client = connect(url)
@@ -75,7 +70,7 @@ def _singles(service: MessageService, messages: int, ids) -> tuple[float, float,
     client = service.store.redis
     route = Route("meta", SENDER)
     latencies = []
-    redis_before, ours_before, started = _redis_cpu(client), time.process_time(), time.perf_counter()
+    redis_before, ours_before, started = redis_cpu(client), time.process_time(), time.perf_counter()
     for n in range(messages):
         begun = time.perf_counter()
         service.accept(ACCOUNT, PHONES[n % len(PHONES)], "Olá! Bench", f"e-{next(ids)}", route)
@@ -84,7 +79,7 @@ def _singles(service: MessageService, messages: int, ids) -> tuple[float, float,
     return (
         messages / elapsed,
         (time.process_time() - ours_before) / messages * 1e6,
-        (_redis_cpu(client) - redis_before) / messages * 1e6,
+        (redis_cpu(client) - redis_before) / messages * 1e6,
         latencies,
     )
 
@@ -93,9 +88,9 @@ def _bulk(service: MessageService, ids) -> tuple[float, float]:
     """(seconds to accept BULK_ROWS rows, Redis CPU µs a row)."""
     rows = [new_message(ACCOUNT, f"b-{next(ids)}", PHONES[n % len(PHONES)], "Olá! Bench") for n in range(BULK_ROWS)]
     client = service.store.redis
-    redis_before, started = _redis_cpu(client), time.perf_counter()
+    redis_before, started = redis_cpu(client), time.perf_counter()
     service.accept_batch(ACCOUNT, rows, Route("meta", SENDER))
-    return time.perf_counter() - started, (_redis_cpu(client) - redis_before) / BULK_ROWS * 1e6
+    return time.perf_counter() - started, (redis_cpu(client) - redis_before) / BULK_ROWS * 1e6
 
 
 def _percentile(values: list[float], share: float) -> float:

@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from bench.common import private_redis
+from bench.common import private_redis, redis_cpu
 from dispatcher.messages import MessageService, Route
 from dispatcher.quotas import Quotas
 from dispatcher.settings import QuotaSettings
@@ -24,11 +24,6 @@ VARIANTS = {
     "quotas off": QuotaSettings(),
     "quotas on": QuotaSettings(requests_per_second=1e6, burst=2_000_000, messages_per_day=10**9),
 }
-
-
-def _redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return info["used_cpu_sys"] + info["used_cpu_user"]
 
 
 def main() -> None:
@@ -44,11 +39,11 @@ def main() -> None:
                 service = MessageService(
                     store, send_task_for("q"), chunk_task_for("q"), 500, Quotas(client, quotas, time.time)
                 )
-                redis_before, ours_before = _redis_cpu(client), time.process_time()
+                redis_before, ours_before = redis_cpu(client), time.process_time()
                 for _ in range(messages):
                     service.accept("bench", "+5564999998888", "Olá! Bench", f"e-{next(external_ids)}", Route("mock"))
                 ours = (time.process_time() - ours_before) / messages * 1e6
-                figures[name].append((ours, (_redis_cpu(client) - redis_before) / messages * 1e6))
+                figures[name].append((ours, (redis_cpu(client) - redis_before) / messages * 1e6))
     for name, runs in figures.items():
         ours = statistics.median(run[0] for run in runs)
         theirs = statistics.median(run[1] for run in runs)

@@ -15,7 +15,16 @@ import sys
 import time
 from datetime import datetime
 
-from bench.common import accept_campaign, private_redis, service_env, start_worker, stop, wait_until
+from bench.common import (
+    accept_campaign,
+    private_redis,
+    redis_commands,
+    redis_cpu,
+    service_env,
+    start_worker,
+    stop,
+    wait_until,
+)
 from dispatcher.accounts import key_id
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
@@ -32,15 +41,6 @@ def _accept(services, rows: int) -> list[str]:
     return accept_campaign(services, key_id("bench"), TEMPLATE, rows, row, BULK_ROWS)
 
 
-def _redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return info["used_cpu_sys"] + info["used_cpu_user"]
-
-
-def _commands(client) -> int:
-    return sum(stat["calls"] for stat in client.info("commandstats").values())
-
-
 def one_run(url: str, rows: int, workers: int) -> tuple[float, float, float]:
     """(messages a second, Redis CPU µs a message, Redis commands a message) with `workers` processes."""
     env = service_env(url, MOCK_LATENCY_MS="0")
@@ -49,7 +49,7 @@ def one_run(url: str, rows: int, workers: int) -> tuple[float, float, float]:
     client = services.store.redis
     client.flushdb()
     batches = _accept(services, rows)
-    cpu, commands = _redis_cpu(client), _commands(client)
+    cpu, commands = redis_cpu(client), redis_commands(client)
     processes = [start_worker(env, name=f"scale{n}") for n in range(workers)]
     try:
         wait_until(lambda: services.store.counts().get("sent", 0) > 0, 60, "the first send")
@@ -58,7 +58,7 @@ def one_run(url: str, rows: int, workers: int) -> tuple[float, float, float]:
         # last batch's own finish time.
         while services.store.counts().get("sent", 0) < rows:
             time.sleep(0.5)
-        cpu, commands = _redis_cpu(client) - cpu, _commands(client) - commands
+        cpu, commands = redis_cpu(client) - cpu, redis_commands(client) - commands
     finally:
         for process in processes:
             stop(process)
