@@ -4,9 +4,9 @@ Workers, Flower and the celery CLI all load this module (`celery -A tasks ...`),
 the API on the broker, the queue name and the task names.
 """
 
-from dispatcher.settings import load_settings, redis_ssl_options
+from dispatcher.settings import redis_ssl_options, settings_or_exit
 
-_settings = load_settings()
+_settings = settings_or_exit()
 
 broker_url = _settings.redis_url
 # For rediss://, verify Redis's certificate unless REDIS_TLS_VERIFY=none (Heroku Redis): left alone, kombu would

@@ -10,9 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from dispatcher.settings import load_settings
+from dispatcher.settings import settings_or_exit
 
-_settings = load_settings()  # also loads .env, as every process of the service does
+_settings = settings_or_exit()  # also loads .env, as every process of the service does
 _environment = _settings.environment
 _credentials = [entry.strip() for entry in os.environ.get("FLOWER_BASIC_AUTH", "").split(",") if entry.strip()]
 

@@ -79,7 +79,7 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = service_env(redis_url, PORT=str(port), HOST="127.0.0.1", MOCK_LATENCY_MS="0")
-        web = start(["bash", "-c", f"exec {procfile_command('web')}"], env)
+        web = start(["bash", "-c", procfile_command("web")], env)
         try:
             wait_until(lambda: _ready(base), 30, "the web server")
             _post(f"{base}/v1/messages/bulk", campaign(100, -1))  # warm-up

@@ -97,9 +97,9 @@ def web(env: dict[str, str]) -> Iterator[int]:
 
 @contextmanager
 def web_process(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
-    """As `web`, also yielding the web server's main process (`exec` makes it the one started)."""
+    """As `web`, also yielding the web server's main process (the line's own `exec` makes granian the one started)."""
     port = free_port()
-    process = start(["bash", "-c", f"exec {procfile_command('web')}"], {**env, "PORT": str(port), "HOST": "127.0.0.1"})
+    process = start(["bash", "-c", procfile_command("web")], {**env, "PORT": str(port), "HOST": "127.0.0.1"})
     try:
         wait_until(lambda: _ready(port), 30, "the web server")
         yield port, process

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from dotenv import load_dotenv
 
 from dispatcher.accounts import ApiKey, parse_api_keys
+from dispatcher.dev_stack import apply_running_stack
 from dispatcher.provider_registry import PROVIDERS, Pacing, Shared
 from dispatcher.send_window import SendWindow
 from dispatcher.settings_reader import Reader, SettingsError
@@ -429,9 +431,11 @@ def refuse_development_secrets(env: Mapping[str, str]) -> None:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build the settings from `env` (default: the process environment after loading `.env`)."""
+    """Build the settings from `env` (default: the process environment after loading `.env` and, in development
+    with no Redis configured, what a running `make run` gave its stack: dispatcher/dev_stack.py)."""
     if env is None:
         load_dotenv(override=False)
+        apply_running_stack(os.environ)
         env = os.environ
     read = Reader(env)
     region = read.text("DEFAULT_REGION", "BR").upper()
@@ -497,3 +501,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         quotas=_quotas(read),
         contacts=_contacts(read),
     )
+
+
+def settings_or_exit() -> Settings:
+    """The process's settings, for an entry point (the web, the workers, Flower, the CLIs): a setting missing or
+    wrong stops it with one line that names the variable, and exit status 2, not a traceback."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f"dispatcher: configuration error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

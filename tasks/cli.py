@@ -9,7 +9,10 @@ operates the workers, not for API clients. Registered as a Celery sub-command th
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import click
+import redis
 
 from dispatcher import statuses
 from dispatcher.failed_messages import Cursor, FailedFilter
@@ -19,6 +22,17 @@ from tasks import runtime
 @click.group(name="dispatcher")
 def dispatcher() -> None:
     """Failed messages, retries and the state of the dispatcher."""
+    store = runtime.services().store
+    try:
+        store.redis.ping()
+    except redis.RedisError as error:  # an answer of zeros would look like an idle service: say it plainly
+        raise click.ClickException(f"cannot reach Redis at {where(runtime.settings().redis_url)}: {error}") from None
+
+
+def where(url: str) -> str:
+    """A Redis URL as an operator may see it on screen: no password."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 @dispatcher.command()
@@ -82,6 +96,7 @@ def stats() -> None:
 
     services = runtime.services()
     settings, store, outbox = services.settings, services.store, services.outbox
+    click.echo(f"{'redis':<22}{where(settings.redis_url)}")
     counts = store.counts()
     for status in statuses.ALL:
         click.echo(f"{status:<22}{max(0, counts.get(status, 0)):>10}")
@@ -92,3 +107,8 @@ def stats() -> None:
     click.echo(f"{'callbacks dead':<22}{outbox.dead_count():>10}")
     workers = workers_online(settings.redis_url, timeout=1.0)
     click.echo(f"{'workers online':<22}{len(workers):>10}  {' '.join(workers)}")
+    if not workers:
+        click.echo(
+            f"no worker answers on this Redis: nothing consumes {settings.queue_name!r}. Start one "
+            "(`celery -A tasks worker`, or `make run`), or point REDIS_URL at the Redis your workers use."
+        )

@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 
 from dispatcher.services import Services, build_services
-from dispatcher.settings import Settings, load_settings
+from dispatcher.settings import Settings, settings_or_exit
 from tasks.envelope import publishers
 
 
 @functools.cache
 def settings() -> Settings:
     """Read alone, without building the services: logging is set up from it before a prefork pool forks."""
-    return load_settings()
+    return settings_or_exit()
 
 
 @functools.cache

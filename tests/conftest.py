@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +64,17 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture(scope="session")
+def project_copy(tmp_path_factory) -> Path:
+    """A copy of the project, as a fresh clone would be, with this virtualenv: what `make run` writes under var/
+    (its Redis, its stack file) is then the test's own, and a developer's running `make run` is left alone."""
+    copy = tmp_path_factory.mktemp("clone") / "project"
+    ignored = shutil.ignore_patterns(".venv", "var", ".git", "__pycache__", "*_cache", "test-artifacts", ".env")
+    shutil.copytree(ROOT, copy, ignore=ignored)
+    (copy / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    return copy
 
 
 @pytest.fixture(scope="session")
@@ -256,7 +268,7 @@ def start_web(base_env):
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             **overrides,
         }
-        web = Process(["bash", "-c", f"exec {procfile_command('web')}"], env, "web")
+        web = Process(["bash", "-c", procfile_command("web")], env, "web")
         processes.append(web)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url) or web._died(), 30, what="the web server to answer")

@@ -227,7 +227,7 @@ def web_server(base_env):
         port = free_port()
         path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
         env = {**base_env, "PORT": str(port), "HOST": "127.0.0.1", "PATH": path, **overrides}
-        web = Process(["bash", "-c", f"exec {procfile_command('web')}"], env, "web")
+        web = Process(["bash", "-c", procfile_command("web")], env, "web")
         processes.append(web)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url) or web.popen.poll() is not None, 30, what="the web server to answer")

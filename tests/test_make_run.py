@@ -9,7 +9,7 @@ import sys
 import requests
 
 from scripts.embedded_redis import free_port
-from tests.conftest import ROOT, wait_for
+from tests.conftest import wait_for
 
 
 def _get(url, **kwargs):
@@ -19,7 +19,7 @@ def _get(url, **kwargs):
         return None
 
 
-def test_the_whole_stack_runs_and_stops_on_ctrl_c(tmp_path):
+def test_the_whole_stack_runs_and_stops_on_ctrl_c(tmp_path, project_copy):
     port, flower_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("REDIS_", "API_KEY"))}
     env.update(
@@ -31,7 +31,7 @@ def test_the_whole_stack_runs_and_stops_on_ctrl_c(tmp_path):
     )
     stack = subprocess.Popen(
         [sys.executable, "-m", "scripts.run_stack"],
-        cwd=ROOT,
+        cwd=project_copy,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
