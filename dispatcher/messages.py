@@ -257,6 +257,15 @@ class MessageService:
             return self.chunk_task_for(batch_id, int(start), int(stop))
         return self.task_for(member)
 
+    def pause_batch(self, batch_id: str) -> str:
+        """Pause a batch: its chunks stop claiming within a second. Returns 'ok' or the state that refused."""
+        return self.store.set_batch_state(batch_id, statuses.PAUSED, statuses.batch_sources(statuses.PAUSED))
+
+    def cancel_batch(self, batch_id: str) -> tuple[str, int]:
+        """Cancel a batch and every row still waiting: ('ok', how many were canceled now) or (the state that
+        refused, 0)."""
+        return self.store.cancel_batch(batch_id)
+
     def resume_batch(self, batch_id: str) -> str:
         """Resume a paused batch: `running` and a chunk task for every `chunk_size` rows, in one step (chunks
         skip the rows already sent). Returns 'ok' or the state that refused."""

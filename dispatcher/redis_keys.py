@@ -115,6 +115,12 @@ CHUNK_LOCK = Family("lock:<chunk member>", "string", "the task running a batch c
 BATCH = Family("batch:<batch id>", "hash", "a batch: state, total, count_<status>, finished, times, callback_url")
 BATCH_MESSAGES = Family("batch:<batch id>:messages", "list", "the batch's message ids, in row order")
 BATCH_RATE = Family("batch:<batch id>:rate", "hash", "messages finished per unix second, for the last two minutes")
+BATCHES = Family(
+    "batches",
+    "sorted set",
+    "every batch, newest last (scored by its accept deadline: its creation plus a constant), for the operators' "
+    "console; a batch whose keys expired is dropped when a page reads it",
+)
 
 # --- senders (dispatcher/senders.py, lua/lib/pacing.lua, lua/lib/senders.lua) ---
 SENDER = Family("sender:<sender id>", "hash", "a sender's own rate, burst, cap, warm-up and state (paused, why)")

@@ -459,6 +459,31 @@ class MessageStore:
         """The batch's hash, or None; as for `get`, an id not of our form (`<id>:messages`) names none."""
         return (self.redis.hgetall(self.batch_key(batch_id)) or None) if is_batch_id(batch_id) else None
 
+    def recent_batches(self, limit: int) -> list[tuple[str, dict[str, str]]]:
+        """The newest `limit` batches that still exist, newest first, with their hashes: for the operators' console.
+
+        A batch whose keys expired (its retention) is dropped from the index here, so the page reads at most
+        `limit` plus what expired since the last read."""
+        found: list[tuple[str, dict[str, str]]] = []
+        start = 0
+        while len(found) < limit:
+            ids = self.redis.zrevrange(redis_keys.BATCHES.key(), start, start + limit - 1)
+            if not ids:
+                break
+            pipe = self.redis.pipeline(transaction=False)
+            for batch_id in ids:
+                pipe.hgetall(self.batch_key(batch_id))
+            gone = []
+            for batch_id, batch in zip(ids, pipe.execute(), strict=True):
+                if batch:
+                    found.append((batch_id, batch))
+                else:
+                    gone.append(batch_id)
+            if gone:
+                self.redis.zrem(redis_keys.BATCHES.key(), *gone)
+            start += len(ids) - len(gone)
+        return found[:limit]
+
     def batch_rate(self, batch_id: str, window_seconds: int = 10) -> float:
         """Messages finished per second over the last `window_seconds` full seconds."""
         now = int(self.clock())

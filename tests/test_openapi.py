@@ -12,6 +12,11 @@ UNDOCUMENTED = {
     "/docs",  # the spec, for people
     "/static/<path:filename>",  # Flask's own; nothing is served there
     "/api/v1/health",  # the legacy API's copy of /health
+    # The operators' console: HTML pages and their forms, for people (dispatcher/api/console.py).
+    "/console",
+    "/console/login",
+    "/console/logout",
+    "/console/batches/<batch_id>/<action>",
     # The legacy API's instance routes, relaying to Evolution as /v1/instances (which is documented) does.
     "/api/v1/instances/",
     "/api/v1/instances/<name>/connect",

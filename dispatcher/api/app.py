@@ -16,6 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from dispatcher.api import (
     batches,
     cli,
+    console,
     contacts,
     docs,
     health,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in routes:
         app.register_blueprint(module.blueprint)
     legacy.register(app)
+    console.setup(app, settings)
     app.extensions["openapi"] = docs.build_spec(app)
     cli.register(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503

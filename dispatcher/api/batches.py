@@ -205,9 +205,7 @@ def _refused(batch_id: str, action: str, state: str):
 def pause_batch(batch_id: str):
     """Pause a batch: no new sends within a second."""
     own_batch(batch_id)
-    outcome = context.services().store.set_batch_state(
-        batch_id, statuses.PAUSED, statuses.batch_sources(statuses.PAUSED)
-    )
+    outcome = context.services().messages.pause_batch(batch_id)
     if outcome != "ok":
         _refused(batch_id, "pause", outcome)
     log.info("batch paused", extra={"batch_id": batch_id})
@@ -233,7 +231,7 @@ def resume_batch(batch_id: str):
 def cancel_batch(batch_id: str):
     """Cancel a batch: every unsent row is canceled."""
     own_batch(batch_id)
-    outcome, canceled = context.services().store.cancel_batch(batch_id)
+    outcome, canceled = context.services().messages.cancel_batch(batch_id)
     if outcome != "ok":
         _refused(batch_id, "cancel", outcome)
     log.info("batch canceled: %d waiting messages canceled", canceled, extra={"batch_id": batch_id})

@@ -67,6 +67,7 @@ if created > 0 then
     end
     redis.call('HSET', KEYS[1], 'state', 'accepting', 'total', 0, 'finished', 0, unpack(header))
     redis.call('ZADD', 'dispatch:pending', ARGV[5], 'accept:' .. ARGV[6])
+    redis.call('ZADD', 'dispatch:batches', ARGV[5], ARGV[6])  -- the console's list, newest last
   end
   redis.call('HINCRBY', KEYS[1], 'total', created)
   redis.call('HINCRBY', KEYS[1], 'count_' .. status, created)
