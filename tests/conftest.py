@@ -125,6 +125,16 @@ def fake_meta():
 
 
 @pytest.fixture
+def receiver():
+    """A running fake callback receiver (tests/fakes/receiver.py), checking our signatures; stopped after."""
+    from tests.fakes.receiver import FakeReceiver
+
+    server = FakeReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def fake_evolution():
     """A running fake Evolution API (tests/fakes/evolution.py), stopped after the test."""
     from tests.fakes.evolution import FakeEvolution

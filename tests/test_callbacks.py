@@ -18,13 +18,6 @@ from tests.test_metrics import sample
 PHONE = "+5564999998888"
 
 
-@pytest.fixture
-def receiver():
-    fake = FakeReceiver().start()
-    yield fake
-    fake.stop()
-
-
 def callback_env(**extra: str) -> dict[str, str]:
     return {
         "WEBHOOK_SECRET": SECRET,

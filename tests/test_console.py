@@ -9,8 +9,11 @@ import re
 
 import pytest
 
-from tests.conftest import ADMIN_API_KEY, API_KEY, auth
+from providers.base import mask_phone
+from tests.conftest import ADMIN_API_KEY, API_KEY, auth, operator, wait_for
 from tests.test_batches import batch
+from tests.test_callbacks import callback_env
+from tests.test_failed_messages import fail, send
 
 PHONE = re.compile(r"\+?55649\d{4,}")
 
@@ -134,3 +137,76 @@ def test_the_list_drops_batches_whose_keys_expired(client, redis_client):
     page = client.get("/console").text
     assert kept in page and gone not in page
     assert redis_client.zscore("dispatch:batches", gone) is None and redis_client.zscore("dispatch:batches", kept)
+
+
+def test_the_senders_page_pauses_and_resumes_a_sender(client):
+    signed_in(client)
+    client.put("/v1/senders/mock/loja-1", json={"rate_per_second": 5}, headers=operator())
+    page = client.get("/console/senders")
+    assert page.status_code == 200 and 'id="sender-mock-loja-1"' in page.text
+    csrf = csrf_of(page.text)
+    back = {"csrf": csrf, "back": "/console/senders"}
+    answer = client.post("/console/senders/mock/loja-1/pause", data=back)
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/console/senders")
+    sender = client.get("/v1/senders/mock/loja-1", headers=operator()).json
+    assert sender["state"] == "paused" and sender["paused_reason"] == "paused by an operator"
+    row = client.get("/console/senders").text.split('id="sender-mock-loja-1"', 1)[1].split("</tr>", 1)[0]
+    assert "paused by an operator" in row and ">Resume<" in row
+    client.post("/console/senders/mock/loja-1/resume", data=back)
+    assert client.get("/v1/senders/mock/loja-1", headers=operator()).json["state"] == "active"
+
+
+def test_a_button_goes_back_only_to_a_console_page(client):
+    signed_in(client)
+    csrf = csrf_of(client.get("/console").text)
+    for elsewhere in ("https://evil.example/", "//evil.example/console", "/v1/messages"):
+        answer = client.post("/console/senders/mock/loja-1/pause", data={"csrf": csrf, "back": elsewhere})
+        assert answer.headers["Location"].endswith("/console"), elsewhere
+
+
+def test_the_failed_page_retries_a_failed_message_with_its_number_masked(client):
+    message_id = send(client, "console-failed-1")
+    fail(client, message_id)
+    signed_in(client)
+    page = client.get("/console/failed")
+    row = page.text.split(f'<tr id="{message_id}">', 1)[1].split("</tr>", 1)[0]
+    assert "63016" in row and mask_phone("+5564999998888") in row and "+5564999998888" not in page.text
+    answer = client.post(f"/console/messages/{message_id}/retry", data={"csrf": csrf_of(page.text)})
+    assert answer.status_code == 303
+    assert client.get(f"/v1/messages/{message_id}", headers=auth()).json["status"] == "queued"
+    after = client.get("/console/failed").text  # the flash says so once, on the next page
+    assert f"{message_id}: queued again." in after and f'<tr id="{message_id}">' not in after
+
+
+def test_the_opt_outs_page_lists_an_accounts_numbers_masked(client):
+    assert client.post("/v1/opt-outs", json={"recipient_phone": "+5564999997777"}, headers=auth()).status_code < 300
+    signed_in(client)
+    accounts = client.get("/console/opt-outs").text
+    account = re.search(r'opt-outs\?account=([^"]+)"', accounts).group(1)
+    page = client.get(f"/console/opt-outs?account={account}").text
+    assert mask_phone("+5564999997777") in page and "+5564999997777" not in page and "<td>api</td>" in page
+
+
+def test_the_dead_callbacks_page_resends_a_dead_delivery(make_app, start_worker, start_callbacks_worker, receiver):
+    env = callback_env(CALLBACK_RETRY_FOR="1")
+    client = make_app(**env)
+    receiver.down = True
+    start_worker(**env)
+    start_callbacks_worker(**env)
+    message_id = send(client, "console-dead-1", callback_url=receiver.hook_url)
+    signed_in(client)
+    page = wait_for(lambda: (p := client.get("/console/callbacks").text) and f"{message_id}.1" in p and p, 20)
+    row = page.split(f'<tr id="{message_id}.1">', 1)[1].split("</tr>", 1)[0]
+    assert "message.sent" in row and "HTTP 503" in row and receiver.hook_url not in page
+    receiver.down = False
+    client.post(f"/console/callbacks/{message_id}.1/resend", data={"csrf": csrf_of(page)})
+    wait_for(lambda: receiver.events(), 20, what="the re-sent delivery")
+    assert [e["event_id"] for e in receiver.events()] == [f"{message_id}.1"]
+    assert f'<tr id="{message_id}.1">' not in client.get("/console/callbacks").text
+
+
+def test_every_page_and_button_needs_the_session(client):
+    for path in ("/console", "/console/senders", "/console/failed", "/console/callbacks", "/console/opt-outs"):
+        assert client.get(path).status_code == 401, path
+    for path in ("/console/senders/mock/x/pause", "/console/messages/m/retry", "/console/callbacks/d/resend"):
+        assert client.post(path, data={"csrf": "x"}).status_code == 401, path

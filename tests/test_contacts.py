@@ -12,19 +12,12 @@ import pytest
 from dispatcher.contacts import normalized
 from tests.conftest import OTHER_API_KEY, auth, operator, wait_for
 from tests.fakes import inbound, meta
-from tests.fakes.receiver import SECRET, FakeReceiver
+from tests.fakes.receiver import SECRET
 
 CONTACT = "+5511999998888"  # inbound.CONTACT_DIGITS
 OTHER_CONTACT = "+5511988887777"
 APP_SECRET = "meta-app-secret-for-tests"
 TEMPLATE = {"name": "retomar_contato", "language": "pt_BR"}
-
-
-@pytest.fixture
-def receiver():
-    server = FakeReceiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from dispatcher.store import MessageStore, NewMessage, connect, iso
 from tasks.delivery import Outcome, record
 from tests.conftest import auth, operator, wait_for
 from tests.fakes import webhook
-from tests.fakes.receiver import FakeReceiver
 from tests.test_callbacks import callback_env
 from tests.test_metrics import sample
 
@@ -278,13 +277,6 @@ def test_message_validity_seconds_is_checked_at_start(value):
 @pytest.fixture
 def bridge():
     fake = webhook.FakeBridge().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def receiver():
-    fake = FakeReceiver().start()
     yield fake
     fake.stop()
 
