@@ -124,6 +124,58 @@ def fake_meta():
     server.stop()
 
 
+# --- a real browser: Debian's headless Chromium (tests/test_flower.py, tests/test_console_browser.py) ---
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots, for a person to look at
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # this machine's network is closed: no calls home
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def debian_program(request, variable: str, program: str, package: str) -> str:
+    """A program from Debian's `package`: $`variable`, or /usr/bin/`program`, installed with apt-get when we are root
+    and can. A test tool's own browser or driver download does not work on these machines, Debian's package does.
+    """
+    given = os.environ.get(variable)
+    if given:
+        if not Path(given).exists():
+            pytest.fail(f"{variable}={given} does not exist")
+        return given
+    found = shutil.which(program) or f"/usr/bin/{program}"
+    if Path(found).exists():
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(f"no {program}: install Debian's {package} package (apt-get install {package}) or set {variable}")
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print(f"installing Debian's {package}: apt-get install -y --no-install-recommends {package}", flush=True)
+    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    done = subprocess.run(install, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:  # a fresh machine may not have the package lists yet
+        subprocess.run(["apt-get", "update"], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(install, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or not Path(f"/usr/bin/{program}").exists():
+        pytest.fail(f"apt-get install {package} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return f"/usr/bin/{program}"
+
+
+@pytest.fixture(scope="session")
+def chromium(request) -> str:
+    return debian_program(request, "CHROMIUM", "chromium", "chromium")
+
+
+@pytest.fixture(scope="session")
+def chromedriver(request, chromium) -> str:
+    """The driver Selenium steers Chromium with, from the same Debian release as the browser."""
+    return debian_program(request, "CHROMEDRIVER", "chromedriver", "chromium-driver")
+
+
 @pytest.fixture
 def receiver():
     """A running fake callback receiver (tests/fakes/receiver.py), checking our signatures; stopped after."""

@@ -6,7 +6,6 @@ The browser is Debian's headless Chromium; screenshots land in test-artifacts/ f
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,49 +15,9 @@ import requests
 
 from scripts.embedded_redis import free_port
 from scripts.procfile import procfile_command
-from tests.conftest import API_KEY, ROOT, Process, auth, wait_for
+from tests.conftest import API_KEY, ARTIFACTS, CHROMIUM_FLAGS, ROOT, Process, auth, wait_for
 
-ARTIFACTS = ROOT / "test-artifacts"
 CREDENTIALS = ("ops", "secret")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # this machine's network is closed: no calls home
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
-
-
-@pytest.fixture(scope="session")
-def chromium(request) -> str:
-    """Debian's Chromium: $CHROMIUM, or /usr/bin/chromium, installed with apt-get when we are root and can.
-
-    A test tool's own browser download does not work on these machines, Debian's package does.
-    """
-    given = os.environ.get("CHROMIUM")
-    if given:
-        if not Path(given).exists():
-            pytest.fail(f"CHROMIUM={given} does not exist")
-        return given
-    found = shutil.which("chromium") or "/usr/bin/chromium"
-    if Path(found).exists():
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("no Chromium: install Debian's chromium package (apt-get install chromium) or set CHROMIUM")
-    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
-        print("installing Debian's chromium: apt-get install -y --no-install-recommends chromium", flush=True)
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    done = subprocess.run(install, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:  # a fresh machine may not have the package lists yet
-        subprocess.run(["apt-get", "update"], capture_output=True, text=True, timeout=300)
-        done = subprocess.run(install, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not Path("/usr/bin/chromium").exists():
-        pytest.fail(f"apt-get install chromium failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return "/usr/bin/chromium"
 
 
 @pytest.fixture
