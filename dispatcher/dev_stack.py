@@ -30,8 +30,10 @@ def write(values: Mapping[str, str], pid: int, path: Path = STACK_FILE) -> None:
     """Record what `make run` gave its stack (the development key, its Redis URL, ...), readable only by its user."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{PID}={pid}", *(f"{name}={_quoted(value)}" for name, value in values.items())]
-    path.touch(mode=0o600)
-    path.write_text("\n".join(lines) + "\n")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an earlier run keeps its mode otherwise
+    with os.fdopen(descriptor, "w") as stack_file:
+        stack_file.write("\n".join(lines) + "\n")
 
 
 def remove(path: Path = STACK_FILE) -> None:
@@ -66,9 +68,7 @@ def _alive(pid: str) -> bool:
         return False
     try:
         os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive, but not ours to trust
+    except OSError:  # none by that id, or another user's: not the `make run` that wrote the file
         return False
     return True
 

@@ -66,6 +66,13 @@ def clock() -> Clock:
     return Clock()
 
 
+def start_make_run(project: Path, env: dict[str, str], **output) -> subprocess.Popen:
+    """`make run`'s launcher (scripts/run_stack.py) in `project`, in a process group of its own, as a terminal runs
+    it: `os.killpg(process.pid, signal.SIGINT)` is its Ctrl-C."""
+    command = [sys.executable, "-m", "scripts.run_stack"]
+    return subprocess.Popen(command, cwd=project, env=env, start_new_session=True, **output)
+
+
 @pytest.fixture(scope="session")
 def project_copy(tmp_path_factory) -> Path:
     """A copy of the project, as a fresh clone would be, with this virtualenv: what `make run` writes under var/

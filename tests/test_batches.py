@@ -5,11 +5,11 @@ import time
 from tests.conftest import auth, wait_for
 
 
-def start_batch(client, rows, **extra):
+def start_batch(client, rows, tag: str = "c", **extra):
     body = {
         "template": "Olá {{name}}",
         "messages": [
-            {"recipient_phone": f"+55649{n:08d}", "external_id": f"c_{n}", "variables": {"name": f"N{n}"}}
+            {"recipient_phone": f"+55649{n:08d}", "external_id": f"{tag}_{n}", "variables": {"name": f"N{n}"}}
             for n in range(rows)
         ],
         **extra,

@@ -116,13 +116,21 @@ def test_a_batch_reports_each_message_and_completes_once(make_app, start_worker,
     assert {e["batch_id"] for e in receiver.events("message.sent")} == {batch_id}
 
 
-def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker, start_callbacks_worker, receiver):
+def dying_delivery(make_app, start_worker, start_callbacks_worker, receiver, external_id: str):
+    """A message sent while its receiver is down, with a retry budget of a second: its `message.sent` delivery
+    dies. Returns the API's test client and the message id."""
     env = callback_env(CALLBACK_RETRY_FOR="1")
     client = make_app(**env)
     receiver.down = True
     start_worker(**env)
     start_callbacks_worker(**env)
-    message_id = send(client, "campaign_4_contact_1", callback_url=receiver.hook_url)
+    return client, send(client, external_id, callback_url=receiver.hook_url)
+
+
+def test_a_dead_delivery_is_listed_and_resent_on_request(make_app, start_worker, start_callbacks_worker, receiver):
+    client, message_id = dying_delivery(
+        make_app, start_worker, start_callbacks_worker, receiver, "campaign_4_contact_1"
+    )
 
     def dead():
         page = client.get("/v1/webhooks/deliveries?state=dead", headers=auth()).json

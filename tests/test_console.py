@@ -11,25 +11,11 @@ import pytest
 
 from providers.base import mask_phone
 from tests.conftest import ADMIN_API_KEY, API_KEY, auth, operator, wait_for
-from tests.test_batches import batch
-from tests.test_callbacks import callback_env
+from tests.test_batches import batch, start_batch  # these tests run no worker: nothing sends
+from tests.test_callbacks import dying_delivery
 from tests.test_failed_messages import fail, send
 
 PHONE = re.compile(r"\+?55649\d{4,}")
-
-
-def start_batch(client, rows: int, tag: str = "c") -> str:
-    """A campaign of `rows` templated rows, nobody sending it (these tests run no worker)."""
-    body = {
-        "template": "Olá {{name}}",
-        "messages": [
-            {"recipient_phone": f"+55649{n:08d}", "external_id": f"{tag}_{n}", "variables": {"name": f"N{n}"}}
-            for n in range(rows)
-        ],
-    }
-    answer = client.post("/v1/messages/bulk", json=body, headers=auth())
-    assert answer.status_code == 200 and answer.json["accepted"] == rows, answer.text
-    return answer.json["batch_id"]
 
 
 def signed_in(client, key: str = ADMIN_API_KEY):
@@ -188,12 +174,7 @@ def test_the_opt_outs_page_lists_an_accounts_numbers_masked(client):
 
 
 def test_the_dead_callbacks_page_resends_a_dead_delivery(make_app, start_worker, start_callbacks_worker, receiver):
-    env = callback_env(CALLBACK_RETRY_FOR="1")
-    client = make_app(**env)
-    receiver.down = True
-    start_worker(**env)
-    start_callbacks_worker(**env)
-    message_id = send(client, "console-dead-1", callback_url=receiver.hook_url)
+    client, message_id = dying_delivery(make_app, start_worker, start_callbacks_worker, receiver, "console-dead-1")
     signed_in(client)
     page = wait_for(lambda: (p := client.get("/console/callbacks").text) and f"{message_id}.1" in p and p, 20)
     row = page.split(f'<tr id="{message_id}.1">', 1)[1].split("</tr>", 1)[0]

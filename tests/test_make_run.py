@@ -4,12 +4,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 
 import requests
 
 from scripts.embedded_redis import free_port
-from tests.conftest import wait_for
+from tests.conftest import start_make_run, wait_for
 
 
 def _get(url, **kwargs):
@@ -29,15 +28,7 @@ def test_the_whole_stack_runs_and_stops_on_ctrl_c(tmp_path, project_copy):
         MOCK_LATENCY_MS="0",
         FLOWER_BASIC_AUTH="ops:secret",
     )
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_stack"],
-        cwd=project_copy,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    stack = start_make_run(project_copy, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: _get(f"{base}/health"), 60, interval=0.2, what="the API")

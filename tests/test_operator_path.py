@@ -18,7 +18,7 @@ import requests
 
 from scripts.embedded_redis import free_port
 from scripts.procfile import procfile_command
-from tests.conftest import wait_for
+from tests.conftest import start_make_run, wait_for
 
 DEV_KEY = "dev-api-key-12345"
 VENV_BIN = Path(sys.executable).parent
@@ -47,14 +47,7 @@ def stack(project):
     """`make run`'s launcher in the copy, from a terminal with nothing exported but free ports; yields the API."""
     port, flower_port = free_port(), free_port()
     env = second_terminal(project, PORT=str(port), FLOWER_PORT=str(flower_port), MOCK_LATENCY_MS="0")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_stack"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_make_run(project, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _get(f"{base}/health"), 60, interval=0.2, what="the API")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import asdict
 from datetime import timedelta
@@ -30,6 +31,7 @@ from dispatcher.message_rules import InvalidInput
 from dispatcher.settings import Settings
 from providers.base import mask_phone
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 SESSION_HOURS = 12
 SHOWN = 50  # rows a page lists
@@ -103,7 +105,7 @@ def button(view):
 def _back() -> str:
     """Where a button's form came from (a path of the console's own), else the campaigns."""
     back = request.form.get("back", "")
-    return back if back.startswith("/console") and not back.startswith("//") else url_for("console.campaigns")
+    return back if back.startswith("/console") else url_for("console.campaigns")
 
 
 def _render(template: str, **values):
@@ -132,9 +134,12 @@ def login_form():
 def login():
     caller = identify(request.form.get("key", ""), context.services().settings)
     if caller is None:
+        log.warning("console: sign-in refused, not a key", extra={"remote": request.remote_addr})
         return _login_page(401, "That key is not valid.")
     if not caller.operator:
+        log.warning("console: sign-in refused, an account's key", extra={"account": caller.account})
         return _login_page(403, "That key is an account's: the console needs an operator key (ADMIN_API_KEY).")
+    log.info("console: an operator signed in", extra={"remote": request.remote_addr})
     session.clear()
     session.permanent = True
     session["operator"] = True
