@@ -3,12 +3,16 @@
 Flower shows every task's arguments and can revoke tasks and resize worker pools, so outside
 development it must never run open: without FLOWER_BASIC_AUTH this file stops Flower before it
 listens, instead of leaving a dashboard anyone can reach. It also keeps Flower's task history on
-disk, so a restart does not empty the dashboard.
+disk, so a restart does not empty the dashboard. A port already taken (in a second terminal, the
+Flower that `make run` serves) stops it with one line saying so, not a traceback.
 """
 
 import os
+import socket
 import sys
 from pathlib import Path
+
+from tornado.options import options as _flower_options  # Flower's own, the command line's --port already read
 
 from dispatcher.settings import settings_or_exit
 
@@ -39,3 +43,27 @@ state_save_interval = 60_000
 # Our task arguments are ids only (a message id, a batch id and a row range), so showing them is safe.
 tasks_columns = "name,uuid,state,args,result,received,runtime,worker"
 Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+# Flower read FLOWER_PORT before this file ran, so a port that only a running `make run` gave (its stack file, which
+# the settings above read: dispatcher/dev_stack.py) is set here. A --port on the command line wins, as it would.
+_port_given = any(arg == "--port" or arg.startswith("--port=") for arg in sys.argv[1:])
+port = _flower_options.port if _port_given else int(os.environ.get("FLOWER_PORT") or _flower_options.port)
+
+
+def _taken(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return True
+    return False
+
+
+if _taken(_flower_options.address or "", port):
+    print(
+        f"dispatcher: port {port} is taken: is Flower already running there (make run serves it at "
+        f"http://localhost:{port})? Give another with --port=PORT.",
+        file=sys.stderr,
+    )
+    sys.exit(2)

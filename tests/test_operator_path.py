@@ -91,6 +91,10 @@ def test_a_second_terminal_finds_the_stack_make_run_started(project, stack):
     assert int(lines["sent"]) >= 1, stats.stdout
     assert "no worker answers" not in stats.stdout, stats.stdout
 
+    flower = run(project, ["celery", "-A", "tasks", "flower"], env)  # make run's Flower holds the stack's port
+    assert flower.returncode == 2 and "Traceback" not in flower.stderr, flower.stderr
+    assert "is taken: is Flower already running there" in flower.stderr, flower.stderr
+
     (project / "contacts.csv").write_text("phone,name\n+5564999990001,Ana\n+5564999990002,Bia\n")
     csv = run(project, ["flask", "--app", "wsgi", "dispatch-csv", "contacts.csv", "--template", "Olá {{name}}"], env)
     assert csv.returncode == 0, csv.stdout + csv.stderr
