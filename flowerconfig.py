@@ -44,11 +44,6 @@ state_save_interval = 60_000
 tasks_columns = "name,uuid,state,args,result,received,runtime,worker"
 Path(db).parent.mkdir(parents=True, exist_ok=True)
 
-# Flower read FLOWER_PORT before this file ran, so a port that only a running `make run` gave (its stack file, which
-# the settings above read: dispatcher/dev_stack.py) is set here. A --port on the command line wins, as it would.
-_port_given = any(arg == "--port" or arg.startswith("--port=") for arg in sys.argv[1:])
-port = _flower_options.port if _port_given else int(os.environ.get("FLOWER_PORT") or _flower_options.port)
-
 
 def _taken(address: str, port: int) -> bool:
     with socket.socket() as probe:
@@ -60,10 +55,16 @@ def _taken(address: str, port: int) -> bool:
     return False
 
 
-if _taken(_flower_options.address or "", port):
-    print(
-        f"dispatcher: port {port} is taken: is Flower already running there (make run serves it at "
-        f"http://localhost:{port})? Give another with --port=PORT.",
-        file=sys.stderr,
-    )
-    sys.exit(2)
+# Only when Flower reads this file (it defines its options first); a test imports it alone too.
+if "port" in _flower_options:
+    # Flower read FLOWER_PORT before this file ran, so a port that only a running `make run` gave (its stack file,
+    # which the settings above read: dispatcher/dev_stack.py) is set here. A --port on the command line wins.
+    _port_given = any(arg == "--port" or arg.startswith("--port=") for arg in sys.argv[1:])
+    port = _flower_options.port if _port_given else int(os.environ.get("FLOWER_PORT") or _flower_options.port)
+    if _taken(_flower_options.address or "", port):
+        print(
+            f"dispatcher: port {port} is taken: is Flower already running there (make run serves it at "
+            f"http://localhost:{port})? Give another with --port=PORT.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
