@@ -31,8 +31,8 @@ def preload(redis_url: str, count: int) -> None:
         service.accept(caller, "+5564999998888", "bench", f"bench-{index}", route)
 
 
-class Redis:
-    """Redis's CPU (µs) and commands a message over a stretch: `Redis(client)`, then `.per(messages)`."""
+class RedisCost:
+    """Redis's CPU (µs) and commands a message over a stretch: `RedisCost(client)`, then `.per(messages)`."""
 
     def __init__(self, client: redis.Redis):
         self.client = client
@@ -48,11 +48,11 @@ def measure(count: int, latency_ms: int, concurrency: int, pool: str) -> tuple[f
     """(messages a second, the accept's Redis cost, the drain's Redis cost)."""
     with private_redis() as url:
         client = redis.Redis.from_url(url)
-        accept = Redis(client)
+        accept = RedisCost(client)
         preload(url, count)
         accepted = accept.per(count)
         env = service_env(url, MOCK_LATENCY_MS=str(latency_ms), WORKER_CONCURRENCY=str(concurrency), WORKER_POOL=pool)
-        drain = Redis(client)
+        drain = RedisCost(client)
         worker = start_worker(env, pool=pool)
         try:
             wait_until(lambda: pending(url) < count, 60, "the first message to finish")
