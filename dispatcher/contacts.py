@@ -31,7 +31,7 @@ import redis
 from dispatcher import redis_keys, scripts
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings
-from dispatcher.store import iso
+from dispatcher.times import iso
 from providers.inbound import IncomingMessage, PreferenceChange
 
 DAY = 86400

@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 
 from dispatcher import redis_keys
-from dispatcher.store import MessageStore, iso
+from dispatcher.store import MessageStore
+from dispatcher.times import iso
 
 SLICE = 500
 # Entries examined per request at most: a selective filter may give a short page (follow next_cursor).

@@ -16,7 +16,8 @@ from dispatcher import statuses
 from dispatcher.contacts import REFUSALS, ContactRefused, Contacts
 from dispatcher.names import message_id_for, new_batch_id
 from dispatcher.quotas import QuotaExceeded, Quotas
-from dispatcher.store import MessageStore, NewMessage, QuotaRefused, iso
+from dispatcher.store import MessageStore, NewMessage, QuotaRefused
+from dispatcher.times import iso
 
 # (queue key, task payload) for a message id, or for a batch chunk (batch id, first row, row after the last).
 MessageTaskFor = Callable[[str], tuple[str, str]]

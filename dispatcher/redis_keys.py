@@ -56,7 +56,10 @@ class Family:
 
 # --- messages (dispatcher/store.py) ---
 MESSAGE = Family(
-    "msg:<message id>", "hash", "the message record: its recipient, route, status, attempts, last error, times"
+    "msg:<message id>",
+    "hash",
+    "the message record: its recipient, route, status, attempts, last error, times, and its history while it "
+    "is short (`steps`, dispatcher/history.py)",
 )
 CONTENT = Family(
     "msg:<message id>:content",
@@ -67,8 +70,8 @@ CONTENT = Family(
 HISTORY = Family(
     "msg:<message id>:log",
     "string",
-    "the message's history after `queued`: one JSON entry a line, oldest first (a string costs Redis a third "
-    "of what a list of the same entries does)",
+    "the message's history once it no longer fits its record (dispatcher/history.py): a step a line, oldest "
+    "first (a string costs Redis a third of what a list of the same entries does)",
 )
 HISTORY_LIST = Family(
     "msg:<message id>:history",

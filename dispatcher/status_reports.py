@@ -17,8 +17,10 @@ import time
 
 from dispatcher import redis_keys, statuses
 from dispatcher.contacts import Contacts
+from dispatcher.history import COMPACT
 from dispatcher.outbox import Outbox
-from dispatcher.store import COMPACT, MessageStore, iso
+from dispatcher.store import MessageStore
+from dispatcher.times import iso
 from providers.base import mask_phone
 from providers.inbound import IncomingMessage, StatusReport
 

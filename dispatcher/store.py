@@ -14,17 +14,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import redis
 from redis.commands.core import Script
 
-from dispatcher import redis_keys, scripts, statuses
+from dispatcher import history, redis_keys, scripts, statuses
 from dispatcher.accounts import owner
 from dispatcher.names import is_batch_id, is_message_id, message_id_for
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
+from dispatcher.times import iso
 
 DAY = 86400
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
@@ -50,11 +50,6 @@ def connect(url: str) -> redis.Redis:
         health_check_interval=30,
         **(redis_ssl_options(url) or {}),
     )
-
-
-def iso(timestamp: float) -> str:
-    """ISO-8601 UTC with milliseconds and a Z, as the legacy system wrote its times."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class QuotaRefused(Exception):
@@ -442,7 +437,7 @@ class MessageStore:
             pipe.get(redis_keys.HISTORY.key(message_id))
         replies = pipe.execute()
         readings = zip(message_ids, replies[::3], replies[1::3], replies[2::3], strict=True)
-        return [_message(message_id, record, [*listed, *_lines(log)]) for message_id, record, listed, log in readings]
+        return [_message(message_id, record, listed, log) for message_id, record, listed, log in readings]
 
     def count_external_ids(self, account: str, external_ids: list[str]) -> int:
         """How many of `external_ids` already name a message of `account` (its record, or the external_id key
@@ -599,13 +594,12 @@ class MessageStore:
         stamp = iso(now)
         args: list[str | float | int] = [now, stamp, self.auto_pause_window, self.auto_pause_ratio]
         for move in moves:
-            entry = {"status": move.status, "at": stamp, **(move.detail or {})}
             args += [
                 move.message_id,
                 move.status,
                 ",".join(move.allowed_from),
                 "" if move.pending_deadline is None else move.pending_deadline,
-                json.dumps(entry, separators=COMPACT),
+                history.step(move.status, now, move.detail),
                 "" if move.attempt is None else move.attempt,
                 "" if move.send_seconds is None else move.send_seconds,
                 len(move.fields),
@@ -686,7 +680,7 @@ class MessageStore:
         self.redis.zrem(redis_keys.PENDING.key(), member)
 
 
-def _message(message_id: str, record: dict, history: list[str]) -> Message | None:
+def _message(message_id: str, record: dict, listed: list[str], log: str | None) -> Message | None:
     if not record:
         return None
     return Message(
@@ -703,34 +697,12 @@ def _message(message_id: str, record: dict, history: list[str]) -> Message | Non
         created_at=record["created_at"],
         updated_at=record["updated_at"],
         batch_id=record.get("batch_id"),
-        history=[_first_entry(record), *(_with_provider_id(json.loads(entry), record) for entry in history)],
+        history=history.entries(record, listed, log),
         sender=record.get("sender"),
         pool=record.get("pool"),
         expires_at=float(record["expires_at"]) if record.get("expires_at") else None,
         fallback_used=bool(record.get("fallback_used")),
     )
-
-
-# How the history's entries are written: every byte of them is kept for the retention.
-COMPACT = (",", ":")
-
-
-def _lines(log: str | None) -> list[str]:
-    return log.splitlines() if log else []
-
-
-def _with_provider_id(entry: dict, record: dict) -> dict:
-    """The `sent` step names the provider's id, which the record holds once (a message is sent once)."""
-    if entry["status"] == statuses.SENT and "provider_message_id" not in entry and record.get("provider_message_id"):
-        return {**entry, "provider_message_id": record["provider_message_id"]}
-    return entry
-
-
-def _first_entry(record: dict) -> dict:
-    """The history's first entry, which creation does not write (it is the record's own creation)."""
-    if record.get("send_at"):  # created scheduled (a window hold sets only scheduled_for, later)
-        return {"status": statuses.SCHEDULED, "at": record["created_at"], "until": iso(float(record["send_at"]))}
-    return {"status": statuses.QUEUED, "at": record["created_at"]}
 
 
 def _content_members(content: dict[str, str] | None) -> str:

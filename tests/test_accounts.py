@@ -14,7 +14,8 @@ import pytest
 
 from dispatcher import statuses
 from dispatcher.accounts import key_id
-from dispatcher.store import MessageStore, iso
+from dispatcher.store import MessageStore
+from dispatcher.times import iso
 from tests.conftest import ADMIN_API_KEY, auth, operator, wait_for
 from tests.fakes.receiver import SECRET, FakeReceiver
 

@@ -34,6 +34,7 @@ import pytest
 import redis
 import requests
 
+from dispatcher import history
 from dispatcher.store import MessageStore
 from scripts.embedded_redis import EmbeddedRedis
 from tests.conftest import API_KEY, auth, wait_for
@@ -114,21 +115,19 @@ def rows_of(client: redis.Redis, message_ids: list[str]) -> dict[str, Row]:
     pipe = client.pipeline(transaction=False)
     for message_id in message_ids:
         key = MessageStore.message_key(message_id)
-        pipe.hmget(key, "external_id", "status", "attempts", "last_error")
+        pipe.hgetall(key)
         pipe.get(key + ":log")
     replies = pipe.execute()
     rows = {}
-    for message_id, (external_id, status, attempts, last_error), history in zip(
-        message_ids, replies[::2], replies[1::2], strict=True
-    ):
-        assert external_id, f"{message_id} has no record"
-        rows[external_id] = Row(
+    for message_id, record, log in zip(message_ids, replies[::2], replies[1::2], strict=True):
+        assert record, f"{message_id} has no record"
+        rows[record["external_id"]] = Row(
             message_id,
-            external_id,
-            status,
-            int(attempts or 0),
-            ["queued", *(json.loads(entry)["status"] for entry in (history or "").splitlines())],
-            json.loads(last_error) if last_error else None,
+            record["external_id"],
+            record["status"],
+            int(record.get("attempts") or 0),
+            [entry["status"] for entry in history.entries(record, [], log)],
+            json.loads(record["last_error"]) if record.get("last_error") else None,
         )
     return rows
 

@@ -209,15 +209,16 @@ def test_any_sender_is_short_text_without_control_characters(client, redis_clien
 
 
 def test_an_id_in_a_path_that_is_not_one_of_ours_names_nothing(client, redis_client):
-    """`<batch id>:messages` is the batch's list of rows and `<message id>:log` a message's history: an id
-    from a path must not reach them (WRONGTYPE, a 500), it is a 404 as for any unknown id."""
+    """`<batch id>:messages` is the batch's list of rows and `<message id>:content` a message's text (as
+    `<message id>:log` is a long history): an id from a path must not reach them (WRONGTYPE, a 500), it is a
+    404 as for any unknown id."""
     row = {"recipient_phone": PHONE, "message_body": "Olá"}
     bulk = client.post("/v1/messages/bulk", json={"messages": [{**row, "external_id": "b-1"}]}, headers=auth()).json
     batch_id, message_id = bulk["batch_id"], bulk["results"][0]["message_id"]
-    assert client.post(f"/v1/messages/{message_id}/cancel", headers=auth()).status_code == 200  # it has a history
-    assert redis_client.type(f"dispatch:msg:{message_id}:log") == "string"
+    assert redis_client.type(f"dispatch:msg:{message_id}:content") == "string"  # queued: its text is kept
     assert redis_client.type(f"dispatch:batch:{batch_id}:messages") == "list"
     for message in (
+        f"{message_id}:content",
         f"{message_id}:log",
         f"{message_id}:history",
         message_id.upper(),

@@ -47,12 +47,32 @@ def test_a_message_waiting_past_the_retention_keeps_its_record_and_its_content(s
     assert record(store, accepted.message_id, Outcome(statuses.SENT, provider_message_id="p"), claim.attempt) == "ok"
     day = int(clock.now // DAY)
     expires_in = (day + 1) * DAY + RETENTION - redis_client.time()[0]  # an instant, which Redis reads on its clock
-    for key in (record_key, log):
-        assert abs(redis_client.ttl(key) - expires_in) < 5, key
+    assert abs(redis_client.ttl(record_key) - expires_in) < 5
+    assert not redis_client.exists(log)  # its short history is on the record
     assert not redis_client.exists(content)  # sent: nothing reads its text again
     assert abs(redis_client.ttl(f"dispatch:counts:{day}") - expires_in) < 5
     assert store.counts() == {"scheduled": 0, "sending": 0, "sent": 1}
     assert service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock")).replayed  # the record answers
+
+
+def test_a_history_that_outgrows_its_record_after_the_message_finished_is_kept_as_long_as_it(
+    store, service, clock, redis_client
+):
+    """A report after `sent` is a JSON step: the history moves to a log key then, which must expire with its
+    record (a log without a retention would be kept for ever)."""
+    accepted = service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock"))
+    claim = store.claim(accepted.message_id, take_over_expired=True)
+    assert record(store, accepted.message_id, Outcome(statuses.SENT, provider_message_id="p"), claim.attempt) == "ok"
+    record_key, log = MESSAGE.key(accepted.message_id), HISTORY.key(accepted.message_id)
+    assert not redis_client.exists(log)
+    report = {"source": "mock webhook", "provider_status": "delivered"}
+    assert store.advance(accepted.message_id, statuses.DELIVERED, (statuses.SENT,), detail=report) == "ok"
+    assert redis_client.hget(record_key, "steps") == "+"
+    assert redis_client.pttl(log) > 0
+    assert 0 <= redis_client.pttl(record_key) - redis_client.pttl(log) < 1000
+    message = store.get(accepted.message_id)
+    assert [entry["status"] for entry in message.history] == ["queued", "sending", "sent", "delivered"]
+    assert message.history[-1]["provider_status"] == "delivered"
 
 
 def test_a_batch_paused_for_weeks_keeps_its_rows(store, service, clock, redis_client):

@@ -16,6 +16,7 @@ from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import IdempotencyConflict, MessageService, Route, new_message
 from dispatcher.names import message_id_for
 from dispatcher.store import MessageStore, connect
+from dispatcher.times import iso
 from tasks.delivery import Outcome, record
 
 MOCK = Route("mock")
@@ -164,6 +165,44 @@ def test_a_sent_message_keeps_a_compact_record_and_no_text(service, store, redis
     assert message.status == statuses.SENT
     assert [entry["status"] for entry in message.history] == ["queued", "sending", "sent"]
     assert message.history[-1]["provider_message_id"] == "wamid.1"  # from the record, which holds it once
+
+
+def test_a_history_too_long_for_its_record_moves_to_its_log_in_order(redis_url, redis_client, clock):
+    """Short steps stay on the record while they fit a compact record; the step that does not fit moves them
+    all, in order, to the log, which holds every later one."""
+    store = MessageStore(
+        connect(redis_url), retention_seconds=3600, queued_grace_seconds=300, lease_seconds=5, clock=clock
+    )
+    service = MessageService(store, lambda i: ("test-queue", f"task:{i}"), lambda b, s, e: ("q", "c"), chunk_size=2)
+    message_id = service.accept("k", PHONE, "Olá", "c1", Route("mock")).message_id
+    key, log = redis_keys.MESSAGE.key(message_id), redis_keys.HISTORY.key(message_id)
+    for attempt in (1, 2, 3):  # each claim after the last one's lease ran out: a step `sending` each
+        assert store.claim(message_id, take_over_expired=True).attempt == attempt
+        clock.now += 6
+        if attempt == 2:
+            assert redis_client.hget(key, "steps").count("sending@") == 2 and not redis_client.exists(log)
+    assert redis_client.hget(key, "steps") == "+"
+    assert len(redis_client.get(log).splitlines()) == 3
+    assert record(store, message_id, Outcome(statuses.SENT, provider_message_id="wamid.1"), 3) == "ok"
+    assert redis_client.object("encoding", key) in ("ziplist", "listpack")
+    history = store.get(message_id).history
+    assert [(entry["status"], entry.get("attempt")) for entry in history] == [
+        ("queued", None),
+        ("sending", 1),
+        ("sending", 2),
+        ("sending", 3),
+        ("sent", None),
+    ]
+    assert [entry["at"] for entry in history[1:4]] == [iso(clock.now - 18), iso(clock.now - 12), iso(clock.now - 6)]
+
+
+def test_a_history_logged_before_steps_existed_goes_on_in_its_log(service, store, redis_client):
+    message_id = service.accept("k", PHONE, "Olá", "c1", Route("mock")).message_id
+    log = redis_keys.HISTORY.key(message_id)
+    redis_client.set(log, '{"status":"retrying","at":"2026-01-01T00:00:00.000Z"}\n')  # as the layout before wrote
+    finish(store, message_id, Outcome(statuses.SENT, provider_message_id="wamid.1"))
+    assert [entry["status"] for entry in store.get(message_id).history] == ["queued", "retrying", "sending", "sent"]
+    assert redis_client.hget(redis_keys.MESSAGE.key(message_id), "steps") == "+"
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

@@ -20,7 +20,8 @@ from dispatcher.pools import Member, Pool, PoolRegistry
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.senders import SenderRegistry
 from dispatcher.settings import SettingsError, load_settings
-from dispatcher.store import MessageStore, NewMessage, connect, iso
+from dispatcher.store import MessageStore, NewMessage, connect
+from dispatcher.times import iso
 from tasks.delivery import Outcome, record
 from tests.conftest import auth, operator, wait_for
 from tests.fakes import webhook

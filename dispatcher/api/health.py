@@ -13,7 +13,7 @@ from dispatcher.api import context
 from dispatcher.api.auth import identify
 from dispatcher.api.openapi import Answer, documented
 from dispatcher.api.schemas import HealthSchema, ReadinessSchema
-from dispatcher.store import iso
+from dispatcher.times import iso
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)

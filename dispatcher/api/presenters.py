@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dispatcher import statuses
-from dispatcher.store import Message, MessageStore, iso
+from dispatcher.store import Message, MessageStore
+from dispatcher.times import iso
 from providers.base import mask_phone
 
 

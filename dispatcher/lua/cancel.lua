@@ -7,5 +7,5 @@ if not status then return 'missing' end
 if not WAITING[status] then return status end
 redis.call('ZREM', 'dispatch:scheduled', id)
 redis.call('ZREM', 'dispatch:due', id)
-move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso}), false)
+move(key, id, status, 'canceled', now, now_iso, step('canceled', now), false)
 return 'ok'

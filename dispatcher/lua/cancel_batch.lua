@@ -8,7 +8,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state or not BATCH_MOVES[state .. '>canceled'] then return {state or 'missing'} end
 redis.call('HSET', KEYS[1], 'state', 'canceled')
 local now, now_iso, first, most = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local entry = cjson.encode({status = 'canceled', at = now_iso})
+local entry = step('canceled', now)
 local canceled = 0
 local ids = redis.call('LRANGE', KEYS[2], first, first + most - 1)
 for _, id in ipairs(ids) do

@@ -36,9 +36,9 @@ if state == 'canceled' then
     -- that last attempt went out is unknown.
     redis.call('HSET', key, 'last_error', cjson.encode({kind = 'ambiguous', code = 'lease_expired',
                                                         message = 'worker died mid-send; batch canceled'}))
-    move(key, id, status, 'failed', now, now_iso, cjson.encode({status = 'failed', at = now_iso}), false)
+    move(key, id, status, 'failed', now, now_iso, step('failed', now), false)
   else
-    move(key, id, status, 'canceled', now, now_iso, cjson.encode({status = 'canceled', at = now_iso}), false)
+    move(key, id, status, 'canceled', now, now_iso, step('canceled', now), false)
   end
   return {'canceled', 0}
 end

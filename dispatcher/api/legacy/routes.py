@@ -31,8 +31,8 @@ from dispatcher.message_rules import InvalidInput, checked_body, checked_expires
 from dispatcher.messages import Route, RowAccepted
 from dispatcher.names import SENDER_MAX
 from dispatcher.settings import Settings
-from dispatcher.store import iso
 from dispatcher.templates import Template
+from dispatcher.times import iso
 from providers.base import TEXT, mask_phone
 
 blueprint = Blueprint("legacy", __name__, url_prefix="/api/v1")

@@ -73,12 +73,54 @@ local function count_key(status, day)
   return 'dispatch:counts'
 end
 
--- One more step of a message's history: a line of its log (dispatcher/redis_keys.py HISTORY). The log is
--- rewritten whole, not appended to: Redis keeps a string SET at its exact size, where APPEND reserves as much
--- again for the next one; KEEPTTL keeps a finished message's retention.
-local function add_history(key, entry)
+-- A message's history after `queued` (dispatcher/history.py reads it back): its steps, each a JSON object or,
+-- for a step that says only its status, its time and its attempt, a token `status@<ms>[#attempt]` (`step`).
+-- While they are short, the tokens live in the record's `steps` field, space-separated: a record keeps no value
+-- longer than hash-max-ziplist-value (64 bytes), or Redis would turn its compact listpack into a hashtable of
+-- three times the size. A JSON step, or one token more than fits, moves the history to its log
+-- (dispatch:msg:<id>:log, a step a line), and `steps` says '+': from then on the log holds it all.
+local STEPS_MAX = 62  -- with room for ' +'
+
+-- The epoch milliseconds of `now` as dispatcher.store.iso writes them (microseconds rounded, then truncated).
+local function millis(now)
+  local seconds = math.floor(now)
+  return string.format('%d', seconds * 1000 + math.floor(math.floor((now - seconds) * 1000000 + 0.5) / 1000))
+end
+
+local function step(status, now, attempt)
+  if attempt then return status .. '@' .. millis(now) .. '#' .. attempt end
+  return status .. '@' .. millis(now)
+end
+
+-- The record's `steps` once `entry` is added to the history whose `steps` they were: written with the move.
+local function steps_after(key, steps, entry)
   local log = key .. ':log'
-  redis.call('SET', log, (redis.call('GET', log) or '') .. entry .. '\n', 'KEEPTTL')
+  if not steps then
+    -- The first step since the record was created, or one of a history logged before `steps` existed.
+    steps = redis.call('EXISTS', log) == 1 and '+' or ''
+  end
+  if steps == '+' then
+    -- The log is rewritten whole, not appended to: Redis keeps a string SET at its exact size, where APPEND
+    -- reserves as much again for the next one; KEEPTTL keeps a finished message's retention.
+    redis.call('SET', log, (redis.call('GET', log) or '') .. entry .. '\n', 'KEEPTTL')
+    return '+'
+  end
+  if string.byte(entry, 1) ~= 123 then  -- not a JSON object
+    local joined = steps == '' and entry or steps .. ' ' .. entry
+    if #joined <= STEPS_MAX then return joined end
+  end
+  local lines = steps == '' and '' or string.gsub(steps, ' ', '\n') .. '\n'
+  redis.call('SET', log, lines .. entry .. '\n')
+  local ttl = redis.call('PTTL', key)  -- the log lives as long as its record (set_retention, for what follows)
+  if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
+  return '+'
+end
+
+-- One more step of a message's history, on its own (a move writes its steps with its status).
+local function add_history(key, entry)
+  local steps = redis.call('HGET', key, 'steps')
+  local after = steps_after(key, steps, entry)
+  if after ~= steps then redis.call('HSET', key, 'steps', after) end
 end
 
 -- A message accepted before its id followed from its external_id (its id a UUID of version 4, not 8: see
@@ -189,13 +231,13 @@ end
 local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
-  local changes = {'status', new, 'updated_at', now_iso, unpack(fields or {})}
+  local steps = steps_after(key, redis.call('HGET', key, 'steps'), entry)
+  local changes = {'status', new, 'updated_at', now_iso, 'steps', steps, unpack(fields or {})}
   if FINISHED[new] and not FINISHED[old] then
     changes[#changes + 1] = 'finished_day'
     changes[#changes + 1] = math.floor(now / DAY)
   end
   redis.call('HSET', key, unpack(changes))
-  add_history(key, entry)
   watch(id, deadline)
   local record = read_record(key, FINISHED[new])
   count_move(key, record, old, new, now, now_iso)
@@ -218,8 +260,8 @@ end
 -- Claim one message for sending: queued/retrying → sending, with a lease; returns the attempt number.
 local function claim(key, id, old, now, lease_until, now_iso)
   local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-  move(key, id, old, 'sending', now, now_iso, cjson.encode({status = 'sending', at = now_iso, attempt = attempt}),
-       lease_until, {'lease_until', lease_until})
+  move(key, id, old, 'sending', now, now_iso, step('sending', now, attempt), lease_until,
+       {'lease_until', lease_until})
   return attempt
 end
 
