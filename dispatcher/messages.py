@@ -94,7 +94,15 @@ def _json(value: dict | None) -> str:
 
 
 def fingerprint(recipient: str, body: str, content: str = "") -> str:
-    return hashlib.sha256(f"{recipient}\x00{body}\x00{content}".encode()).hexdigest()
+    """What a replay of the same external_id must match: 128 bits of a SHA-256 of the payload (every record
+    keeps one for the retention; a conflict needs only that no two payloads of one external_id collide)."""
+    return hashlib.sha256(f"{recipient}\x00{body}\x00{content}".encode()).hexdigest()[:32]
+
+
+def same_payload(stored: str, new: str) -> bool:
+    """Whether a stored fingerprint is `new`'s: one stored before fingerprints were cut to 128 bits holds the
+    whole SHA-256, whose first 32 digits are today's."""
+    return stored == new or (len(stored) == 64 and stored[:32] == new)
 
 
 def new_message(account: str, external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:
@@ -168,7 +176,7 @@ class MessageService:
             status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
             return Accepted(new.message_id, status, iso(now), replayed=False)
         existing = self.store.get(stored_id)
-        if existing is None or existing.fingerprint != new.fingerprint:
+        if existing is None or not same_payload(existing.fingerprint, new.fingerprint):
             raise IdempotencyConflict(stored_id)
         return Accepted(existing.message_id, existing.status, existing.created_at, replayed=True)
 
@@ -206,7 +214,7 @@ class MessageService:
                 results.append(self.contacts.refusal(outcome.refused, account))
             elif outcome.created:
                 results.append(RowAccepted(outcome.message_id, replayed=False))
-            elif outcome.fingerprint == row.fingerprint:
+            elif same_payload(outcome.fingerprint, row.fingerprint):
                 results.append(RowAccepted(outcome.message_id, replayed=True))
             else:
                 results.append(IdempotencyConflict(outcome.message_id))

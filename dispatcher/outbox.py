@@ -164,13 +164,22 @@ class Outbox:
     # --- replies ---
 
     def receive(
-        self, event: dict, chain: str, default_url: str, answered_index_key: str, remember_seconds: int, contact: str
+        self, event: dict, chain: str, default_url: str, in_reply_to: str, remember_seconds: int, contact: str
     ) -> tuple[str, str, list[str]]:
         """Queue a message.received event (once per reply), and apply what the reply says of its contact
         (`contact`: dispatcher/contacts.py `reply_contact`); returns (outcome, answered message id, the accounts
-        whose opt-out list it changed)."""
+        whose opt-out list it changed). `in_reply_to`: the provider's id of the message it answers, or ''."""
         outcome, answered, *changed = self._receive(
-            keys=[redis_keys.REPLY_SEEN.key(event["event_id"]), answered_index_key],
-            args=[json.dumps(event, ensure_ascii=False), default_url, chain, time.time(), remember_seconds, contact],
+            keys=[redis_keys.REPLY_SEEN.key(event["event_id"])],
+            args=[
+                json.dumps(event, ensure_ascii=False),
+                default_url,
+                chain,
+                time.time(),
+                remember_seconds,
+                contact,
+                event["provider"],
+                in_reply_to,
+            ],
         )
         return outcome, answered, changed

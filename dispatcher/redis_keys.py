@@ -85,8 +85,17 @@ EXTERNAL_ID = Family(
     "the message an account's external_id names, for messages accepted before a message's id followed from its "
     "external_id (dispatcher/names.py): read by a replay, no longer written, gone with those messages",
 )
+PROVIDER_IDS = Family(
+    "pmids:<provider>:<day>:<bucket>",
+    "hash",
+    "our message ids for the provider's (its webhooks name theirs), of messages sent that UTC day (days since "
+    "1970), a 4096th of them a hash (lua/lib/provider_ids.lua)",
+)
 PROVIDER_ID = Family(
-    "pmid:<provider>:<provider message id>", "string", "our message id for the provider's (webhooks name theirs)"
+    "pmid:<provider>:<provider message id>",
+    "string",
+    "our message id for the provider's, for messages sent before PROVIDER_IDS: read, no longer written, gone "
+    "with those messages",
 )
 EARLY_REPORTS = Family(
     "early:<provider>:<provider message id>",

@@ -35,6 +35,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "contacts": ("outbox",),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
     "contact_claims": ("lifecycle", "senders", "contacts"),  # a contact's rules again at the claim
     "content": (),  # what a message says, in its own key
+    "provider_ids": (),  # where a provider's message id finds our message
 }
 
 # Script → the libraries it calls (the ones those call come with them).
@@ -48,7 +49,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # sending (dispatcher/store.py)
     "claim": ("lifecycle", "pools", "validity", "contact_claims", "content"),
     "claim_group": ("lifecycle", "pools", "validity", "contact_claims", "content"),
-    "advance": ("lifecycle", "reports", "senders", "contacts"),
+    "advance": ("lifecycle", "reports", "senders", "contacts", "provider_ids"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
@@ -65,9 +66,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "fail_over": (),
     "release_pool": (),
     # provider webhooks (dispatcher/status_reports.py)
-    "report": ("reports",),
+    "report": ("reports", "provider_ids"),
     # the callback outbox (dispatcher/outbox.py)
-    "receive": ("outbox", "contacts"),
+    "receive": ("outbox", "contacts", "provider_ids"),
     # contacts' rules (dispatcher/contacts.py)
     "set_opt_out": ("contacts",),
     "take_chains": (),

@@ -48,11 +48,6 @@ def reply_chain(provider: str, phone: str, key: str) -> str:
     return f"in:{provider}:{digest}"
 
 
-def provider_id_key(provider: str, provider_message_id: str) -> str:
-    """The index from a provider's message id to ours, written when the message is recorded `sent`."""
-    return redis_keys.PROVIDER_ID.key(provider, provider_message_id)
-
-
 class StatusReports:
     def __init__(
         self, store: MessageStore, outbox: Outbox, contacts: Contacts, default_callback_url: str, chain_key: str
@@ -67,7 +62,7 @@ class StatusReports:
     def apply(self, report: StatusReport) -> str:
         """Apply one report; returns its outcome: ok, duplicate, same, stale, or parked (no message has that
         provider id yet: it is applied when one is recorded `sent`, or expires)."""
-        now = time.time()
+        now = self.store.clock()
         entry: dict[str, object] = {"status": report.status, "at": iso(now), "source": f"{report.provider} webhook"}
         if report.provider_status:
             entry["provider_status"] = report.provider_status
@@ -79,11 +74,10 @@ class StatusReports:
             entry["error"] = {"code": report.error_code, "message": report.error_message}
             fields = ["last_error", json.dumps(error, ensure_ascii=False)]
         outcome, *found = self._report(
-            keys=[
-                provider_id_key(report.provider, report.provider_message_id),
-                redis_keys.EARLY_REPORTS.key(report.provider, report.provider_message_id),
-            ],
+            keys=[redis_keys.EARLY_REPORTS.key(report.provider, report.provider_message_id)],
             args=[
+                report.provider,
+                report.provider_message_id,
                 report.status,
                 ",".join(ALLOWED_FROM[report.status]),
                 report.event_key,
@@ -131,12 +125,11 @@ class StatusReports:
             "in_reply_to": None,
             "at": iso(incoming.at or time.time()),
         }
-        answered_key = provider_id_key(incoming.provider, incoming.in_reply_to) if incoming.in_reply_to else ""
         outcome, answered, changed = self.outbox.receive(
             event,
             reply_chain(incoming.provider, incoming.from_phone, self.chain_key),
             self.default_callback_url,
-            answered_key,
+            incoming.in_reply_to or "",
             REMEMBER_REPLIES_SECONDS,
             self.contacts.reply_contact(incoming),
         )

@@ -2,6 +2,7 @@
 message is laid out (what a sent message keeps, and that messages written by the layout before still replay
 and send)."""
 
+import hashlib
 import json
 import threading
 import time
@@ -203,6 +204,20 @@ def test_a_history_logged_before_steps_existed_goes_on_in_its_log(service, store
     finish(store, message_id, Outcome(statuses.SENT, provider_message_id="wamid.1"))
     assert [entry["status"] for entry in store.get(message_id).history] == ["queued", "retrying", "sending", "sent"]
     assert redis_client.hget(redis_keys.MESSAGE.key(message_id), "steps") == "+"
+
+
+def test_a_message_fingerprinted_with_the_whole_sha256_still_replays_and_still_conflicts(service, redis_client):
+    """Records written before fingerprints were cut to 128 bits hold all 64 hex digits."""
+    accepted = service.accept("k", PHONE, "Olá", "c1", Route("mock"))
+    whole = hashlib.sha256(f"{PHONE}\x00Olá\x00".encode()).hexdigest()
+    key = redis_keys.MESSAGE.key(accepted.message_id)
+    assert redis_client.hget(key, "fingerprint") == whole[:32]
+    redis_client.hset(key, "fingerprint", whole)
+    assert service.accept("k", PHONE, "Olá", "c1", Route("mock")).replayed
+    _, rows = service.accept_batch("k", [new_message("k", "c1", PHONE, "Olá", Route("mock"))], Route("mock"))
+    assert rows[0].replayed
+    with pytest.raises(IdempotencyConflict):
+        service.accept("k", PHONE, "Olá!", "c1", Route("mock"))
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

@@ -3,11 +3,11 @@
 -- lib/lifecycle.lua); a single outcome is a call with one move. Answers, per move: 'ok' (or 'ok:paused' when
 -- this outcome paused its sender, see note_outcome), 'stale' (the outcome of a claim that is no longer the
 -- message's: see the fence below), 'missing', or the status that refused the move (statuses only move forward).
--- A move to `sent` indexes the provider's message id (dispatch:pmid:...) and applies the provider's reports
+-- A move to `sent` indexes the provider's message id (lib/provider_ids.lua) and applies the provider's reports
 -- that came before it.
 -- KEYS: the messages' keys, one per move.  ARGV: now, now (ISO), auto-pause window, auto-pause ratio, then for
--- each move: id, new status, allowed-from (comma-separated), deadline ('' to stop watching), history entry
--- (JSON), the attempt whose outcome this is ('' for a move no claim made), how long its provider call took
+-- each move: id, new status, allowed-from (comma-separated), deadline ('' to stop watching), history step
+-- (dispatcher/history.py), the attempt whose outcome this is ('' for a move no claim made), how long its provider call took
 -- ('' for none), how many field/value pairs follow, the pairs.
 local now, now_iso, window, ratio = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local LATENCY_BOUNDS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
@@ -30,8 +30,10 @@ end
 -- whose the contact's reply is, and count it for its pool's member. `f`: the record's fields (see `advance`).
 local function note_sent(key, id, f, provider_id)
   if f[3] and provider_id and provider_id ~= '' then
-    local ttl = redis.call('TTL', key)
-    redis.call('SET', 'dispatch:pmid:' .. f[3] .. ':' .. provider_id, id, 'EX', ttl > 0 and ttl or 86400)
+    local before, after, field = provider_id_slot(f[3], provider_id)
+    local day = math.floor(now / DAY)  -- the day it finished: its retention's, and the hash's
+    redis.call('HSET', before .. day .. after, field, id)
+    expiries[before .. day .. after] = kept_until(day)
     apply_early_reports(key, id, f[3], provider_id, now, now_iso)
   end
   -- The contact's reply through this sender is now this account's (lib/contacts.lua).

@@ -5,15 +5,16 @@
 -- contact.opted_in) event on the same chain.
 -- Returns {outcome, id of the message it answers or '', the accounts whose list it changed...}: outcome
 -- 'queued', 'duplicate', or 'nowhere' (no URL for the event).
--- KEYS: seen key (for duplicates), provider-id index key of the answered message ('' when none).
+-- KEYS: seen key (for duplicates).
 -- ARGV: event (JSON), default URL, chain, now, how long to remember the reply (seconds), the contact (JSON:
 --       {phone ('' when hidden), sender id, at, at_iso, action = opt_out|opt_in|'', keyword, provider, sender,
---       accounts = the configured accounts, for a reply nobody can attribute}).
+--       accounts = the configured accounts, for a reply nobody can attribute}), provider, the provider's id of
+--       the message it answers ('' when none).
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[5]) then return {'duplicate', ''} end
 local event, url, answered, account = cjson.decode(ARGV[1]), ARGV[2], '', nil
 local now = tonumber(ARGV[4])
-if KEYS[2] ~= '' then
-  answered = redis.call('GET', KEYS[2]) or ''
+if ARGV[8] ~= '' then
+  answered = find_provider_id(ARGV[7], ARGV[8], now) or ''
   if answered ~= '' then
     local f = redis.call('HMGET', 'dispatch:msg:' .. answered, 'callback_url', 'external_id', 'batch_id', 'account',
                          'key_id')

@@ -5,26 +5,26 @@
 -- record `sent` (the provider's webhook raced our own call's answer), so it waits, for a while, to be
 -- applied when `sent` is recorded (apply_early_reports in lib/reports.lua); one for a message that is not
 -- ours at all expires there.
--- KEYS: provider-id index key, parking key (dispatch:early:<provider>:<id>).
--- ARGV: new status, allowed-from (comma-separated), report key (for duplicates), history entry (JSON),
--- now, now (ISO), how long a parked report waits (seconds), field/value pairs...
-local provider = string.match(KEYS[1], '^dispatch:pmid:([^:]+):') or ''
+-- KEYS: parking key (dispatch:early:<provider>:<id>).
+-- ARGV: provider, its message id, new status, allowed-from (comma-separated), report key (for duplicates),
+-- history entry (JSON), now, now (ISO), how long a parked report waits (seconds), field/value pairs...
+local provider = ARGV[1]
 -- Every answer is counted for /metrics, by provider and outcome.
 local function answer(outcome, id, status)
   redis.call('HINCRBY', 'dispatch:metrics:reports', provider .. '\t' .. outcome, 1)
   return {outcome, id, status}
 end
 local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-local id = redis.call('GET', KEYS[1])
+for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
+local now = tonumber(ARGV[7])
+local id = find_provider_id(provider, ARGV[2], now)
 local key = id and 'dispatch:msg:' .. id
 local status = key and redis.call('HGET', key, 'status')
 if not status then
-  redis.call('RPUSH', KEYS[2], cjson.encode({status = ARGV[1], allowed = ARGV[2], report = ARGV[3], entry = ARGV[4],
+  redis.call('RPUSH', KEYS[1], cjson.encode({status = ARGV[3], allowed = ARGV[4], report = ARGV[5], entry = ARGV[6],
                                              fields = fields}))
-  redis.call('LTRIM', KEYS[2], 0, 19)  -- a message has a handful of reports; keep a flood bounded
-  redis.call('EXPIRE', KEYS[2], ARGV[7])
+  redis.call('LTRIM', KEYS[1], 0, 19)  -- a message has a handful of reports; keep a flood bounded
+  redis.call('EXPIRE', KEYS[1], ARGV[9])
   return answer('parked')
 end
-return answer(apply_report(key, id, ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], fields, status),
-              id, status)
+return answer(apply_report(key, id, ARGV[3], ARGV[4], ARGV[5], ARGV[6], now, ARGV[8], fields, status), id, status)
