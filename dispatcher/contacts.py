@@ -110,7 +110,7 @@ class Contacts:
         self.chain_key = chain_key
         self.opt_out_words = {normalized(word) for word in self.settings.opt_out_keywords}
         self.opt_in_words = {normalized(word) for word in self.settings.opt_in_keywords}
-        self._set_opt_out = scripts.register(client, "set_opt_out")
+        self._set_opt_out = scripts.register(client, "set_opt_out", settings.message_retention_seconds)
         self._shape = functools.lru_cache(maxsize=1024)(self._request_shape)  # see `rules`
 
     # --- the create scripts' rules ---

@@ -89,7 +89,7 @@ PROVIDER_IDS = Family(
     "pmids:<provider>:<day>:<bucket>",
     "hash",
     "our message ids for the provider's (its webhooks name theirs), of messages sent that UTC day (days since "
-    "1970), a 4096th of them a hash (lua/lib/provider_ids.lua)",
+    "1970), a 4096th of them a hash (lua/lib/day_index.lua)",
 )
 PROVIDER_ID = Family(
     "pmid:<provider>:<provider message id>",
@@ -176,8 +176,14 @@ WINDOW = Family(
 REACH = Family(
     "reach:<recipient>",
     "hash",
-    "in:<sender id> → when the contact last wrote to that sender (for its view); by:<sender id> → the account "
-    "that last sent to it from there (whose a reply is); kept MESSAGE_RETENTION_DAYS",
+    "in:<sender id> → when the contact last wrote to that sender (for its view); kept MESSAGE_RETENTION_DAYS "
+    "(by:<sender id>, the account that last sent to it from there, is SENT_TO's now: read, no longer written)",
+)
+SENT_TO = Family(
+    "sent-to:<sender id>:<day>:<bucket>",
+    "hash",
+    "whose a reply is: numbers (a digest) → the account that last sent to them from that sender that UTC day, "
+    "a 4096th of them a hash (lua/lib/day_index.lua)",
 )
 SENDER_ACCOUNTS = Family("sender:<sender id>:accounts", "set", "the accounts that have sent from this sender")
 

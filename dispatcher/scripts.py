@@ -24,18 +24,19 @@ _LUA = Path(__file__).with_name("lua")
 
 # Library → the libraries it calls, in the order they are prepended (each after what it calls).
 LIBRARIES: dict[str, tuple[str, ...]] = {
+    "retention": (),  # how long what finished on a day is kept
     "quotas": (),  # an account's request rate and daily count
     "outbox": (),  # queuing callback events: a message's status, a batch's completion, dead deliveries
-    "lifecycle": ("outbox",),  # a message's moves, its counters, its retention, a claim
+    "day_index": ("retention",),  # a value → what it finds, kept by the day (provider ids, whose a reply is)
+    "lifecycle": ("outbox", "retention"),  # a message's moves, its counters, its retention, a claim
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its settings, its auto-pause
     "validity": ("lifecycle", "senders"),  # a waiting message past its expires_at becomes expired
     "pacing": ("lifecycle", "senders"),  # a sender's pace, daily cap and warm-up
     "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
-    "contacts": ("outbox",),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
+    "contacts": ("outbox", "day_index"),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
     "contact_claims": ("lifecycle", "senders", "contacts"),  # a contact's rules again at the claim
     "content": (),  # what a message says, in its own key
-    "provider_ids": (),  # where a provider's message id finds our message
 }
 
 # Script → the libraries it calls (the ones those call come with them).
@@ -49,7 +50,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # sending (dispatcher/store.py)
     "claim": ("lifecycle", "pools", "validity", "contact_claims", "content"),
     "claim_group": ("lifecycle", "pools", "validity", "contact_claims", "content"),
-    "advance": ("lifecycle", "reports", "senders", "contacts", "provider_ids"),
+    "advance": ("lifecycle", "reports", "senders", "contacts", "day_index"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
@@ -66,9 +67,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "fail_over": (),
     "release_pool": (),
     # provider webhooks (dispatcher/status_reports.py)
-    "report": ("reports", "provider_ids"),
+    "report": ("reports", "day_index"),
     # the callback outbox (dispatcher/outbox.py)
-    "receive": ("outbox", "contacts", "provider_ids"),
+    "receive": ("outbox", "contacts", "day_index"),
     # contacts' rules (dispatcher/contacts.py)
     "set_opt_out": ("contacts",),
     "take_chains": (),
@@ -114,7 +115,9 @@ def source(name: str, retention_seconds: int, sticky_seconds: int = 0) -> str:
 
 def register(client: redis.Redis, name: str, retention_seconds: int = 0, sticky_seconds: int = 0) -> Script:
     """Script `name` (a key of `SCRIPTS`) on `client`. Registering costs no round trip: redis-py sends the
-    text on the first call only, when Redis does not know its hash yet. `retention_seconds` matters to the
-    scripts that finish messages (lifecycle's `kept_until`), `sticky_seconds` to the one that records a pool's
-    sticky sender (advance.lua, POOL_STICKY_DAYS)."""
+    text on the first call only, when Redis does not know its hash yet. `retention_seconds` is required by the
+    scripts that keep anything by the day (lib/retention.lua: a finished message, a day's index), and
+    `sticky_seconds` by the one that records a pool's sticky sender (advance.lua, POOL_STICKY_DAYS)."""
+    if retention_seconds <= 0 and "retention" in libraries_of(name):
+        raise ValueError(f"script {name} keeps things by the day: it needs MESSAGE_RETENTION_DAYS")
     return client.register_script(source(name, retention_seconds, sticky_seconds))

@@ -3,7 +3,7 @@
 -- lib/lifecycle.lua); a single outcome is a call with one move. Answers, per move: 'ok' (or 'ok:paused' when
 -- this outcome paused its sender, see note_outcome), 'stale' (the outcome of a claim that is no longer the
 -- message's: see the fence below), 'missing', or the status that refused the move (statuses only move forward).
--- A move to `sent` indexes the provider's message id (lib/provider_ids.lua) and applies the provider's reports
+-- A move to `sent` indexes the provider's message id (lib/day_index.lua) and applies the provider's reports
 -- that came before it.
 -- KEYS: the messages' keys, one per move.  ARGV: now, now (ISO), auto-pause window, auto-pause ratio, then for
 -- each move: id, new status, allowed-from (comma-separated), deadline ('' to stop watching), history step
@@ -30,14 +30,11 @@ end
 -- whose the contact's reply is, and count it for its pool's member. `f`: the record's fields (see `advance`).
 local function note_sent(key, id, f, provider_id)
   if f[3] and provider_id and provider_id ~= '' then
-    local before, after, field = provider_id_slot(f[3], provider_id)
-    local day = math.floor(now / DAY)  -- the day it finished: its retention's, and the hash's
-    redis.call('HSET', before .. day .. after, field, id)
-    expiries[before .. day .. after] = kept_until(day)
+    day_index_put('pmids:' .. f[3], provider_id, id, now)  -- on the day it finished, as its retention
     apply_early_reports(key, id, f[3], provider_id, now, now_iso)
   end
   -- The contact's reply through this sender is now this account's (lib/contacts.lua).
-  if f[3] and (f[6] or f[7]) then note_reach(f[8], sender_id(f[3], f[5]), f[6] or f[7]) end
+  if f[3] and (f[6] or f[7]) then note_reach(f[8], sender_id(f[3], f[5]), f[6] or f[7], now) end
   if f[4] then
     -- Sent through a pool: count it for its member, and (sticky pools) remember who wrote to this recipient.
     local member = sender_id(f[3], f[5])

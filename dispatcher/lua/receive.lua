@@ -14,7 +14,8 @@ if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[5]) then return {'duplicat
 local event, url, answered, account = cjson.decode(ARGV[1]), ARGV[2], '', nil
 local now = tonumber(ARGV[4])
 if ARGV[8] ~= '' then
-  answered = find_provider_id(ARGV[7], ARGV[8], now) or ''
+  answered = day_index_find('pmids:' .. ARGV[7], ARGV[8], now)
+    or redis.call('GET', 'dispatch:pmid:' .. ARGV[7] .. ':' .. ARGV[8]) or ''  -- indexed before the day index
   if answered ~= '' then
     local f = redis.call('HMGET', 'dispatch:msg:' .. answered, 'callback_url', 'external_id', 'batch_id', 'account',
                          'key_id')
@@ -30,7 +31,7 @@ if contact.phone ~= '' then
   if contact.action ~= '' then
     local change = {source = 'reply', at = contact.at_iso, keyword = contact.keyword, provider = contact.provider,
                     sender = contact.sender}
-    for _, owner in ipairs(reply_accounts(contact.phone, contact.sid, account, contact.accounts)) do
+    for _, owner in ipairs(reply_accounts(contact.phone, contact.sid, account, contact.accounts, now)) do
       if set_opt_out(owner, contact.phone, contact.action == 'opt_out', change, now, url, ARGV[3]) then
         out[#out + 1] = owner
       end

@@ -17,7 +17,9 @@ end
 local fields = {}
 for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 local now = tonumber(ARGV[7])
-local id = find_provider_id(provider, ARGV[2], now)
+-- Indexed before the day index, in a key of its own: read until those messages have expired.
+local id = day_index_find('pmids:' .. provider, ARGV[2], now)
+  or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. ARGV[2])
 local key = id and 'dispatch:msg:' .. id
 local status = key and redis.call('HGET', key, 'status')
 if not status then

@@ -8,7 +8,7 @@
 local phone, out, now = ARGV[1], ARGV[2] == 'out', tonumber(ARGV[4])
 local accounts = {}
 for i = 8, #ARGV do accounts[#accounts + 1] = ARGV[i] end
-if ARGV[7] ~= '' then accounts = reply_accounts(phone, ARGV[7], nil, accounts) end
+if ARGV[7] ~= '' then accounts = reply_accounts(phone, ARGV[7], nil, accounts, now) end
 local changed = {}
 for _, account in ipairs(accounts) do
   if set_opt_out(account, phone, out, cjson.decode(ARGV[3]), now, ARGV[5], ARGV[6]) then

@@ -1,12 +1,12 @@
 -- A contact's rules (dispatcher/contacts.py): each account's opt-out list, the 24-hour customer-service window
--- of each sender, the messages an account sends one contact a day. Needs outbox (dispatcher/scripts.py puts it
--- first). The keys: dispatch:optouts:<account> (numbers by when they opted out), its history in
+-- of each sender, the messages an account sends one contact a day. Needs outbox and day_index
+-- (dispatcher/scripts.py puts them first). The keys: dispatch:optouts:<account> (numbers by when they opted out), its history in
 -- dispatch:contact:<account>:<number>, dispatch:contact-day:<account>:<day> (number → messages that day, kept
 -- when the account has a cap),
 -- dispatch:window:<sender id>:<day> (number → when it last wrote to that sender that UTC day: today's and
--- yesterday's hold every open window, and a bulk slice reads them in one call each) and dispatch:reach:<number>
--- (in:<sender id> → when it last wrote to that sender, for its view; by:<sender id> → the account that last sent
--- to it from there).
+-- yesterday's hold every open window, and a bulk slice reads them in one call each), dispatch:reach:<number>
+-- (in:<sender id> → when it last wrote to that sender, for its view) and the day index sent-to:<sender id>
+-- (lib/day_index.lua: the number → the account that last sent to it from there).
 local WINDOW = 86400
 local CONTACT_LOG_KEEP = 50
 
@@ -93,13 +93,12 @@ local function uncount_contact(account, phone, rules)
   redis.call('HINCRBY', 'dispatch:contact-day:' .. account .. ':' .. rules.day, phone, -1)
 end
 
--- A message was sent to `phone` from sender `sid` for `account`: a reply through that sender is this account's.
--- Which accounts a sender has sent for is noted once per script (a chunk records many sends of one sender).
+-- A message was sent to `phone` from sender `sid` for `account` at `now`: a reply through that sender is this
+-- account's. Which accounts a sender has sent for is noted once per script (a chunk records many sends of one
+-- sender).
 local accounts_noted = {}
-local function note_reach(phone, sid, account)
-  local reach = 'dispatch:reach:' .. phone
-  redis.call('HSET', reach, 'by:' .. sid, account)
-  redis.call('EXPIRE', reach, RETENTION > 0 and RETENTION or 86400)
+local function note_reach(phone, sid, account, now)
+  day_index_put('sent-to:' .. sid, phone, account, now)
   local accounts = 'dispatch:sender:' .. sid .. ':accounts'
   if not accounts_noted[accounts .. '\0' .. account] then
     accounts_noted[accounts .. '\0' .. account] = true
@@ -120,9 +119,11 @@ end
 -- Whose a contact's word through sender `sid` is: the account of the message it answers, else the one that last
 -- sent to it from that sender, else every account that has sent from that sender, else `fallback` (every
 -- configured account): an opt-out must never be lost for want of an owner.
-local function reply_accounts(phone, sid, answered_account, fallback)
+local function reply_accounts(phone, sid, answered_account, fallback, now)
   if answered_account then return {answered_account} end
-  local last = redis.call('HGET', 'dispatch:reach:' .. phone, 'by:' .. sid)
+  -- Noted before the day index, in the number's reach hash: read until those entries have expired.
+  local last = day_index_find('sent-to:' .. sid, phone, now)
+    or redis.call('HGET', 'dispatch:reach:' .. phone, 'by:' .. sid)
   if last then return {last} end
   local senders = redis.call('SMEMBERS', 'dispatch:sender:' .. sid .. ':accounts')
   if #senders > 0 then return senders end

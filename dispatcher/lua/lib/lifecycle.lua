@@ -1,21 +1,13 @@
 -- A message's moves, its counters and its retention. Prepended by dispatcher/scripts.py, after a generated
 -- preamble: the lifecycle table of dispatcher/statuses.py (MOVES, BATCH_MOVES, WAITING, FINISHED) and
--- RETENTION (seconds). Needs outbox (a move queues its callback). The counters that each status change keeps
+-- RETENTION (seconds). Needs outbox (a move queues its callback) and retention. The counters that each status change keeps
 -- up to date: counts by status (dispatch:counts, and per day for finished messages), the totals /metrics
 -- shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
 -- per-second send rate.
 
--- Retention counts from when a message finishes, never from when it was accepted: a message that waits
--- (scheduled far ahead, held by a daily cap, a paused sender or batch) keeps its record, its history and
--- its external_id for as long as it waits, and every finished one is kept RETENTION seconds (from the
--- generated preamble: MESSAGE_RETENTION_DAYS) after the end of the UTC day it finished in. Its count
--- lives in that day's bucket, dispatch:counts:<day>, which expires with it, so the counts always agree
--- with the records that exist; unfinished messages are counted in dispatch:counts, and never expire.
-local DAY = 86400
-
-local function kept_until(day)
-  return (day + 1) * DAY + RETENTION
-end
+-- A finished message's count lives in the bucket of the day it finished (lib/retention.lua),
+-- dispatch:counts:<day>, which expires with it, so the counts always agree with the records that exist;
+-- unfinished messages are counted in dispatch:counts, and never expire.
 
 -- What a script changes over and over is gathered while it runs and written once, when it ends (`flush_deferred`:
 -- dispatcher/scripts.py calls it after every script that moves messages, even one stopped by an error): a group

@@ -1,5 +1,5 @@
-"""Where a provider's message id finds our message: a hash a provider, a day and a 4096th of the ids
-(lib/provider_ids.lua), against a real Redis, with the clock moved by hand."""
+"""The indexes kept by the day (lib/day_index.lua): where a provider's message id finds our message, and whose a
+contact's word through a sender is; against a real Redis, with the clock moved by hand."""
 
 import pytest
 
@@ -8,10 +8,10 @@ from dispatcher.accounts import key_id
 from dispatcher.messages import Route
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from providers.inbound import StatusReport
+from providers.inbound import PreferenceChange, StatusReport
 from tasks.delivery import Outcome, record
 from tasks.envelope import publishers
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, OTHER_API_KEY
 
 DAY = 86400
 WAMID = "wamid.HBgNNTU2NDk5OTk5ODg4OBUCABEYEjQ1RjY3QTg5QkNERUYwMTIzNAA="  # a long one: over 64 bytes with our id
@@ -23,8 +23,11 @@ def services(base_env, clock):
     return build_services(settings, publishers(settings.queue_name), clock)
 
 
-def sent(services, external_id: str, provider_message_id: str) -> str:
-    accepted = services.messages.accept(key_id(API_KEY), "+5564999998888", "Olá", external_id, Route("mock"))
+PHONE = "+5564999998888"
+
+
+def sent(services, external_id: str, provider_message_id: str, key: str = API_KEY) -> str:
+    accepted = services.messages.accept(key_id(key), PHONE, "Olá", external_id, Route("mock"))
     claim = services.store.claim(accepted.message_id, take_over_expired=True)
     outcome = Outcome(statuses.SENT, provider_message_id=provider_message_id)
     assert record(services.store, accepted.message_id, outcome, claim.attempt) == "ok"
@@ -58,3 +61,26 @@ def test_a_message_indexed_before_the_hashes_is_still_found(services, redis_clie
     redis_client.set(redis_keys.PROVIDER_ID.key("mock", "p-old"), message_id)  # as the layout before wrote it
     assert services.reports.apply(delivered("p-old")) == "ok"
     assert services.store.get(message_id).status == statuses.DELIVERED
+
+
+def opted_out(services) -> set[str]:
+    return {key for key in (API_KEY, OTHER_API_KEY) if services.contacts.opted_out(key_id(key), [PHONE])[0]}
+
+
+def test_a_providers_word_weeks_after_a_send_is_the_account_that_sent_last(services, clock):
+    sent(services, "c-1", "p-1", key=OTHER_API_KEY)
+    clock.now += 3 * DAY
+    sent(services, "c-2", "p-2", key=API_KEY)  # the last one to write to the number from this sender
+    clock.now += 20 * DAY
+    assert services.contacts.preference_changed(PreferenceChange("mock", "", PHONE, opted_out=True)) == "changed"
+    assert opted_out(services) == {API_KEY}
+
+
+def test_whose_a_number_is_noted_before_the_day_index_still_counts(services, redis_client):
+    sent(services, "c-1", "p-1", key=API_KEY)
+    sent(services, "c-2", "p-2", key=OTHER_API_KEY)
+    for key in redis_client.keys("dispatch:sent-to:*"):
+        redis_client.delete(key)
+    redis_client.hset(redis_keys.REACH.key(PHONE), "by:mock:", key_id(OTHER_API_KEY))  # as the layout before wrote
+    assert services.contacts.preference_changed(PreferenceChange("mock", "", PHONE, opted_out=True)) == "changed"
+    assert opted_out(services) == {OTHER_API_KEY}

@@ -1,0 +1,39 @@
+-- An index from a value to what it finds, kept by the UTC day: where a provider's message id finds our message
+-- (dispatch:pmids:<provider>:..., its webhooks name theirs) and which account last sent to a number from a
+-- sender (dispatch:sent-to:<sender id>:..., whose its reply is). Not a key an entry (about 190 bytes each) but
+-- a hash a name, a day and a 4096th of the values: up to half a million entries a name a day, each hash stays
+-- a compact listpack, about 60 bytes an entry. The field is 16 hex digits of the value's SHA-1 (a value
+-- longer than 64 bytes would turn its whole hash into a hashtable); the next 3 name the hash. A day's hashes
+-- expire with the messages of that day (lib/retention.lua).
+
+-- The hash's name before and after its day, and the field, of `value` in index `name`.
+local function day_index_slot(name, value)
+  local digest = redis.sha1hex(value)
+  return 'dispatch:' .. name .. ':', ':' .. string.sub(digest, 1, 3), string.sub(digest, 4, 19)
+end
+
+local index_expiring = {}  -- hash -> true once this script set its expiry
+
+-- Index `value` → `found` in `name`, on the day of `now` (a later one overwrites an earlier one of that day).
+local function day_index_put(name, value, found, now)
+  local before, after, field = day_index_slot(name, value)
+  local day = math.floor(now / DAY)
+  local key = before .. day .. after
+  redis.call('HSET', key, field, found)
+  if not index_expiring[key] then
+    index_expiring[key] = true
+    redis.call('EXPIREAT', key, kept_until(day))
+  end
+end
+
+-- What `value` finds in `name`, or false: the days whose hashes still exist at `now` are read, newest first
+-- (a report or a reply comes soon after the send; a value found nowhere reads them all).
+local function day_index_find(name, value, now)
+  local before, after, field = day_index_slot(name, value)
+  local today = math.floor(now / DAY)
+  for day = today, today - math.ceil(RETENTION / DAY) - 1, -1 do
+    local found = redis.call('HGET', before .. day .. after, field)
+    if found then return found end
+  end
+  return false
+end
