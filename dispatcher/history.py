@@ -2,19 +2,21 @@
 
 The first step, `queued` (or `scheduled`), is the record's own creation and is not written. Each later one is
 a JSON object or, for a step that says only its status, its time and its attempt, a short token
-`status@<epoch ms>[#attempt]`: every byte is kept for the retention, and most steps (sending, sent, canceled)
-say nothing more. lib/lifecycle.lua keeps the tokens in the record's `steps` field while they fit a compact
-record (64 bytes), and moves the history to the message's log key (a step a line) once one does not, or
-once a step is JSON (a report, an error, a retry); `steps` then says '+'. Messages accepted before this kept
-their history in a list, then in the log alone: both are read first.
+`status@<epoch ms>[#attempt]`, which the record keeps as `status+<ms since its created_at>[#attempt]`: every
+byte is kept for the retention, and most steps (sending, sent, canceled) say nothing more.
+lib/lifecycle.lua keeps the tokens in the record's `steps` field while they fit a compact record (64 bytes),
+and moves the history to the message's log key (a step a line) once one does not, or once a step is JSON (a
+report, an error, a retry); `steps` then says '+'. Messages accepted before this kept their history in a
+list, then in the log alone: both are read first.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from dispatcher import statuses
-from dispatcher.times import iso, millis
+from dispatcher.times import iso, millis, shown
 
 # How JSON steps are written: every byte of them is kept for the retention.
 COMPACT = (",", ":")
@@ -33,15 +35,18 @@ def entries(record: dict, listed: list[str], log: str | None) -> list[dict]:
     record's steps."""
     steps = record.get("steps", "")
     lines = [*listed, *(log.splitlines() if log else []), *(steps.split() if steps != IN_THE_LOG else [])]
-    return [_first_entry(record), *(_with_provider_id(_decoded(line), record) for line in lines)]
+    created = record.get("created_at", "")
+    since = int(created) if created.isdigit() else 0
+    return [_first_entry(record), *(_with_provider_id(_decoded(line, since), record) for line in lines)]
 
 
-def _decoded(line: str) -> dict:
+def _decoded(line: str, created: int) -> dict:
+    """A step as written (`created`: the record's created_at in epoch ms, which relative tokens count from)."""
     if line.startswith("{"):
         return json.loads(line)
-    status, _, rest = line.partition("@")
+    status, relative, rest = re.match(r"([a-z_]+)([@+])(.*)", line).groups()
     at, _, attempt = rest.partition("#")
-    entry: dict = {"status": status, "at": iso(int(at) / 1000)}
+    entry: dict = {"status": status, "at": iso((int(at) + (created if relative == "+" else 0)) / 1000)}
     if attempt:
         entry["attempt"] = int(attempt)
     return entry
@@ -57,5 +62,5 @@ def _with_provider_id(entry: dict, record: dict) -> dict:
 def _first_entry(record: dict) -> dict:
     """The history's first entry, which creation does not write (it is the record's own creation)."""
     if record.get("send_at"):  # created scheduled (a window hold sets only scheduled_for, later)
-        return {"status": statuses.SCHEDULED, "at": record["created_at"], "until": iso(float(record["send_at"]))}
-    return {"status": statuses.QUEUED, "at": record["created_at"]}
+        return {"status": statuses.SCHEDULED, "at": shown(record["created_at"]), "until": iso(float(record["send_at"]))}
+    return {"status": statuses.QUEUED, "at": shown(record["created_at"])}

@@ -24,7 +24,7 @@ from dispatcher.names import is_batch_id, is_message_id, message_id_for
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
-from dispatcher.times import iso
+from dispatcher.times import iso, millis, shown
 
 DAY = 86400
 # Rows per create_rows script call: each call holds Redis for a few milliseconds at most.
@@ -271,7 +271,7 @@ class MessageStore:
         the same step: QuotaRefused when over one. A message with an `expires_at` (a timestamp) that is still
         unsent then becomes `expired`.
         """
-        stamp = iso(created_at)
+        stamp = millis(created_at)
         fields = {
             "account": account,
             "external_id": new.external_id,
@@ -343,8 +343,8 @@ class MessageStore:
             **present,
             "account": account,
             "batch_id": batch_id,
-            "created_at": stamp,
-            "updated_at": stamp,
+            "created_at": millis(created_at),
+            "updated_at": millis(created_at),
         }
         header = json.dumps({"batch_id": batch_id, "account": account, "created_at": stamp, **present})
         flat_common = _flat(common)
@@ -694,8 +694,8 @@ def _message(message_id: str, record: dict, listed: list[str], log: str | None) 
         provider_message_id=record.get("provider_message_id"),
         attempts=int(record.get("attempts", 0)),
         last_error=json.loads(record["last_error"]) if record.get("last_error") else None,
-        created_at=record["created_at"],
-        updated_at=record["updated_at"],
+        created_at=shown(record["created_at"]),
+        updated_at=shown(record["updated_at"]),
         batch_id=record.get("batch_id"),
         history=history.entries(record, listed, log),
         sender=record.get("sender"),

@@ -177,24 +177,25 @@ def test_a_history_too_long_for_its_record_moves_to_its_log_in_order(redis_url, 
     service = MessageService(store, lambda i: ("test-queue", f"task:{i}"), lambda b, s, e: ("q", "c"), chunk_size=2)
     message_id = service.accept("k", PHONE, "Olá", "c1", Route("mock")).message_id
     key, log = redis_keys.MESSAGE.key(message_id), redis_keys.HISTORY.key(message_id)
-    for attempt in (1, 2, 3):  # each claim after the last one's lease ran out: a step `sending` each
+    attempt = 0
+    while not redis_client.exists(log):  # each claim after the last one's lease ran out: a step `sending` each
+        attempt += 1
+        assert attempt <= 6, "the steps should have outgrown the record by now"
+        steps = redis_client.hget(key, "steps")
         assert store.claim(message_id, take_over_expired=True).attempt == attempt
         clock.now += 6
-        if attempt == 2:
-            assert redis_client.hget(key, "steps").count("sending@") == 2 and not redis_client.exists(log)
+    assert attempt > 2 and steps.count("sending+") == attempt - 1  # each step stayed on the record until then
     assert redis_client.hget(key, "steps") == "+"
-    assert len(redis_client.get(log).splitlines()) == 3
-    assert record(store, message_id, Outcome(statuses.SENT, provider_message_id="wamid.1"), 3) == "ok"
+    assert len(redis_client.get(log).splitlines()) == attempt
+    assert record(store, message_id, Outcome(statuses.SENT, provider_message_id="wamid.1"), attempt) == "ok"
     assert redis_client.object("encoding", key) in ("ziplist", "listpack")
     history = store.get(message_id).history
     assert [(entry["status"], entry.get("attempt")) for entry in history] == [
         ("queued", None),
-        ("sending", 1),
-        ("sending", 2),
-        ("sending", 3),
+        *(("sending", n) for n in range(1, attempt + 1)),
         ("sent", None),
     ]
-    assert [entry["at"] for entry in history[1:4]] == [iso(clock.now - 18), iso(clock.now - 12), iso(clock.now - 6)]
+    assert [entry["at"] for entry in history[1:-1]] == [iso(clock.now - 6 * n) for n in range(attempt, 0, -1)]
 
 
 def test_a_history_logged_before_steps_existed_goes_on_in_its_log(service, store, redis_client):
@@ -218,6 +219,19 @@ def test_a_message_fingerprinted_with_the_whole_sha256_still_replays_and_still_c
     assert rows[0].replayed
     with pytest.raises(IdempotencyConflict):
         service.accept("k", PHONE, "Olá!", "c1", Route("mock"))
+
+
+def test_a_record_keeps_its_times_as_epoch_milliseconds_and_one_written_before_keeps_its_iso_text(
+    service, store, redis_client
+):
+    accepted = service.accept("k", PHONE, "Olá", "c1", Route("mock"))
+    key = redis_keys.MESSAGE.key(accepted.message_id)
+    kept = redis_client.hget(key, "created_at")
+    assert kept.isdigit() and iso(int(kept) / 1000) == accepted.queued_at == store.get(accepted.message_id).created_at
+    redis_client.hset(key, mapping={"created_at": "2026-01-02T03:04:05.678Z", "updated_at": "2026-01-02T03:04:06.000Z"})
+    message = store.get(accepted.message_id)
+    assert (message.created_at, message.updated_at) == ("2026-01-02T03:04:05.678Z", "2026-01-02T03:04:06.000Z")
+    assert message.history[0] == {"status": "queued", "at": "2026-01-02T03:04:05.678Z"}
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

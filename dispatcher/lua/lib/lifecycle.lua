@@ -66,8 +66,9 @@ local function count_key(status, day)
 end
 
 -- A message's history after `queued` (dispatcher/history.py reads it back): its steps, each a JSON object or,
--- for a step that says only its status, its time and its attempt, a token `status@<ms>[#attempt]` (`step`).
--- While they are short, the tokens live in the record's `steps` field, space-separated: a record keeps no value
+-- for a step that says only its status, its time and its attempt, a token `status@<ms>[#attempt]` (`step`),
+-- kept as `status+<ms since created_at>[#attempt]`. While they are short, the tokens live in the record's
+-- `steps` field, space-separated: a record keeps no value
 -- longer than hash-max-ziplist-value (64 bytes), or Redis would turn its compact listpack into a hashtable of
 -- three times the size. A JSON step, or one token more than fits, moves the history to its log
 -- (dispatch:msg:<id>:log, a step a line), and `steps` says '+': from then on the log holds it all.
@@ -84,9 +85,13 @@ local function step(status, now, attempt)
   return status .. '@' .. millis(now)
 end
 
--- The record's `steps` once `entry` is added to the history whose `steps` they were: written with the move.
-local function steps_after(key, steps, entry)
+-- The record's `steps` once `entry` is added to the history whose `steps` they were (`created`: the record's
+-- created_at, epoch milliseconds or, in a record written before, ISO text): written with the move.
+local function steps_after(key, steps, created, entry)
   local log = key .. ':log'
+  local status, at, rest = string.match(entry, '^([%a_]+)@(%d+)(.*)$')
+  created = tonumber(created)
+  if status and created then entry = status .. '+' .. string.format('%d', tonumber(at) - created) .. rest end
   if not steps then
     -- The first step since the record was created, or one of a history logged before `steps` existed.
     steps = redis.call('EXISTS', log) == 1 and '+' or ''
@@ -110,8 +115,9 @@ end
 
 -- One more step of a message's history, on its own (a move writes its steps with its status).
 local function add_history(key, entry)
-  local steps = redis.call('HGET', key, 'steps')
-  local after = steps_after(key, steps, entry)
+  local got = redis.call('HMGET', key, 'steps', 'created_at')
+  local steps = got[1] or nil
+  local after = steps_after(key, steps, got[2], entry)
   if after ~= steps then redis.call('HSET', key, 'steps', after) end
 end
 
@@ -223,8 +229,9 @@ end
 local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
-  local steps = steps_after(key, redis.call('HGET', key, 'steps'), entry)
-  local changes = {'status', new, 'updated_at', now_iso, 'steps', steps, unpack(fields or {})}
+  local got = redis.call('HMGET', key, 'steps', 'created_at')
+  local steps = steps_after(key, got[1] or nil, got[2], entry)
+  local changes = {'status', new, 'updated_at', millis(now), 'steps', steps, unpack(fields or {})}
   if FINISHED[new] and not FINISHED[old] then
     changes[#changes + 1] = 'finished_day'
     changes[#changes + 1] = math.floor(now / DAY)
