@@ -4,14 +4,17 @@ Usage: python -m bench.memory [MESSAGES]
 On a private Redis, MESSAGES single sends are accepted and recorded `sent` the way a worker records them (the
 store's claim, then `tasks.delivery.record` with the provider's id); then, on a fresh database, MESSAGES rows of
 bulk requests (10,000 rows each, one templated text) are accepted and sent the same way, a chunk of 500 claimed
-together as a worker's chunk claims them. The task queue is emptied before each reading, as the workers would
-have consumed it, and no callback URL is set, so the outbox holds nothing. Redis's `used_memory` is read before
-and after; the difference divided by MESSAGES is printed, with the keys a message leaves behind.
+together as a worker's chunk claims them. Last, the bulk rows again, each then reported `delivered` and `read`
+by Meta's webhook as a real send is (the reports' steps say more than a status and a time, so their history
+moves to its log). The task queue is emptied before each reading, as the workers would have consumed it, and no
+callback URL is set, so the outbox holds nothing. Redis's `used_memory` is read before and after; the
+difference divided by MESSAGES is printed, with the keys a message leaves behind.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 from bench.common import accept_campaign, private_redis, service_env
 from dispatcher import statuses
@@ -19,6 +22,7 @@ from dispatcher.accounts import key_id
 from dispatcher.messages import Route
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
+from providers.inbound import StatusReport
 from tasks.delivery import Outcome, record
 from tasks.envelope import publishers
 
@@ -62,6 +66,20 @@ def _bulk(services, count: int) -> None:
                 _sent(services, claim.message_id, claim.attempt)
 
 
+def _reported(services, count: int) -> None:
+    """The bulk rows, sent, then delivered and read as Meta reports them (its status, its own time)."""
+    _bulk(services, count)
+    store = services.store
+    for index in store.redis.scan_iter("dispatch:msg:*", count=1000):
+        if index.count(":") != 2:
+            continue
+        provider_id = store.redis.hget(index, "provider_message_id")
+        for status, later in ((statuses.DELIVERED, 2), (statuses.READ, 60)):
+            at = time.time() + later
+            report = StatusReport("mock", provider_id, status, f"{provider_id}:{status}", at, provider_status=status)
+            services.reports.apply(report)
+
+
 def _measure(url: str, count: int, send) -> tuple[float, float]:
     """(bytes a message, keys a message) that `send` leaves behind."""
     settings = load_settings(service_env(url, MOCK_LATENCY_MS="0"))
@@ -77,7 +95,11 @@ def _measure(url: str, count: int, send) -> tuple[float, float]:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     with private_redis() as url:
-        for label, send in (("single sends", _single), ("bulk rows", _bulk)):
+        for label, send in (
+            ("single sends", _single),
+            ("bulk rows", _bulk),
+            ("bulk rows delivered and read", _reported),
+        ):
             per_message, keys = _measure(url, count, send)
             print(
                 f"Redis memory per sent message, {label} ({count:,}, history included): "

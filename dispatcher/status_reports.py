@@ -15,9 +15,8 @@ import json
 import logging
 import time
 
-from dispatcher import redis_keys, statuses
+from dispatcher import history, redis_keys, statuses
 from dispatcher.contacts import Contacts
-from dispatcher.history import COMPACT
 from dispatcher.outbox import Outbox
 from dispatcher.store import MessageStore
 from dispatcher.times import iso
@@ -63,16 +62,12 @@ class StatusReports:
         """Apply one report; returns its outcome: ok, duplicate, same, stale, or parked (no message has that
         provider id yet: it is applied when one is recorded `sent`, or expires)."""
         now = self.store.clock()
-        entry: dict[str, object] = {"status": report.status, "at": iso(now), "source": f"{report.provider} webhook"}
-        if report.provider_status:
-            entry["provider_status"] = report.provider_status
-        if report.at:
-            entry["provider_at"] = iso(report.at)
         fields: list[str] = []
+        error = None
         if report.status == statuses.FAILED:
-            error = {"kind": "provider", "code": report.error_code, "message": report.error_message}
-            entry["error"] = {"code": report.error_code, "message": report.error_message}
-            fields = ["last_error", json.dumps(error, ensure_ascii=False)]
+            error = {"code": report.error_code, "message": report.error_message}
+            fields = ["last_error", json.dumps({"kind": "provider", **error}, ensure_ascii=False)]
+        step = history.report_step(report.status, now, report.provider, report.provider_status, report.at, error)
         outcome, *found = self._report(
             keys=[redis_keys.EARLY_REPORTS.key(report.provider, report.provider_message_id)],
             args=[
@@ -81,7 +76,7 @@ class StatusReports:
                 report.status,
                 ",".join(ALLOWED_FROM[report.status]),
                 report.event_key,
-                json.dumps(entry, ensure_ascii=False, separators=COMPACT),
+                step,
                 now,
                 iso(now),
                 EARLY_REPORT_SECONDS,

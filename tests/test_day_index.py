@@ -8,6 +8,7 @@ from dispatcher.accounts import key_id
 from dispatcher.messages import Route
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
+from dispatcher.times import iso
 from providers.inbound import PreferenceChange, StatusReport
 from tasks.delivery import Outcome, record
 from tasks.envelope import publishers
@@ -50,6 +51,16 @@ def test_a_report_weeks_after_the_send_finds_its_message(services, clock, redis_
     assert services.store.get(message_id).status == statuses.DELIVERED
 
 
+def test_a_report_of_a_long_provider_id_keeps_the_record_compact_and_is_applied_once(services, redis_client):
+    message_id = sent(services, "c-1", WAMID)
+    key = redis_keys.MESSAGE.key(message_id)
+    assert services.reports.apply(delivered(WAMID)) == "ok"
+    assert services.reports.apply(delivered(WAMID)) == "duplicate"
+    assert redis_client.object("encoding", key) in ("ziplist", "listpack")
+    redis_client.hset(key, f"report:{WAMID}:read", 1)  # a report seen before, as the layout before kept it
+    assert services.reports.apply(StatusReport("mock", WAMID, statuses.READ, f"{WAMID}:read")) == "duplicate"
+
+
 def test_a_report_for_an_id_nobody_sent_is_parked(services, redis_client):
     sent(services, "c-1", WAMID)
     assert services.reports.apply(delivered(WAMID + "x")) == "parked"
@@ -84,3 +95,46 @@ def test_whose_a_number_is_noted_before_the_day_index_still_counts(services, red
     redis_client.hset(redis_keys.REACH.key(PHONE), "by:mock:", key_id(OTHER_API_KEY))  # as the layout before wrote
     assert services.contacts.preference_changed(PreferenceChange("mock", "", PHONE, opted_out=True)) == "changed"
     assert opted_out(services) == {OTHER_API_KEY}
+
+
+def test_a_message_delivered_and_read_hours_after_it_was_sent_keeps_its_history_on_its_record(
+    services, clock, redis_client
+):
+    message_id = sent(services, "c-1", WAMID)
+    key = redis_keys.MESSAGE.key(message_id)
+    clock.now += 3.2
+    report = StatusReport("mock", WAMID, statuses.DELIVERED, "d", clock.now - 0.8, provider_status="delivered")
+    assert services.reports.apply(report) == "ok"
+    clock.now += 7 * 3600
+    assert (
+        services.reports.apply(StatusReport("mock", WAMID, statuses.READ, "r", clock.now - 1, provider_status="READ"))
+        == "ok"
+    )
+    assert not redis_client.exists(redis_keys.HISTORY.key(message_id))
+    assert redis_client.object("encoding", key) in ("ziplist", "listpack")
+    on_the_record = services.store.get(message_id).history
+    assert services.reports.apply(StatusReport("mock", WAMID, statuses.DELIVERED, "d2")) == "stale"  # one too many
+    assert redis_client.exists(redis_keys.HISTORY.key(message_id))
+    history = services.store.get(message_id).history
+    assert history[:-1] == on_the_record  # moved to the log as they were
+    assert [entry["status"] for entry in history] == ["queued", "sending", "sent", "delivered", "read", "delivered"]
+    assert history[3] == {
+        "status": "delivered",
+        "at": iso(clock.now - 7 * 3600),
+        "source": "mock webhook",
+        "provider_status": "delivered",
+        "provider_at": iso(clock.now - 7 * 3600 - 0.8),
+    }
+    assert history[4]["provider_status"] == "READ" and history[4]["provider_at"] == iso(clock.now - 1)
+    assert history[5]["ignored"] == "message already read"
+
+
+def test_a_step_after_a_report_moves_the_history_to_its_log_in_order(services, clock, redis_client):
+    message_id = sent(services, "c-1", WAMID)
+    assert services.reports.apply(delivered(WAMID)) == "ok"
+    retry = {"source": "an operator", "reason": "for the test"}
+    assert services.store.advance(message_id, statuses.READ, (statuses.DELIVERED,), detail=retry) == "ok"
+    key = redis_keys.MESSAGE.key(message_id)
+    assert redis_client.hget(key, "steps") == "+" and not redis_client.hexists(key, "reports")
+    statuses_in_order = [entry["status"] for entry in services.store.get(message_id).history]
+    assert statuses_in_order == ["queued", "sending", "sent", "delivered", "read"]

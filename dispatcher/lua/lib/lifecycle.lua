@@ -65,16 +65,16 @@ local function count_key(status, day)
   return 'dispatch:counts'
 end
 
--- A message's history after `queued` (dispatcher/history.py reads it back): its steps, each a JSON object or,
--- for a step that says only its status, its time and its attempt, a token `status@<ms>[#attempt]` (`step`),
--- kept as `status+<ms since created_at>[#attempt]`. While they are short, the tokens live in the record's
--- `steps` field, space-separated: a record keeps no value
--- longer than hash-max-ziplist-value (64 bytes), or Redis would turn its compact listpack into a hashtable of
--- three times the size. A JSON step, or one token more than fits, moves the history to its log
--- (dispatch:msg:<id>:log, a step a line), and `steps` says '+': from then on the log holds it all.
+-- A message's history after `queued` (dispatcher/history.py says how its steps are written, and reads them
+-- back). While they are short, the steps are tokens in the record, space-separated: the reports' (a token
+-- ending in '!', or '!?<status>') in its `reports` field, the others in `steps`, which hold the steps before
+-- every report (a report comes after `sent`). A record keeps no value longer than hash-max-ziplist-value
+-- (64 bytes), or Redis would turn its compact listpack into a hashtable of three times the size. A JSON step,
+-- a token more than fits, or a step after a report moves the history to its log (dispatch:msg:<id>:log, a
+-- step a line), and `steps` says '+': from then on the log holds it all.
 local STEPS_MAX = 62  -- with room for ' +'
 
--- The epoch milliseconds of `now` as dispatcher.store.iso writes them (microseconds rounded, then truncated).
+-- The epoch milliseconds of `now` as dispatcher.times.millis writes them (microseconds rounded, then truncated).
 local function millis(now)
   local seconds = math.floor(now)
   return string.format('%d', seconds * 1000 + math.floor(math.floor((now - seconds) * 1000000 + 0.5) / 1000))
@@ -85,9 +85,10 @@ local function step(status, now, attempt)
   return status .. '@' .. millis(now)
 end
 
--- The record's `steps` once `entry` is added to the history whose `steps` they were (`created`: the record's
--- created_at, epoch milliseconds or, in a record written before, ISO text): written with the move.
-local function steps_after(key, steps, created, entry)
+-- The record's `steps`, and its `reports` when they change (else nil), once `entry` is added to the history
+-- they held (`created`: the record's created_at, epoch milliseconds or, in a record written before, ISO
+-- text): written with the move. A token's time is kept relative to `created`.
+local function history_after(key, steps, reports, created, entry)
   local log = key .. ':log'
   local status, at, rest = string.match(entry, '^([%a_]+)@(%d+)(.*)$')
   created = tonumber(created)
@@ -100,25 +101,40 @@ local function steps_after(key, steps, created, entry)
     -- The log is rewritten whole, not appended to: Redis keeps a string SET at its exact size, where APPEND
     -- reserves as much again for the next one; KEEPTTL keeps a finished message's retention.
     redis.call('SET', log, (redis.call('GET', log) or '') .. entry .. '\n', 'KEEPTTL')
-    return '+'
+    return '+', nil
   end
+  reports = reports or ''
   if string.byte(entry, 1) ~= 123 then  -- not a JSON object
-    local joined = steps == '' and entry or steps .. ' ' .. entry
-    if #joined <= STEPS_MAX then return joined end
+    if string.find(entry, '!', 1, true) then
+      local joined = reports == '' and entry or reports .. ' ' .. entry
+      if #joined <= STEPS_MAX then return steps, joined end
+    elseif reports == '' then
+      local joined = steps == '' and entry or steps .. ' ' .. entry
+      if #joined <= STEPS_MAX then return joined, nil end
+    end
   end
-  local lines = steps == '' and '' or string.gsub(steps, ' ', '\n') .. '\n'
+  local lines = ''
+  for _, tokens in ipairs({steps, reports}) do
+    if tokens ~= '' then lines = lines .. string.gsub(tokens, ' ', '\n') .. '\n' end
+  end
   redis.call('SET', log, lines .. entry .. '\n')
   local ttl = redis.call('PTTL', key)  -- the log lives as long as its record (set_retention, for what follows)
   if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
-  return '+'
+  if reports ~= '' then redis.call('HDEL', key, 'reports') end
+  return '+', nil
+end
+
+-- The fields a move writes for its step `entry`: {'steps', ..., ['reports', ...]} (see history_after).
+local function history_fields(key, entry)
+  local got = redis.call('HMGET', key, 'steps', 'reports', 'created_at')
+  local steps, reports = history_after(key, got[1] or nil, got[2] or nil, got[3], entry)
+  if reports then return {'steps', steps, 'reports', reports} end
+  return {'steps', steps}
 end
 
 -- One more step of a message's history, on its own (a move writes its steps with its status).
 local function add_history(key, entry)
-  local got = redis.call('HMGET', key, 'steps', 'created_at')
-  local steps = got[1] or nil
-  local after = steps_after(key, steps, got[2], entry)
-  if after ~= steps then redis.call('HSET', key, 'steps', after) end
+  redis.call('HSET', key, unpack(history_fields(key, entry)))
 end
 
 -- A message accepted before its id followed from its external_id (its id a UUID of version 4, not 8: see
@@ -229,9 +245,12 @@ end
 local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
-  local got = redis.call('HMGET', key, 'steps', 'created_at')
-  local steps = steps_after(key, got[1] or nil, got[2], entry)
-  local changes = {'status', new, 'updated_at', millis(now), 'steps', steps, unpack(fields or {})}
+  local changes = history_fields(key, entry)
+  changes[#changes + 1] = 'status'
+  changes[#changes + 1] = new
+  changes[#changes + 1] = 'updated_at'
+  changes[#changes + 1] = millis(now)
+  for _, value in ipairs(fields or {}) do changes[#changes + 1] = value end
   if FINISHED[new] and not FINISHED[old] then
     changes[#changes + 1] = 'finished_day'
     changes[#changes + 1] = math.floor(now / DAY)
