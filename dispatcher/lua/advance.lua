@@ -7,8 +7,8 @@
 -- that came before it.
 -- KEYS: the messages' keys, one per move.  ARGV: now, now (ISO), auto-pause window, auto-pause ratio, then for
 -- each move: id, new status, allowed-from (comma-separated), deadline ('' to stop watching), history step
--- (dispatcher/history.py), the attempt whose outcome this is ('' for a move no claim made), how long its provider call took
--- ('' for none), how many field/value pairs follow, the pairs.
+-- (dispatcher/history.py), the attempt whose outcome this is ('' for a move no claim made), how long its
+-- provider call took ('' for none), how many field/value pairs follow, the pairs.
 local now, now_iso, window, ratio = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local LATENCY_BOUNDS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 local latency_sums = {}  -- provider -> seconds its calls took, added to /metrics once at the end

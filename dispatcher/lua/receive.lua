@@ -14,8 +14,7 @@ if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[5]) then return {'duplicat
 local event, url, answered, account = cjson.decode(ARGV[1]), ARGV[2], '', nil
 local now = tonumber(ARGV[4])
 if ARGV[8] ~= '' then
-  answered = day_index_find('pmids:' .. ARGV[7], ARGV[8], now)
-    or redis.call('GET', 'dispatch:pmid:' .. ARGV[7] .. ':' .. ARGV[8]) or ''  -- indexed before the day index
+  answered = message_of_provider_id(ARGV[7], ARGV[8], now) or ''
   if answered ~= '' then
     local f = redis.call('HMGET', 'dispatch:msg:' .. answered, 'callback_url', 'external_id', 'batch_id', 'account',
                          'key_id')

@@ -17,9 +17,7 @@ end
 local fields = {}
 for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 local now = tonumber(ARGV[7])
--- Indexed before the day index, in a key of its own: read until those messages have expired.
-local id = day_index_find('pmids:' .. provider, ARGV[2], now)
-  or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. ARGV[2])
+local id = message_of_provider_id(provider, ARGV[2], now)
 local key = id and 'dispatch:msg:' .. id
 local status = key and redis.call('HGET', key, 'status')
 if not status then

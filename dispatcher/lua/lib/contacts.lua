@@ -1,8 +1,8 @@
 -- A contact's rules (dispatcher/contacts.py): each account's opt-out list, the 24-hour customer-service window
 -- of each sender, the messages an account sends one contact a day. Needs outbox and day_index
--- (dispatcher/scripts.py puts them first). The keys: dispatch:optouts:<account> (numbers by when they opted out), its history in
--- dispatch:contact:<account>:<number>, dispatch:contact-day:<account>:<day> (number → messages that day, kept
--- when the account has a cap),
+-- (dispatcher/scripts.py puts them first). The keys: dispatch:optouts:<account> (numbers by when they opted
+-- out), its history in dispatch:contact:<account>:<number>, dispatch:contact-day:<account>:<day> (number →
+-- messages that day, kept when the account has a cap),
 -- dispatch:window:<sender id>:<day> (number → when it last wrote to that sender that UTC day: today's and
 -- yesterday's hold every open window, and a bulk slice reads them in one call each), dispatch:reach:<number>
 -- (in:<sender id> → when it last wrote to that sender, for its view) and the day index sent-to:<sender id>

@@ -37,3 +37,10 @@ local function day_index_find(name, value, now)
   end
   return false
 end
+
+-- Our message id for `provider`'s message id `provider_id` at `now`, or false.
+local function message_of_provider_id(provider, provider_id, now)
+  return day_index_find('pmids:' .. provider, provider_id, now)
+    -- Indexed before the day index, in a key of its own: read until those messages have expired.
+    or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. provider_id)
+end

@@ -1,9 +1,9 @@
--- A message's moves, its counters and its retention. Prepended by dispatcher/scripts.py, after a generated
--- preamble: the lifecycle table of dispatcher/statuses.py (MOVES, BATCH_MOVES, WAITING, FINISHED) and
--- RETENTION (seconds). Needs outbox (a move queues its callback) and retention. The counters that each status change keeps
--- up to date: counts by status (dispatch:counts, and per day for finished messages), the totals /metrics
--- shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and its
--- per-second send rate.
+-- A message's moves, its counters, its history and its retention. Prepended by dispatcher/scripts.py, after a
+-- generated preamble: the lifecycle table of dispatcher/statuses.py (MOVES, BATCH_MOVES, WAITING, FINISHED)
+-- and RETENTION (seconds). Needs outbox (a move queues its callback) and retention. The counters that each
+-- status change keeps up to date: counts by status (dispatch:counts, and per day for finished messages), the
+-- totals /metrics shows (dispatch:metrics:*) and, for a batch message, the batch's counts, its finish time and
+-- its per-second send rate.
 
 -- A finished message's count lives in the bucket of the day it finished (lib/retention.lua),
 -- dispatch:counts:<day>, which expires with it, so the counts always agree with the records that exist;
