@@ -1,13 +1,15 @@
-"""Redis memory per message once it is sent, history included: what a growing user pays for first.
+"""Redis memory per message once it is sent, history included, and while it waits: what a growing user pays for
+first.
 
 Usage: python -m bench.memory [MESSAGES]
 On a private Redis, MESSAGES single sends are accepted and recorded `sent` the way a worker records them (the
 store's claim, then `tasks.delivery.record` with the provider's id); then, on a fresh database, MESSAGES rows of
 bulk requests (10,000 rows each, one templated text) are accepted and sent the same way, a chunk of 500 claimed
-together as a worker's chunk claims them. Last, the bulk rows again, each then reported `delivered` and `read`
-by Meta's webhook as a real send is (the reports' steps say more than a status and a time, so their history
-moves to its log). The task queue is emptied before each reading, as the workers would have consumed it, and no
-callback URL is set, so the outbox holds nothing. Redis's `used_memory` is read before and after; the
+together as a worker's chunk claims them. Then the bulk rows again, each then reported `delivered` 3 seconds and
+`read` 2 hours later, as a real send is (the clock the services read is moved). Last, single sends accepted
+and not sent: what a message waiting costs, with its text and its task. Otherwise the task queue is emptied
+before each reading, as the workers would have consumed it. No callback URL is set, so the outbox holds
+nothing. Redis's `used_memory` is read before and after; the
 difference divided by MESSAGES is printed, with the keys a message leaves behind.
 """
 
@@ -31,6 +33,15 @@ CHUNK = 500
 TEMPLATE = "Olá {{name}}! A sua consulta de {{day}} está confirmada. Responda SAIR para não receber mais."
 
 
+class _Clock:
+    """Time as the services read it: now, or `ahead` seconds later (a report hours after the send)."""
+
+    ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
 def _used(client) -> int:
     return int(client.info("memory")["used_memory"])
 
@@ -40,7 +51,7 @@ def _sent(services, message_id: str, attempt: int) -> None:
     record(services.store, message_id, outcome, attempt)
 
 
-def _single(services, count: int) -> None:
+def _single(services, count: int, clock: _Clock) -> None:
     caller, route, store = key_id("bench"), Route("mock"), services.store
     for n in range(count):
         phone = f"+55649{n % 100_000_000:08d}"
@@ -50,7 +61,7 @@ def _single(services, count: int) -> None:
         _sent(services, message_id, claim.attempt)
 
 
-def _bulk(services, count: int) -> None:
+def _bulk(services, count: int, clock: _Clock) -> None:
     def row(n: int) -> dict:
         return {
             "recipient_phone": f"+55649{n % 100_000_000:08d}",
@@ -66,29 +77,40 @@ def _bulk(services, count: int) -> None:
                 _sent(services, claim.message_id, claim.attempt)
 
 
-def _reported(services, count: int) -> None:
-    """The bulk rows, sent, then delivered and read as Meta reports them (its status, its own time)."""
-    _bulk(services, count)
+def _reported(services, count: int, clock: _Clock) -> None:
+    """The bulk rows, sent, then delivered 3 seconds later and read 2 hours later, as Meta reports them (its
+    status word, its own time a second before ours)."""
+    _bulk(services, count, clock)
     store = services.store
-    for index in store.redis.scan_iter("dispatch:msg:*", count=1000):
-        if index.count(":") != 2:
-            continue
-        provider_id = store.redis.hget(index, "provider_message_id")
-        for status, later in ((statuses.DELIVERED, 2), (statuses.READ, 60)):
-            at = time.time() + later
+    ids = [store.redis.hget(key, "provider_message_id") for key in store.redis.scan_iter("dispatch:msg:*", 1000)]
+    for status, later in ((statuses.DELIVERED, 3), (statuses.READ, 7200)):
+        clock.ahead = later
+        for provider_id in filter(None, ids):
+            at = clock() - 1
             report = StatusReport("mock", provider_id, status, f"{provider_id}:{status}", at, provider_status=status)
             services.reports.apply(report)
+
+
+def _queued(services, count: int, clock: _Clock) -> None:
+    """Single sends accepted and not yet sent: each waits with its text and its Celery task."""
+    caller, route = key_id("bench"), Route("mock")
+    for n in range(count):
+        phone = f"+55649{n % 100_000_000:08d}"
+        text = f"Olá Maria {n}! A sua consulta de terça está confirmada. Responda SAIR para não receber mais."
+        services.messages.accept(caller, phone, text, f"campaign_42_contact_{n}", route)
 
 
 def _measure(url: str, count: int, send) -> tuple[float, float]:
     """(bytes a message, keys a message) that `send` leaves behind."""
     settings = load_settings(service_env(url, MOCK_LATENCY_MS="0"))
-    services = build_services(settings, publishers(settings.queue_name))
+    clock = _Clock()
+    services = build_services(settings, publishers(settings.queue_name), clock)
     client = services.store.redis
     client.flushdb()
     before, keys_before = _used(client), client.dbsize()
-    send(services, count)
-    client.delete(settings.queue_name)  # the tasks a worker would have consumed
+    send(services, count, clock)
+    if send is not _queued:
+        client.delete(settings.queue_name)  # the tasks a worker would have consumed
     return (_used(client) - before) / count, (client.dbsize() - keys_before) / count
 
 
@@ -99,12 +121,10 @@ def main() -> None:
             ("single sends", _single),
             ("bulk rows", _bulk),
             ("bulk rows delivered and read", _reported),
+            ("single sends waiting (text and Celery task included)", _queued),
         ):
             per_message, keys = _measure(url, count, send)
-            print(
-                f"Redis memory per sent message, {label} ({count:,}, history included): "
-                f"{per_message:,.0f} bytes, {keys:.2f} keys"
-            )
+            print(f"Redis memory per message, {label} ({count:,}): {per_message:,.0f} bytes, {keys:.2f} keys")
 
 
 if __name__ == "__main__":
