@@ -67,6 +67,14 @@ def test_a_report_for_an_id_nobody_sent_is_parked(services, redis_client):
     assert redis_client.exists(redis_keys.EARLY_REPORTS.key("mock", WAMID + "x"))
 
 
+def test_an_entry_whose_message_holds_another_provider_id_finds_nothing(services, redis_client):
+    """As if two provider ids' digests met: the report finds no message rather than the wrong one."""
+    message_id = sent(services, "c-1", WAMID)
+    redis_client.hset(redis_keys.MESSAGE.key(message_id), "provider_message_id", "another")
+    assert services.reports.apply(delivered(WAMID)) == "parked"
+    assert services.store.get(message_id).status == statuses.SENT
+
+
 def test_a_message_indexed_before_the_hashes_is_still_found(services, redis_client):
     message_id = sent(services, "c-1", "p-new")
     redis_client.set(redis_keys.PROVIDER_ID.key("mock", "p-old"), message_id)  # as the layout before wrote it
