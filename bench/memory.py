@@ -82,7 +82,8 @@ def _reported(services, count: int, clock: _Clock) -> None:
     status word, its own time a second before ours)."""
     _bulk(services, count, clock)
     store = services.store
-    ids = [store.redis.hget(key, "provider_message_id") for key in store.redis.scan_iter("dispatch:msg:*", 1000)]
+    records = [key for key in store.redis.scan_iter("dispatch:msg:*", 1000) if key.count(":") == 2]  # not :log
+    ids = [store.redis.hget(key, "provider_message_id") for key in records]
     for status, later in ((statuses.DELIVERED, 3), (statuses.READ, 7200)):
         clock.ahead = later
         for provider_id in filter(None, ids):
