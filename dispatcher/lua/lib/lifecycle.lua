@@ -74,10 +74,18 @@ end
 -- step a line), and `steps` says '+': from then on the log holds it all.
 local STEPS_MAX = 62  -- with room for ' +'
 
--- The epoch milliseconds of `now` as dispatcher.times.millis writes them (microseconds rounded, then truncated).
+-- The epoch milliseconds of `now` as dispatcher.times.millis writes them (microseconds rounded, then truncated):
+-- a number and its text. A script has one `now`, so it is worked out once, not once a message.
+local millis_of = {}
 local function millis(now)
-  local seconds = math.floor(now)
-  return string.format('%d', seconds * 1000 + math.floor(math.floor((now - seconds) * 1000000 + 0.5) / 1000))
+  local known = millis_of[now]
+  if not known then
+    local seconds = math.floor(now)
+    local ms = seconds * 1000 + math.floor(math.floor((now - seconds) * 1000000 + 0.5) / 1000)
+    known = {ms, string.format('%d', ms)}
+    millis_of[now] = known
+  end
+  return known[2], known[1]
 end
 
 local function step(status, now, attempt)
@@ -90,9 +98,13 @@ end
 -- text): written with the move. A token's time is kept relative to `created`.
 local function history_after(key, steps, reports, created, entry)
   local log = key .. ':log'
-  local status, at, rest = string.match(entry, '^([%a_]+)@(%d+)(.*)$')
   created = tonumber(created)
-  if status and created then entry = status .. '+' .. string.format('%d', tonumber(at) - created) .. rest end
+  local sign = created and string.find(entry, '@', 1, true)
+  if sign and string.byte(entry, 1) ~= 123 then  -- `status@<epoch ms>...` → `status+<ms since created>...`
+    local _, last = string.find(entry, '^%d+', sign + 1)
+    local at = tonumber(string.sub(entry, sign + 1, last))
+    entry = string.sub(entry, 1, sign - 1) .. '+' .. string.format('%d', at - created) .. string.sub(entry, last + 1)
+  end
   if not steps then
     -- The first step since the record was created, or one of a history logged before `steps` existed.
     steps = redis.call('EXISTS', log) == 1 and '+' or ''
