@@ -57,7 +57,8 @@ def test_a_report_of_a_long_provider_id_keeps_the_record_compact_and_is_applied_
     assert services.reports.apply(delivered(WAMID)) == "ok"
     assert services.reports.apply(delivered(WAMID)) == "duplicate"
     assert redis_client.object("encoding", key) in ("ziplist", "listpack")
-    redis_client.hset(key, f"report:{WAMID}:read", 1)  # a report seen before, as the layout before kept it
+    # A record written before: its created_at in ISO text, a report seen under its whole key.
+    redis_client.hset(key, mapping={"created_at": "2026-12-01T10:00:00.000Z", f"report:{WAMID}:read": 1})
     assert services.reports.apply(StatusReport("mock", WAMID, statuses.READ, f"{WAMID}:read")) == "duplicate"
 
 
@@ -76,8 +77,9 @@ def test_an_entry_whose_message_holds_another_provider_id_finds_nothing(services
 
 
 def test_a_message_indexed_before_the_hashes_is_still_found(services, redis_client):
-    message_id = sent(services, "c-1", "p-new")
-    redis_client.set(redis_keys.PROVIDER_ID.key("mock", "p-old"), message_id)  # as the layout before wrote it
+    message_id = sent(services, "c-1", "p-old")
+    redis_client.delete(*redis_client.keys("dispatch:pmids:*"))  # indexed as the layout before indexed it:
+    redis_client.set(redis_keys.PROVIDER_ID.key("mock", "p-old"), message_id)
     assert services.reports.apply(delivered("p-old")) == "ok"
     assert services.store.get(message_id).status == statuses.DELIVERED
 

@@ -17,9 +17,8 @@ end
 local fields = {}
 for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 local now = tonumber(ARGV[7])
-local id = message_of_provider_id(provider, ARGV[2], now)
+local id, status, created = message_of_provider_id(provider, ARGV[2], now)
 local key = id and 'dispatch:msg:' .. id
-local status = key and redis.call('HGET', key, 'status')
 if not status then
   redis.call('RPUSH', KEYS[1], cjson.encode({status = ARGV[3], allowed = ARGV[4], report = ARGV[5], entry = ARGV[6],
                                              fields = fields}))
@@ -27,4 +26,7 @@ if not status then
   redis.call('EXPIRE', KEYS[1], ARGV[9])
   return answer('parked')
 end
-return answer(apply_report(key, id, ARGV[3], ARGV[4], ARGV[5], ARGV[6], now, ARGV[8], fields, status), id, status)
+-- A record whose created_at is ISO text was written before reports seen were digests (lib/reports.lua).
+local older = not tonumber(created)
+return answer(apply_report(key, id, ARGV[3], ARGV[4], ARGV[5], ARGV[6], now, ARGV[8], fields, status, older), id,
+              status)

@@ -38,11 +38,15 @@ local function day_index_find(name, value, now)
   return false
 end
 
--- Our message id for `provider`'s message id `provider_id` at `now`, or false. The message found must hold that
--- id: two ids whose digests meet (one chance in 2^64) find nothing rather than another message.
+-- Our message id for `provider`'s message id `provider_id` at `now`, with the message's status and created_at
+-- (read in the same call), or false. The message found must hold that id: two ids whose digests meet (one
+-- chance in 2^64) find nothing rather than another message.
 local function message_of_provider_id(provider, provider_id, now)
-  local id = day_index_find('pmids:' .. provider, provider_id, now)
-  if id and redis.call('HGET', 'dispatch:msg:' .. id, 'provider_message_id') ~= provider_id then id = false end
   -- Indexed before the day index, in a key of its own: read until those messages have expired.
-  return id or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. provider_id)
+  local id = day_index_find('pmids:' .. provider, provider_id, now)
+    or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. provider_id)
+  if not id then return false end
+  local f = redis.call('HMGET', 'dispatch:msg:' .. id, 'provider_message_id', 'status', 'created_at')
+  if f[1] ~= provider_id then return false end
+  return id, f[2], f[3]
 end

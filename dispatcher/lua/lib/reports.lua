@@ -4,15 +4,16 @@
 -- A provider's report of `new` for message `id`: drop a report seen before, move the status forward
 -- only (from one of `allowed`, comma-separated), keep it in the history (marked ignored when the
 -- message is already past it), set `fields` ({name, value, ...}). `status`: the message's, when the caller has
--- just read it (else read here). Returns 'ok', 'duplicate', 'same' or 'stale'.
-local function apply_report(key, id, new, allowed, report_key, entry, now, now_iso, fields, status)
+-- just read it (else read here); `older`: the record was written before reports seen were digests. Returns 'ok',
+-- 'duplicate', 'same' or 'stale'.
+local function apply_report(key, id, new, allowed, report_key, entry, now, now_iso, fields, status, older)
   -- A report seen is a field of 16 hex digits of its key's SHA-1: a provider's key (its message id and status
   -- word) can pass 64 bytes, which would turn the whole record into a hashtable of three times the size.
   if redis.call('HSETNX', key, 'r:' .. string.sub(redis.sha1hex(report_key), 1, 16), 1) == 0 then
     return 'duplicate'
   end
   -- Seen before that, under its whole key: read until those messages have expired.
-  if redis.call('HEXISTS', key, 'report:' .. report_key) == 1 then return 'duplicate' end
+  if older and redis.call('HEXISTS', key, 'report:' .. report_key) == 1 then return 'duplicate' end
   status = status or redis.call('HGET', key, 'status')
   if status == new then return 'same' end
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then
