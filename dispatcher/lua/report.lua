@@ -7,7 +7,8 @@
 -- ours at all expires there.
 -- KEYS: parking key (dispatch:early:<provider>:<id>).
 -- ARGV: provider, its message id, new status, allowed-from (comma-separated), report key (for duplicates),
--- history entry (JSON), now, now (ISO), how long a parked report waits (seconds), field/value pairs...
+-- history step (dispatcher/history.py), now, now (ISO), how long a parked report waits (seconds), field/value
+-- pairs...
 local provider = ARGV[1]
 -- Every answer is counted for /metrics, by provider and outcome.
 local function answer(outcome, id, status)
