@@ -72,6 +72,21 @@ def entries(record: dict, listed: list[str], log: str | None) -> list[dict]:
     return [_first_entry(record), *(_with_provider_id(_decoded(line, since, record), record) for line in lines)]
 
 
+def updated_at(record: dict) -> str:
+    """When the message last moved, as the record keeps times: the time of its history's last step that was
+    not ignored while that history is in the record, which then keeps no `updated_at` of its own (every byte
+    is kept for the retention); else its `updated_at` (a history in the log, or a record written before), or
+    its creation."""
+    steps = record.get("steps", "")
+    created = record.get("created_at", "")
+    if steps and steps != IN_THE_LOG and created.isdigit():
+        for line in reversed([*steps.split(), *record.get("reports", "").split()]):
+            token = _TOKEN.fullmatch(line)
+            if token is not None and not token["ignored"]:
+                return str(int(token["at"]) + (int(created) if token["since"] == "+" else 0))
+    return record.get("updated_at") or created
+
+
 def _decoded(line: str, created: int, record: dict) -> dict:
     """A step as written (`created`: the record's created_at in epoch ms, which relative times count from)."""
     if line.startswith("{"):

@@ -94,15 +94,20 @@ def _json(value: dict | None) -> str:
 
 
 def fingerprint(recipient: str, body: str, content: str = "") -> str:
-    """What a replay of the same external_id must match: 128 bits of a SHA-256 of the payload (every record
-    keeps one for the retention; a conflict needs only that no two payloads of one external_id collide)."""
-    return hashlib.sha256(f"{recipient}\x00{body}\x00{content}".encode()).hexdigest()[:32]
+    """What a replay of the same external_id must match: 64 bits of a SHA-256 of the payload, as a signed
+    decimal, which Redis keeps as an 8-byte integer in a compact record (every record keeps one for the
+    retention; a conflict needs only that no two payloads of one external_id collide, and a caller who made two
+    collide would only replay their own message)."""
+    digest = hashlib.sha256(f"{recipient}\x00{body}\x00{content}".encode()).digest()
+    return str(int.from_bytes(digest[:8], "big", signed=True))
 
 
 def same_payload(stored: str, new: str) -> bool:
-    """Whether a stored fingerprint is `new`'s: one stored before fingerprints were cut to 128 bits holds the
-    whole SHA-256, whose first 32 digits are today's."""
-    return stored == new or (len(stored) == 64 and stored[:32] == new)
+    """Whether a stored fingerprint is `new`'s. One stored before holds hex digits of the SHA-256 (all 64 of
+    them, or 32 from when it was cut to 128 bits), whose first 16 are today's 64 bits."""
+    if len(stored) in (32, 64):
+        stored = str(int.from_bytes(bytes.fromhex(stored[:16]), "big", signed=True))
+    return stored == new
 
 
 def new_message(account: str, external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:

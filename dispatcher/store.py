@@ -271,7 +271,6 @@ class MessageStore:
         the same step: QuotaRefused when over one. A message with an `expires_at` (a timestamp) that is still
         unsent then becomes `expired`.
         """
-        stamp = millis(created_at)
         fields = {
             "account": account,
             "external_id": new.external_id,
@@ -279,8 +278,7 @@ class MessageStore:
             "fingerprint": new.fingerprint,
             "status": statuses.SCHEDULED if scheduled_for else statuses.QUEUED,
             "attempts": 0,
-            "created_at": stamp,
-            "updated_at": stamp,
+            "created_at": millis(created_at),
             **{name: value for name, value in (extra or {}).items() if value},
             **({"scheduled_for": scheduled_for, "send_at": scheduled_for} if scheduled_for else {}),
             **({"expires_at": expires_at} if expires_at else {}),
@@ -344,7 +342,6 @@ class MessageStore:
             "account": account,
             "batch_id": batch_id,
             "created_at": millis(created_at),
-            "updated_at": millis(created_at),
         }
         header = json.dumps({"batch_id": batch_id, "account": account, "created_at": stamp, **present})
         flat_common = _flat(common)
@@ -695,7 +692,7 @@ def _message(message_id: str, record: dict, listed: list[str], log: str | None) 
         attempts=int(record.get("attempts", 0)),
         last_error=json.loads(record["last_error"]) if record.get("last_error") else None,
         created_at=shown(record["created_at"]),
-        updated_at=shown(record["updated_at"]),
+        updated_at=shown(history.updated_at(record)),
         batch_id=record.get("batch_id"),
         history=history.entries(record, listed, log),
         sender=record.get("sender"),

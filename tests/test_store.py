@@ -11,14 +11,18 @@ import uuid
 import pytest
 import redis
 
-from dispatcher import redis_keys, statuses
+from dispatcher import history, redis_keys, statuses
 from dispatcher.accounts import key_id
 from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import IdempotencyConflict, MessageService, Route, new_message
 from dispatcher.names import message_id_for
+from dispatcher.services import build_services
+from dispatcher.settings import load_settings
 from dispatcher.store import MessageStore, connect
 from dispatcher.times import iso
+from providers.inbound import StatusReport
 from tasks.delivery import Outcome, record
+from tasks.envelope import publishers
 
 MOCK = Route("mock")
 
@@ -207,13 +211,16 @@ def test_a_history_logged_before_steps_existed_goes_on_in_its_log(service, store
     assert redis_client.hget(redis_keys.MESSAGE.key(message_id), "steps") == "+"
 
 
-def test_a_message_fingerprinted_with_the_whole_sha256_still_replays_and_still_conflicts(service, redis_client):
-    """Records written before fingerprints were cut to 128 bits hold all 64 hex digits."""
+@pytest.mark.parametrize("digits", [64, 32])
+def test_a_message_fingerprinted_with_hex_digits_still_replays_and_still_conflicts(service, redis_client, digits):
+    """Records written before fingerprints were 64-bit integers hold hex digits of the SHA-256: all 64, or the
+    first 32 (when they were cut to 128 bits)."""
     accepted = service.accept("k", PHONE, "Olá", "c1", Route("mock"))
-    whole = hashlib.sha256(f"{PHONE}\x00Olá\x00".encode()).hexdigest()
+    whole = hashlib.sha256(f"{PHONE}\x00Olá\x00".encode()).digest()
     key = redis_keys.MESSAGE.key(accepted.message_id)
-    assert redis_client.hget(key, "fingerprint") == whole[:32]
-    redis_client.hset(key, "fingerprint", whole)
+    assert redis_client.hget(key, "fingerprint") == str(int.from_bytes(whole[:8], "big", signed=True))
+    assert redis_client.object("encoding", key) in ("ziplist", "listpack")
+    redis_client.hset(key, "fingerprint", whole.hex()[:digits])
     assert service.accept("k", PHONE, "Olá", "c1", Route("mock")).replayed
     _, rows = service.accept_batch("k", [new_message("k", "c1", PHONE, "Olá", Route("mock"))], Route("mock"))
     assert rows[0].replayed
@@ -232,6 +239,38 @@ def test_a_record_keeps_its_times_as_epoch_milliseconds_and_one_written_before_k
     message = store.get(accepted.message_id)
     assert (message.created_at, message.updated_at) == ("2026-01-02T03:04:05.678Z", "2026-01-02T03:04:06.000Z")
     assert message.history[0] == {"status": "queued", "at": "2026-01-02T03:04:05.678Z"}
+
+
+def test_a_record_whose_history_it_holds_says_by_it_when_it_last_moved(base_env, clock, redis_client):
+    """No `updated_at` is kept while the steps are in the record (they say it); an ignored report is not a move;
+    when a step that is not a move takes the history to the log, the record keeps the time of the last move."""
+    settings = load_settings({**base_env, "MESSAGE_RETENTION_DAYS": "30"})
+    services = build_services(settings, publishers(settings.queue_name), clock)
+    accepted = services.messages.accept("k", PHONE, "Olá", "c1", MOCK)
+    key = redis_keys.MESSAGE.key(accepted.message_id)
+    shown = lambda: services.store.get(accepted.message_id).updated_at  # noqa: E731
+    assert shown() == accepted.queued_at == iso(clock.now)
+    clock.now += 1.5
+    finish(services.store, accepted.message_id, Outcome(statuses.SENT, provider_message_id="wamid.1"))
+    sent_at = iso(clock.now)
+    clock.now += 3
+    assert services.reports.apply(StatusReport("mock", "wamid.1", statuses.DELIVERED, "d", provider_status="delivered"))
+    delivered_at = iso(clock.now)
+    assert shown() == delivered_at != sent_at
+    assert not redis_client.hexists(key, "updated_at")
+    clock.now += 60
+    late = StatusReport("mock", "wamid.1", statuses.SENT, "s", provider_status="sent")
+    assert services.reports.apply(late) == "stale"
+    assert shown() == delivered_at  # ignored, not a move
+    clock.now += 60
+    odd = StatusReport("mock", "wamid.1", statuses.SENT, "s2", provider_status="not a word")  # a JSON step
+    assert services.reports.apply(odd) == "stale"
+    assert redis_client.hget(key, "steps") == history.IN_THE_LOG
+    assert shown() == delivered_at
+    assert [entry["status"] for entry in services.store.get(accepted.message_id).history][-2:] == ["sent", "sent"]
+    clock.now += 60
+    assert services.reports.apply(StatusReport("mock", "wamid.1", statuses.READ, "r", provider_status="read"))
+    assert shown() == iso(clock.now)  # a move with its history in the log writes it
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

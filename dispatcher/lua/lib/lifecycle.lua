@@ -93,6 +93,17 @@ local function step(status, now, attempt)
   return status .. '@' .. millis(now)
 end
 
+-- When the message last moved, by the tokens of its history (`created`: the record's created_at, epoch ms, or
+-- nil in a record written before, whose own updated_at says it): the time of the last one not ignored.
+local function last_moved(tokens, created)
+  if not created then return nil end
+  local moved = created
+  for since, at, rest in string.gmatch(tokens, '[a-z_]+([@+])(%-?%d+)(%S*)') do
+    if not string.find(rest, '?', 1, true) then moved = tonumber(at) + (since == '+' and created or 0) end
+  end
+  return moved
+end
+
 -- The record's `steps`, and its `reports` when they change (else nil), once `entry` is added to the history
 -- they held (`created`: the record's created_at, epoch milliseconds or, in a record written before, ISO
 -- text): written with the move. A token's time is kept relative to `created`.
@@ -133,15 +144,21 @@ local function history_after(key, steps, reports, created, entry)
   local ttl = redis.call('PTTL', key)  -- the log lives as long as its record (set_retention, for what follows)
   if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
   if reports ~= '' then redis.call('HDEL', key, 'reports') end
-  return '+', nil
+  return '+', nil, last_moved(steps .. ' ' .. reports, created)
 end
 
--- The fields a move writes for its step `entry`: {'steps', ..., ['reports', ...]} (see history_after).
+-- The fields a move writes for its step `entry`: {'steps', ..., ['reports', ...]} (see history_after), and
+-- `updated_at` when its history leaves the record, which said until then when it last moved.
 local function history_fields(key, entry)
   local got = redis.call('HMGET', key, 'steps', 'reports', 'created_at')
-  local steps, reports = history_after(key, got[1] or nil, got[2] or nil, got[3], entry)
-  if reports then return {'steps', steps, 'reports', reports} end
-  return {'steps', steps}
+  local steps, reports, moved = history_after(key, got[1] or nil, got[2] or nil, got[3], entry)
+  local fields = {'steps', steps}
+  if reports then
+    fields[3], fields[4] = 'reports', reports
+  elseif moved then
+    fields[3], fields[4] = 'updated_at', string.format('%d', moved)
+  end
+  return fields
 end
 
 -- One more step of a message's history, on its own (a move writes its steps with its status).
@@ -260,8 +277,10 @@ local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   local changes = history_fields(key, entry)
   changes[#changes + 1] = 'status'
   changes[#changes + 1] = new
-  changes[#changes + 1] = 'updated_at'
-  changes[#changes + 1] = millis(now)
+  if changes[2] == '+' then  -- a history in the record says when it last moved (dispatcher/history.py: updated_at)
+    changes[#changes + 1] = 'updated_at'
+    changes[#changes + 1] = millis(now)  -- after the one history_fields may have written
+  end
   for _, value in ipairs(fields or {}) do changes[#changes + 1] = value end
   if FINISHED[new] and not FINISHED[old] then
     changes[#changes + 1] = 'finished_day'
