@@ -8,6 +8,7 @@ count, kept in that day's bucket, expires with them.
 """
 
 import datetime
+import json
 
 import pytest
 
@@ -117,3 +118,27 @@ def test_a_send_at_beyond_the_retention_is_refused_naming_it(client, route):
     assert answer.status_code == 400
     assert answer.json["field"] == "send_at"
     assert "30 days" in answer.json["error"]
+
+
+def test_a_history_in_its_log_before_the_message_finished_lives_and_dies_with_its_record(
+    store, service, clock, redis_client
+):
+    """A retry's delay is a JSON step, so the history of a message retried is in its log: the log expires with the
+    record when it fails, stays while an operator's retry makes it wait again, and expires with it once sent."""
+    from dispatcher.failed_messages import FailedMessages
+
+    message_id = service.accept("k", "+5564999998888", "hi", "ext-1", Route("mock")).message_id
+    record_key, log = MESSAGE.key(message_id), HISTORY.key(message_id)
+    failure = json.dumps({"kind": "transient", "code": "503", "message": "busy"})
+    for outcome in (Outcome(statuses.RETRYING, error=failure, retry_in=1), Outcome(statuses.FAILED, error=failure)):
+        claim = store.claim(message_id, take_over_expired=True)
+        assert record(store, message_id, outcome, claim.attempt) == "ok"
+        clock.now += 2
+    assert redis_client.hget(record_key, "steps") == "+"
+    assert 0 <= redis_client.pttl(record_key) - redis_client.pttl(log) < 1000
+    assert FailedMessages(store).retry(message_id, lambda i: ("q", "task"), 300) == "ok"
+    assert redis_client.ttl(record_key) == redis_client.ttl(log) == -1
+    claim = store.claim(message_id, take_over_expired=True)
+    assert record(store, message_id, Outcome(statuses.SENT, provider_message_id="p"), claim.attempt) == "ok"
+    assert redis_client.pttl(log) > 0
+    assert 0 <= redis_client.pttl(record_key) - redis_client.pttl(log) < 1000

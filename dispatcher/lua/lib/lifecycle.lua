@@ -173,9 +173,10 @@ local function may_have_legacy_keys(key)
   return string.sub(key, -22, -22) ~= '8'
 end
 
--- The keys that live and die with a message record.
-local function message_keys(key)
-  local keys = {key, key .. ':log'}
+-- The keys that live and die with a message record (`logged`: its history is in its log, `steps` says '+').
+local function message_keys(key, logged)
+  local keys = {key}
+  if logged then keys[2] = key .. ':log' end
   if may_have_legacy_keys(key) then
     keys[#keys + 1] = key .. ':history'
     -- Records written before accounts existed name their account key_id (dispatcher/accounts.py: owner).
@@ -189,8 +190,8 @@ end
 -- A message finished as `status` (on `day`: `move` writes it on the record) or was reopened (`day` false: an
 -- operator's retry of a failed one). Its content (lib/content.lua) is kept with it when it failed, for that
 -- retry; otherwise nothing will read it again, and it goes now.
-local function set_retention(key, day, status)
-  local keys = message_keys(key)
+local function set_retention(key, day, status, logged)
+  local keys = message_keys(key, logged)
   if status == 'failed' or not day then
     keys[#keys + 1] = key .. ':content'
   else
@@ -214,7 +215,8 @@ local function batch_total(bkey)
   return totals_read[bkey]
 end
 
--- `record`: the fields of the message that a move reads (`move` reads them once, see RECORD_FIELDS).
+-- `record`: the fields of the message that a move reads (`move` reads them once, see RECORD_FIELDS), and
+-- `logged`, whether its history is in its log.
 local function count_move(key, record, old, new, now, now_iso)
   if old == new then return end
   -- A finished message's count lives in the bucket of the day it finished; anything else counts today.
@@ -222,11 +224,11 @@ local function count_move(key, record, old, new, now, now_iso)
   if old then bump(count_key(old, day), old, -1) end
   if FINISHED[new] and not FINISHED[old] then
     day = math.floor(now / DAY)
-    set_retention(key, day, new)
+    set_retention(key, day, new, record.logged)
     bump(count_key(new, day), new, 1)
     expiries[count_key(new, day)] = kept_until(day)
   else
-    if FINISHED[old] and not FINISHED[new] then set_retention(key, false, new) end
+    if FINISHED[old] and not FINISHED[new] then set_retention(key, false, new, record.logged) end
     bump(count_key(new, day), new, 1)
   end
   -- For /metrics: how many messages reached each status, by provider and sender (never decremented).
@@ -289,6 +291,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   redis.call('HSET', key, unpack(changes))
   watch(id, deadline)
   local record = read_record(key, FINISHED[new])
+  record.logged = changes[2] == '+'
   count_move(key, record, old, new, now, now_iso)
   -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).
   if new == 'failed' then
