@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from dispatcher import statuses
@@ -110,6 +110,13 @@ def same_payload(stored: str, new: str) -> bool:
     return stored == new
 
 
+def _kept(rows: Iterable[NewMessage], taken: list[NewMessage]) -> Iterator[NewMessage]:
+    """`rows`, each also appended to `taken` as it is taken: the rows the store wrote, to pair with its outcomes."""
+    for row in rows:
+        taken.append(row)
+        yield row
+
+
 def new_message(account: str, external_id: str, recipient: str, body: str, route: Route | None = None) -> NewMessage:
     content = route.content if route else ""
     message_id = message_id_for(account, external_id)
@@ -188,25 +195,37 @@ class MessageService:
     def accept_batch(
         self,
         account: str,
-        rows: list[NewMessage],
+        rows: Iterable[NewMessage],
         route: Route,
         send_at: float | None = None,
         expires_at: float | None = None,
+        most: int | None = None,
     ) -> tuple[str | None, list[RowAccepted | IdempotencyConflict | ContactRefused]]:
         """Accept validated rows as one batch; returns the batch id and, per row, its message, a conflict or the
         contact's rule that refused it.
 
-        Everything is durable when this returns: the records in one pipelined round trip, then the
-        chunk tasks (one per `chunk_size` rows, not one per row) in a second. A request that dies
-        between the two leaves a batch the reconciler starts (`start_accepted`), so a replay of it
-        finds every row already on its way. When no row creates a message (a replayed request), the
-        batch id is the one the replayed rows belong to (None if they belong to several, or to none). Rows still
-        unsent at `expires_at` (a timestamp) become `expired`.
+        `rows` may be a generator that validates them as they are taken, with `most` how many it can yield at
+        the most (the request's rows): those are counted against the account's day before the first is
+        written, and the store writes each slice while the next is validated. What turns out not to be a new
+        message is given back. Near the quota, every row is validated first and only the new ones counted.
+
+        Everything is durable when this returns: the records, then the chunk tasks (one per `chunk_size` rows,
+        not one per row) in one more round trip. A request that dies between the two leaves a batch the
+        reconciler starts (`start_accepted`), so a replay of it finds every row already on its way. When no row
+        creates a message (a replayed request), the batch id is the one the replayed rows belong to (None if
+        they belong to several, or to none). Rows still unsent at `expires_at` (a timestamp) become `expired`.
         """
         batch_id = new_batch_id()
         now = self.clock()
         scheduled_for = send_at if send_at and send_at > now else None
-        counted = self._count(account, [row.external_id for row in rows])
+        counted = None if most is None else self._count_ahead(account, most)
+        if counted is None:  # every row validated first, and only the new ones counted
+            taken = list(rows)
+            counted = self._count(account, [row.external_id for row in taken])
+            rows = taken
+        else:
+            taken = []
+            rows = _kept(rows, taken)
         rules = self._rules(account, route)
         outcomes = self.store.create_batch(
             batch_id, account, rows, now, route.fields(), scheduled_for, rules=rules, expires_at=expires_at,
@@ -214,7 +233,7 @@ class MessageService:
         )  # fmt: skip
         self._give_back(account, counted - sum(outcome.created for outcome in outcomes))
         results: list[RowAccepted | IdempotencyConflict | ContactRefused] = []
-        for row, outcome in zip(rows, outcomes, strict=True):
+        for row, outcome in zip(taken, outcomes, strict=True):
             if outcome.refused and self.contacts is not None:
                 results.append(self.contacts.refusal(outcome.refused, account))
             elif outcome.created:
@@ -240,6 +259,17 @@ class MessageService:
         return self.contacts.rules(
             account, route.carriers, bool(route.template), bool(route.fallback_template), recipient, confirms_opt_out
         )
+
+    def _count_ahead(self, account: str, most: int) -> int | None:
+        """Count `most` messages against the account's day before any is validated; None when they would not
+        all fit (then the rows are validated first, and only the new ones are counted: see `_count`)."""
+        if self.quotas is None:
+            return 0
+        try:
+            self.quotas.take_messages(account, most)
+        except QuotaExceeded:
+            return None
+        return most
 
     def _count(self, account: str, external_ids: list[str]) -> int:
         """Count a bulk request's messages against the account's day; returns how many were counted.

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 
 import redis
 from redis.commands.core import Script
@@ -312,7 +314,7 @@ class MessageStore:
         self,
         batch_id: str,
         account: str,
-        rows: list[NewMessage],
+        rows: Iterable[NewMessage],
         created_at: float,
         shared: dict[str, str],
         scheduled_for: float | None = None,
@@ -320,7 +322,11 @@ class MessageStore:
         expires_at: float | None = None,
         content: dict[str, str] | None = None,
     ) -> list[RowOutcome]:
-        """Record a batch's rows in pipelined script calls (one round trip for all of them).
+        """Record a batch's rows, ROWS_PER_SCRIPT to a script call, while `rows` are still being produced.
+
+        `rows` may be a generator that validates them: each slice is written by a thread of its own as soon as
+        it is complete, in order, while the next one is validated (Redis's work and ours overlap, where a
+        single round trip after the last row would add them up). Returns an outcome per row, in order.
 
         Each row is created unless its external_id is taken; `shared` holds the fields every row
         gets (provider, callback_url, ...). The first slice that creates a row creates the batch, in
@@ -348,42 +354,44 @@ class MessageStore:
         members = _content_members(content)
         status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
         accept_deadline = self.clock() + ACCEPT_GRACE_SECONDS
-        pipe = self.redis.pipeline(transaction=False)
-        for start in range(0, len(rows), ROWS_PER_SCRIPT):
-            packed = json.dumps(
-                [
-                    [r.message_id, r.external_id, r.recipient, r.body, r.fingerprint]
-                    for r in rows[start : start + ROWS_PER_SCRIPT]
+        keys = [batch_key, redis_keys.BATCH_MESSAGES.key(batch_id)]
+        written: list[tuple[list[NewMessage], Future]] = []
+        # One thread: the slices reach Redis in the rows' order, which is the batch's row list's.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="create-rows") as writer:
+            rows = iter(rows)
+            while slice_ := list(islice(rows, ROWS_PER_SCRIPT)):
+                packed = json.dumps([[r.message_id, r.external_id, r.recipient, r.body, r.fingerprint] for r in slice_])
+                args = [
+                    self.external_key(account, ""),  # the script appends each external_id
+                    status,
+                    packed,
+                    header,
+                    accept_deadline,
+                    batch_id,
+                    rules,
+                    members,
+                    *flat_common,
                 ]
-            )
-            args = [
-                self.external_key(account, ""),  # the script appends each external_id
-                status,
-                packed,
-                header,
-                accept_deadline,
-                batch_id,
-                rules,
-                members,
-                *flat_common,
-            ]
-            self._create_rows(keys=[batch_key, redis_keys.BATCH_MESSAGES.key(batch_id)], args=args, client=pipe)
-        replies = pipe.execute(raise_on_error=False)
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError) and str(reply).startswith("BATCH_STARTED"):
-                # The reconciler took this request for dead and started the batch: the rows written so far
-                # go out with it; the caller's replay accepts the rest.
-                raise redis.TimeoutError(f"bulk request outlived ACCEPT_GRACE_SECONDS ({ACCEPT_GRACE_SECONDS} s)")
-            if isinstance(reply, Exception):
-                raise reply
+                written.append((slice_, writer.submit(self._create_rows, keys=keys, args=args)))
         outcomes = []
-        for reply, row in zip((outcome for slice_ in replies for outcome in slice_), rows, strict=True):
-            if reply[0] == 1:
-                outcomes.append(RowOutcome(True, row.message_id, batch_id=batch_id))
-            elif reply[0] == -1:
-                outcomes.append(RowOutcome(False, "", refused=reply[1]))
-            else:
-                outcomes.append(RowOutcome(False, reply[1], reply[2], reply[3] or None))
+        for slice_, reply in written:
+            try:
+                answers = reply.result()
+            except redis.ResponseError as error:
+                if str(error).startswith("BATCH_STARTED"):
+                    # The reconciler took this request for dead and started the batch: the rows written so far
+                    # go out with it; the caller's replay accepts the rest.
+                    raise redis.TimeoutError(
+                        f"bulk request outlived ACCEPT_GRACE_SECONDS ({ACCEPT_GRACE_SECONDS} s)"
+                    ) from None
+                raise
+            for answer, row in zip(answers, slice_, strict=True):
+                if answer[0] == 1:
+                    outcomes.append(RowOutcome(True, row.message_id, batch_id=batch_id))
+                elif answer[0] == -1:
+                    outcomes.append(RowOutcome(False, "", refused=answer[1]))
+                else:
+                    outcomes.append(RowOutcome(False, answer[1], answer[2], answer[3] or None))
         return outcomes
 
     def start_batch(

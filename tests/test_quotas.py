@@ -101,6 +101,25 @@ def test_replays_give_their_count_back(make_app):
     assert send(client, "e").status_code == 429
 
 
+def test_a_bulk_requests_invalid_rows_are_not_counted(make_app):
+    """A bulk request is counted whole before its rows are validated when the day has room for all of them (its
+    rows are then written while the next ones are validated), and given back what was not a new message; a
+    request with more rows than the day has left is validated first, and only its new messages counted."""
+    client = make_app(**ACCOUNTS, ACCOUNT_MESSAGES_PER_DAY="4")
+
+    def rows(*external_ids: str) -> list[dict]:
+        phone = lambda e: "123" if e.startswith("bad") else PHONE  # noqa: E731
+        return [{"recipient_phone": phone(e), "external_id": e, "message_body": "x"} for e in external_ids]
+
+    more_than_the_day = client.post("/v1/messages/bulk", json={"messages": rows("a", "b", "bad1", "bad2", "bad3")},
+                                    headers=auth("reach-key"))  # fmt: skip
+    assert (more_than_the_day.status_code, more_than_the_day.json["accepted"]) == (200, 2)
+    within_the_day = client.post("/v1/messages/bulk", json={"messages": rows("c", "bad4")}, headers=auth("reach-key"))
+    assert (within_the_day.status_code, within_the_day.json["accepted"]) == (200, 1)
+    assert send(client, "d").status_code == 200  # the fourth of the day
+    assert send(client, "e").status_code == 429
+
+
 def test_seed_routes_answer_429_in_their_own_shape(make_app):
     client = make_app(**ACCOUNTS, ACCOUNT_MESSAGES_PER_DAY="1")
     body = {"instanceName": "loja-1", "phone": "5564999998888", "type": "text", "message": "Olá"}

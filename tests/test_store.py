@@ -18,11 +18,12 @@ from dispatcher.messages import IdempotencyConflict, MessageService, Route, new_
 from dispatcher.names import message_id_for
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
-from dispatcher.store import MessageStore, connect
+from dispatcher.store import ROWS_PER_SCRIPT, MessageStore, NewMessage, connect
 from dispatcher.times import iso
 from providers.inbound import StatusReport
 from tasks.delivery import Outcome, record
 from tasks.envelope import publishers
+from tests.conftest import wait_for
 
 MOCK = Route("mock")
 
@@ -271,6 +272,22 @@ def test_a_record_whose_history_it_holds_says_by_it_when_it_last_moved(base_env,
     clock.now += 60
     assert services.reports.apply(StatusReport("mock", "wamid.1", statuses.READ, "r", provider_status="read"))
     assert shown() == iso(clock.now)  # a move with its history in the log writes it
+
+
+def test_a_batchs_rows_are_written_a_slice_at_a_time_while_the_next_ones_are_still_coming(store, redis_client):
+    """The rows reach the store as they are validated: each full slice is written while the next is produced
+    (the generator below waits for the first slice's rows before it gives the next one), in the rows' order."""
+    count = ROWS_PER_SCRIPT + 5
+
+    def rows():
+        for n in range(count):
+            if n == ROWS_PER_SCRIPT:
+                wait_for(lambda: redis_client.exists(redis_keys.MESSAGE.key("msg-r0")), 10, what="the first slice")
+            yield NewMessage(f"msg-r{n}", f"r{n}", PHONE, "Olá", "1")
+
+    outcomes = store.create_batch("batch-t", "k", rows(), time.time(), {"provider": "mock"})
+    assert [outcome.created for outcome in outcomes] == [True] * count
+    assert redis_client.lrange(redis_keys.BATCH_MESSAGES.key("batch-t"), 0, -1) == [f"msg-r{n}" for n in range(count)]
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from flask import Blueprint, jsonify, request
 
@@ -77,39 +78,42 @@ def send_bulk():
         raise ApiError.invalid(invalid) from None
 
     results: list[dict] = []
-    valid: list[tuple[dict, NewMessage]] = []
+    valid: list[dict] = []  # the results of the rows that passed, in order
     seen: set[str] = set()
     caller = account()
-    for index, raw in enumerate(rows):
-        result = {"index": index, "external_id": raw.get("external_id") if isinstance(raw, dict) else None}
-        results.append(result)
-        try:
-            message = prepare_row(raw, template, settings, route, caller)
-            if message.external_id in seen:
-                raise InvalidInput("Duplicate external_id in this request", "duplicate_external_id", "external_id")
-        except InvalidInput as invalid:
-            result.update(invalid.body)
-            continue
-        seen.add(message.external_id)
-        valid.append((result, message))
 
-    batch_id = None
-    if valid:
-        batch_id, outcomes = services.messages.accept_batch(caller, [m for _, m in valid], route, send_at, expires_at)
-        for (result, _), outcome in zip(valid, outcomes, strict=True):
-            if isinstance(outcome, ContactRefused):
-                result.update(outcome.body)
-            elif isinstance(outcome, IdempotencyConflict):
-                result.update(
-                    error="external_id was already used for a message with another recipient_phone or message_body",
-                    code="idempotency_conflict",
-                    field="external_id",
-                    message_id=outcome.args[0],
-                )
-            else:
-                result["message_id"] = outcome.message_id
-                if outcome.replayed:
-                    result["replayed"] = True
+    def validated() -> Iterator[NewMessage]:
+        """The rows that pass, validated as the store takes them (it writes each slice while the next is
+        validated); the others' errors go in their results."""
+        for index, raw in enumerate(rows):
+            result = {"index": index, "external_id": raw.get("external_id") if isinstance(raw, dict) else None}
+            results.append(result)
+            try:
+                message = prepare_row(raw, template, settings, route, caller)
+                if message.external_id in seen:
+                    raise InvalidInput("Duplicate external_id in this request", "duplicate_external_id", "external_id")
+            except InvalidInput as invalid:
+                result.update(invalid.body)
+                continue
+            seen.add(message.external_id)
+            valid.append(result)
+            yield message
+
+    batch_id, outcomes = services.messages.accept_batch(caller, validated(), route, send_at, expires_at, most=len(rows))
+    for result, outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, ContactRefused):
+            result.update(outcome.body)
+        elif isinstance(outcome, IdempotencyConflict):
+            result.update(
+                error="external_id was already used for a message with another recipient_phone or message_body",
+                code="idempotency_conflict",
+                field="external_id",
+                message_id=outcome.args[0],
+            )
+        else:
+            result["message_id"] = outcome.message_id
+            if outcome.replayed:
+                result["replayed"] = True
     rejected = sum("error" in result for result in results)
     log.info("bulk: %d rows accepted, %d refused", len(results) - rejected, rejected, extra={"batch_id": batch_id})
     return jsonify(
