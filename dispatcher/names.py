@@ -52,10 +52,11 @@ def message_id_for(account: str, external_id: str) -> str:
     """The id of `account`'s message `external_id`: a UUID (version 8, RFC 9562) of the SHA-256 of both, so that
     a replay names the message it repeats without a second key a message to find it by (memory is what a
     deployment pays for first). The id says nothing a reader can use: reading a message is its account's alone."""
-    digest = bytearray(hashlib.sha256(f"{account}\x00{external_id}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC's variant
-    return f"msg-{uuid.UUID(bytes=bytes(digest))}"
+    digits = hashlib.sha256(f"{account}\x00{external_id}".encode()).digest()[:16].hex()
+    # Written out rather than through uuid.UUID, which costs half this function on a 10,000-row bulk: the 13th
+    # digit becomes the version, 8, and the 17th keeps its low two bits under the RFC's variant, binary 10.
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"msg-{digits[:8]}-{digits[8:12]}-8{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def new_batch_id() -> str:

@@ -3,11 +3,15 @@ a sender whose name ends like another sender's key, an Evolution instance name t
 route, a message or batch id that is not one of ours."""
 
 import re
+import uuid
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dispatcher.accounts import ACCOUNT_NAME, key_id
+from dispatcher.names import is_message_id, message_id_for
 from dispatcher.senders import sender_id
 from dispatcher.settings import SettingsError, load_settings
 from providers import OutboundMessage, ProviderConfigurationError, TransientProviderError
@@ -268,3 +272,25 @@ def test_an_external_id_with_colons_stays_within_its_accounts_mappings(client):
     mine = client.post("/v1/messages/send", json=body, headers=auth()).json["message_id"]
     theirs = client.post("/v1/messages/send", json={**body, "external_id": "e-1"}, headers=auth(OTHER_API_KEY))
     assert theirs.json["replayed"] is False and theirs.json["message_id"] != mine
+
+
+@pytest.mark.parametrize(
+    ("account", "external_id", "message_id"),
+    [
+        ("1b32c28cb38c0548", "campaign_42_contact_7", "msg-30e7a516-6af2-8ba6-817e-82cf65c4589a"),
+        ("k", "c1", "msg-e2c17457-c8b6-8b88-9061-8db74b091c20"),
+        ("acct", "ü é 😀", "msg-b8c9031a-424a-8d12-a189-26ca6aa2c760"),
+    ],
+)
+def test_a_messages_id_stays_what_it_was_when_the_message_was_stored(account, external_id, message_id):
+    """A replay finds its message by this id: one computed differently after an upgrade would store a second."""
+    assert message_id_for(account, external_id) == message_id
+
+
+@given(st.text(max_size=20), st.text(max_size=80))
+def test_a_messages_id_is_a_version_8_uuid(account, external_id):
+    message_id = message_id_for(account, external_id)
+    assert is_message_id(message_id)
+    parsed = uuid.UUID(message_id.removeprefix("msg-"))
+    assert (parsed.version, parsed.variant) == (8, uuid.RFC_4122)
+    assert str(parsed) == message_id.removeprefix("msg-")

@@ -1,5 +1,7 @@
+import random
 import re
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -84,3 +86,45 @@ def test_a_masked_number_shows_at_most_40_percent_of_its_digits(code, data):
 
 def test_other_scripts_digits_become_ascii_e164():
     assert to_e164("+٥٥٦٤٩٩٩٩٩٨٨٨٨", "BR") == "+5564999998888"
+
+
+def _numbers_near_the_examples(region: str, draw: random.Random) -> list[str]:
+    """E.164 texts around `region`'s example numbers of every kind: each example, and each with a digit changed,
+    added or taken away, so that both sides of every pattern's edge are tried."""
+    code = str(phonenumbers.country_code_for_region(region))
+    numbers = []
+    for kind in range(12):  # every PhoneNumberType but UNKNOWN
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is None:
+            continue
+        national = phonenumbers.national_significant_number(example)
+        numbers.append(national)
+        for _ in range(6):
+            at = draw.randrange(len(national))
+            numbers.append(national[:at] + draw.choice("0123456789") + national[at + 1 :])
+            numbers.append(national[:at] + draw.choice("0123456789") + national[at:])
+            numbers.append(national[:at] + national[at + 1 :])
+    numbers += ["".join(draw.choice("0123456789") for _ in range(draw.randint(6, 13))) for _ in range(20)]
+    return [f"+{code}{national}" for national in numbers]
+
+
+def _phonenumbers_answer(text: str) -> str | None:
+    """What phonenumbers itself says of `text`, with the contract's 10 to 15 digits."""
+    if not 10 <= len(text) - 1 <= 15:
+        return None
+    number = phonenumbers.parse(text)
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_an_e164_number_is_valid_exactly_when_phonenumbers_says_so(region):
+    """The E.164 path tries a region's patterns in its own order, compiled once (dispatcher/phones.py): every
+    region's numbers, valid and not, get phonenumbers' own answer."""
+    for text in _numbers_near_the_examples(region, random.Random(region)):
+        try:
+            ours = to_e164(text, "BR")
+        except InvalidPhoneNumber:
+            ours = None
+        assert ours == _phonenumbers_answer(text), text
