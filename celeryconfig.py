@@ -13,8 +13,12 @@ broker_url = _settings.redis_url
 # not verify it at all. The API's control app (tasks/control.py) does the same.
 broker_use_ssl = redis_ssl_options(broker_url) or False
 broker_connection_retry_on_startup = True
-# Our retries and countdowns stay far below this, or Redis would hand a task out twice (Celery's Redis caveats).
-broker_transport_options = {"visibility_timeout": 3600}
+# No copy of a fetched task stays in Redis (kombu's ack emulation: a hash and an index a task, written when it
+# is fetched and again when it is acknowledged, about a third of a worker's main process). What a worker holds
+# comes back without it: every message and chunk has a deadline in Redis that a live worker renews from the
+# moment it fetches the task (tasks/leases.py), and a warm shutdown hands its unstarted tasks back to the queue.
+# The broker's own copy came back only after an hour (its visibility timeout).
+broker_transport_options = {"ack_emulation": False}
 
 task_default_queue = _settings.queue_name
 task_serializer = "json"

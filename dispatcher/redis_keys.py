@@ -16,7 +16,8 @@ A sender id is `<provider>:<sender>` with the sender's `%` and `:` percent-encod
 (`dispatcher.senders.sender_id`), an account name has no colon (`dispatcher.accounts`).
 
 Beside these, the same Redis holds Celery's own keys, which are not ours to name: the task queues (lists
-named QUEUE_NAME and CALLBACK_QUEUE_NAME) and kombu's bindings and unacked sets.
+named QUEUE_NAME and CALLBACK_QUEUE_NAME) and kombu's bindings (no unacked sets: celeryconfig.py turns kombu's ack
+emulation off).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ A claim (a message being sent) and a chunk lock last SEND_LEASE_SECONDS. Rather 
 longer than the slowest provider call, and so making a dead worker's messages wait that long, every
 worker process keeps what it holds alive: a thread renews, every third of a lease, in one round trip,
 the claims whose calls are in flight, the locks of the chunks it runs, and the reconciler's deadline of
-every task it has received but not finished (prefetched tasks included). A live but slow call keeps its
-message; a worker killed with -9 stops renewing, and within a lease the reconciler republishes its work.
+every task it has received but not finished (prefetched tasks included). A task's deadline also moves a
+lease ahead the moment the worker receives it (`keep_received`): a worker fetches the next task as each one
+finishes, so most of what it holds arrived since the last renewal. A live but slow call keeps its message; a
+worker killed with -9 stops renewing, and within a lease the reconciler republishes its work.
 
 A claim found lost (taken over after a renewal failed, e.g. a Redis blip longer than the lease) is
 reported back, so a chunk does not send a row another worker now holds; a late outcome of a lost claim
@@ -18,6 +20,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 
 from dispatcher.store import MessageStore, chunk_member
@@ -33,6 +36,8 @@ class LeaseKeeper:
         self._claims: dict[str, int] = {}
         self._locks: dict[str, str] = {}
         self._lost: set[str] = set()
+        self._received: list[str] = []  # members of tasks received since the keeper last kept them
+        self._arrived = threading.Event()
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
         self._consumer = False  # this process receives the worker's tasks (its main process)
@@ -42,6 +47,7 @@ class LeaseKeeper:
         """A forked pool child holds nothing yet, and must not inherit a mutex the parent's keeper held."""
         self._mutex = threading.Lock()
         self._claims, self._locks, self._lost, self._thread = {}, {}, set(), None
+        self._received, self._arrived = [], threading.Event()
         self._consumer = False  # a child's copy of the parent's received tasks is stale from the start
 
     def start(self, consumer: bool = False) -> None:
@@ -80,6 +86,17 @@ class LeaseKeeper:
                 self._locks.pop(member, None)
                 self._lost.discard(member)
 
+    def keep_received(self, request) -> None:
+        """A task this worker has just received (a Celery request): its deadline moves a lease ahead now. The
+        broker keeps no copy of a task once a worker has fetched it (celeryconfig.py), so until this is done a
+        worker killed with -9 would leave it to QUEUED_REPUBLISH_AFTER (300 s) rather than to a lease."""
+        member = task_member(request)
+        if member is None:
+            return
+        with self._mutex:
+            self._received.append(member)
+        self._arrived.set()
+
     def lost(self, member: str) -> bool:
         """Whether a claim or lock held here was found taken by another worker."""
         with self._mutex:
@@ -99,14 +116,25 @@ class LeaseKeeper:
         if lost:
             log.warning("%d claim(s) or chunk lock(s) held here were taken over by another worker", len(lost))
 
+    def keep_arrivals(self) -> None:
+        """The tasks received since the last call, one lease longer, in one round trip."""
+        with self._mutex:
+            received, self._received = self._received, []
+        if received:
+            self.store.keep([], [], received)
+
     def _forever(self) -> None:
-        wake = threading.Event()
+        renew_at = 0.0
         while True:
+            self._arrived.wait(max(0.0, renew_at - time.monotonic()))
+            self._arrived.clear()
             try:
-                self.keep_now()
+                self.keep_arrivals()
+                if time.monotonic() >= renew_at:
+                    renew_at = time.monotonic() + self.period
+                    self.keep_now()
             except Exception:  # a Redis outage must not kill the keeper; the fence covers a lease lost meanwhile
                 log.exception("renewing leases failed")
-            wake.wait(self.period)
 
 
 def received_members() -> list[str]:
@@ -118,13 +146,17 @@ def received_members() -> list[str]:
         requests = list(state.requests.values())
     except RuntimeError:  # changed while copied (another thread received a task): next round
         return []
-    members = []
-    for request in requests:
-        try:
-            if request.task_name == SEND_MESSAGE:
-                members.append(request.args[0])
-            elif request.task_name == SEND_BATCH_CHUNK:
-                members.append(chunk_member(*request.args))
-        except (IndexError, TypeError):  # a task someone published by hand with odd arguments
-            continue
-    return members
+    return [member for member in map(task_member, requests) if member is not None]
+
+
+def task_member(request) -> str | None:
+    """The work behind a received task (a Celery request), as the reconciler's deadlines name it: a message id,
+    a chunk member, or None for any other task."""
+    try:
+        if request.task_name == SEND_MESSAGE:
+            return request.args[0]
+        if request.task_name == SEND_BATCH_CHUNK:
+            return chunk_member(*request.args)
+    except (IndexError, TypeError):  # a task someone published by hand with odd arguments
+        pass
+    return None

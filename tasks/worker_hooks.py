@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 
-from celery.signals import setup_logging, worker_ready
+from celery.signals import setup_logging, task_received, worker_ready
 
 from dispatcher import redis_keys, worker_registry
 from dispatcher.logs import configure_logging
@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 @setup_logging.connect
 def _json_logs(**_):
     configure_logging(runtime.settings().log_level)
+
+
+@task_received.connect
+def _keep_received(request, **_):
+    """Sent in the worker's main process for each task it fetches, prefetched ones included (tasks/leases.py)."""
+    runtime.keeper().keep_received(request)
 
 
 def _reconcile_forever(hostname: str) -> None:

@@ -233,6 +233,66 @@ def test_kill_9_of_a_worker_mid_batch_loses_nothing_and_resends_only_what_it_hel
     assert max(bridge.accepted.values()) == (2 if counts.doubled else 1)
 
 
+def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_what_it_held(
+    make_app, start_worker, redis_client, bridge
+):
+    """A worker (prefork, two children) is killed with -9 a quarter of the way through 400 single sends; a new
+    worker, started at once, finishes them.
+
+    A single send has no chunk: what the dead worker held is its tasks, those it was running and those it had
+    fetched ahead (WORKER_PREFETCH_MULTIPLIER). The broker keeps no copy of a fetched task (celeryconfig.py:
+    kombu's ack emulation is off), so each of them comes back from its message's deadline, which the worker
+    renewed while it lived: a lease after the kill, the reconciler publishes it again. None is lost, and
+    only a message `sending` at the kill may go out twice.
+    """
+    total = 400
+    env = fault_env(bridge, RECONCILE_INTERVAL="2", WORKER_POOL="prefork", WORKER_CONCURRENCY="2")
+    bridge.delay = 0.01  # a send in flight on each child at the kill, and tasks fetched ahead of them
+    client = make_app(**env)
+    message_ids = []
+    for number in range(total):
+        body = {"recipient_phone": PHONE, "message_body": f"Olá {number}", "external_id": f"single-kill-{number}"}
+        answer = client.post("/v1/messages/send", json=body, headers=auth())
+        assert answer.status_code == 200, answer.json
+        message_ids.append(answer.json["message_id"])
+
+    def sent() -> int:
+        return sum(row.status == "sent" for row in rows_of(redis_client, message_ids).values())
+
+    first = start_worker(**env)
+    wait_for(lambda: sent() >= total // 4, 60, interval=0.02, what="25 % sent")
+    first.kill9()
+    killed = time.monotonic()
+    at_kill = rows_of(redis_client, message_ids)
+    queue = redis_client.lrange(env.get("QUEUE_NAME", "message-dispatch-queue"), 0, -1)
+    in_queue = " ".join(json.loads(task)["headers"]["argsrepr"] for task in queue)  # the tasks' message ids
+    held = {e for e, row in at_kill.items() if row.status == "sending"}
+    fetched = {e for e, row in at_kill.items() if row.status == "queued" and row.message_id not in in_queue}
+    assert held, "no message was being sent at the kill: the test proved nothing"
+    assert fetched, "the dead worker had fetched no task ahead: the test proved nothing"
+
+    start_worker(**env)
+    wait_for(lambda: sent() == total, 40, interval=0.1, what="every message sent")
+    recovered = time.monotonic() - killed
+
+    rows = rows_of(redis_client, message_ids)
+    assert_all_sent(rows)
+    counts = tally(bridge, rows)
+    print(
+        counts.line(
+            "kill -9 holding single sends",
+            **{
+                "held at the kill": len(held),
+                "fetched ahead": len(fetched),
+                "finished": f"{recovered:.1f}s after the kill",
+            },
+        )
+    )
+    assert not counts.lost
+    assert not counts.strangers
+    assert set(counts.doubled) <= held, f"sent twice outside the ambiguous window: {set(counts.doubled) - held}"
+
+
 # --- the web process killed while it accepts --------------------------------------------------------------
 
 
