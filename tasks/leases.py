@@ -87,9 +87,11 @@ class LeaseKeeper:
                 self._lost.discard(member)
 
     def keep_received(self, request) -> None:
-        """A task this worker has just received (a Celery request): its deadline moves a lease ahead now. The
-        broker keeps no copy of a task once a worker has fetched it (celeryconfig.py), so until this is done a
-        worker killed with -9 would leave it to QUEUED_REPUBLISH_AFTER (300 s) rather than to a lease."""
+        """A task this worker has just received (a Celery request): its deadline moves a lease ahead at once,
+        from the keeper's thread, so that the worker's consumer never waits on Redis for it (what arrives
+        meanwhile goes in the same round trip). The broker keeps no copy of a task once a worker has fetched it
+        (celeryconfig.py): until this is done, a worker killed with -9 would leave the task to
+        QUEUED_REPUBLISH_AFTER (300 s) rather than to a lease."""
         member = task_member(request)
         if member is None:
             return
