@@ -233,11 +233,12 @@ def test_kill_9_of_a_worker_mid_batch_loses_nothing_and_resends_only_what_it_hel
     assert max(bridge.accepted.values()) == (2 if counts.doubled else 1)
 
 
+@pytest.mark.parametrize(("pool", "concurrency"), [("prefork", "2"), ("threads", "5")])
 def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_what_it_held(
-    make_app, start_worker, redis_client, bridge
+    make_app, start_worker, redis_client, bridge, pool, concurrency
 ):
-    """A worker (prefork, two children) is killed with -9 a quarter of the way through 400 single sends; a new
-    worker, started at once, finishes them.
+    """A worker (prefork with two children, or the default threads pool) is killed with -9 a quarter of the way
+    through 400 single sends; a new worker, started at once, finishes them.
 
     A single send has no chunk: what the dead worker held is its tasks, those it was running and those it had
     fetched ahead (WORKER_PREFETCH_MULTIPLIER). The broker keeps no copy of a fetched task (celeryconfig.py:
@@ -246,7 +247,7 @@ def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_wha
     only a message `sending` at the kill may go out twice.
     """
     total = 400
-    env = fault_env(bridge, RECONCILE_INTERVAL="2", WORKER_POOL="prefork", WORKER_CONCURRENCY="2")
+    env = fault_env(bridge, RECONCILE_INTERVAL="2", WORKER_POOL=pool, WORKER_CONCURRENCY=concurrency)
     bridge.delay = 0.01  # a send in flight on each child at the kill, and tasks fetched ahead of them
     client = make_app(**env)
     message_ids = []
