@@ -60,7 +60,8 @@ local function advance(key, at)
   local seconds, pairs_count = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
   local first, next_at = at + 8, at + 8 + 2 * pairs_count
   local f = redis.call('HMGET', key, 'status', 'attempts', 'provider', 'pool', 'sender', 'account', 'key_id',
-                       'recipient', 'provider_message_id', 'next_attempt_at')
+                       'recipient', 'provider_message_id', 'next_attempt_at', 'batch_id', 'finished_day',
+                       'callback_url')
   local status = f[1]
   if not status then return 'missing', next_at end
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then return status, next_at end
@@ -71,7 +72,10 @@ local function advance(key, at)
   if new == 'retrying' then
     redis.call('ZADD', 'dispatch:due', field_of('next_attempt_at', first, next_at - 1) or f[10] or now, id)
   end
-  move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline, {unpack(ARGV, first, next_at - 1)})
+  local known = {batch_id = f[11], provider = f[3], sender = f[5], pool = f[4], finished_day = f[12],
+                 callback_url = f[13]}
+  move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline, {unpack(ARGV, first, next_at - 1)},
+       known)
   if new == 'sent' then note_sent(key, id, f, field_of('provider_message_id', first, next_at - 1) or f[9]) end
   if status == 'sending' then
     if seconds then observe_latency(f[3] or '', seconds) end

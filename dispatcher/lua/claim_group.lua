@@ -12,6 +12,7 @@ local opens = tonumber(ARGV[5])
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' then return {state or 'missing'} end
 local out = {'running'}
+local batch_id = string.sub(KEYS[1], #'dispatch:batch:' + 1)  -- every row's: they come from its row list
 for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
@@ -35,7 +36,9 @@ for i = 6, #ARGV do
     elseif closed then
       fail_outside_window(key, id, f[1], now, lease_until, now_iso)
     elseif wait == 0 then
-      local attempt = claim(key, id, f[1], now, lease_until, now_iso)
+      -- What the claim's counters need, as read above; a pool's row may have just been given its member.
+      local known = (f[8] or '') == '' and {batch_id = batch_id, provider = f[5], sender = f[6], pool = f[8]} or nil
+      local attempt = claim(key, id, f[1], now, lease_until, now_iso, known)
       out[#out + 1] = {id, attempt, f[3], content.body, f[4], provider, sender,
                          content.media or false, template or false, f[8]}
     end

@@ -265,15 +265,31 @@ end
 -- most on), with its callback_url when the move finishes it (lib/outbox.lua reads the rest only if it has one).
 local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'finished_day', 'callback_url'}
 
+local RECORD_FIELD = {}  -- name -> true, for `record_after`
+for _, name in ipairs(RECORD_FIELDS) do RECORD_FIELD[name] = true end
+
 local function read_record(key, finishing)
   local values, record = redis.call('HMGET', key, unpack(RECORD_FIELDS, 1, finishing and 6 or 5)), {}
   for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i] end
   return record
 end
 
+-- The record's RECORD_FIELDS after a move that wrote `fields` ({name, value, ...}), from `known`, what the caller
+-- read of them before it (name -> value): the read a move would make again, saved. A move that finishes the
+-- message also writes its finished_day, which count_move reads only of a message that was already finished.
+local function record_after(known, fields)
+  local record = {}
+  for _, name in ipairs(RECORD_FIELDS) do record[name] = known[name] end
+  for i = 1, #(fields or {}), 2 do
+    if RECORD_FIELD[fields[i]] then record[fields[i]] = fields[i + 1] end
+  end
+  return record
+end
+
 -- Move one message to `new`: its status (and `fields`, {name, value, ...}, written with it), a history entry,
--- the counters; `deadline` keeps the reconciler watching it (false: stop watching).
-local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
+-- the counters; `deadline` keeps the reconciler watching it (false: stop watching). `known`: the message's
+-- RECORD_FIELDS as the caller read them in this script, if it did (see record_after), or nil.
+local function move(key, id, old, new, now, now_iso, entry, deadline, fields, known)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
   local changes = history_fields(key, entry)
@@ -290,7 +306,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline, fields)
   end
   redis.call('HSET', key, unpack(changes))
   watch(id, deadline)
-  local record = read_record(key, FINISHED[new])
+  local record = known and record_after(known, fields) or read_record(key, FINISHED[new])
   record.logged = changes[2] == '+'
   count_move(key, record, old, new, now, now_iso)
   -- dispatch:failed lists failed messages by when they failed, for operators (GET /v1/messages?status=failed).
@@ -309,11 +325,12 @@ local function batch_state(key)
   return redis.call('HGET', 'dispatch:batch:' .. batch, 'state')
 end
 
--- Claim one message for sending: queued/retrying → sending, with a lease; returns the attempt number.
-local function claim(key, id, old, now, lease_until, now_iso)
+-- Claim one message for sending: queued/retrying → sending, with a lease; returns the attempt number. `known`: as
+-- `move`'s.
+local function claim(key, id, old, now, lease_until, now_iso, known)
   local attempt = redis.call('HINCRBY', key, 'attempts', 1)
   move(key, id, old, 'sending', now, now_iso, step('sending', now, attempt), lease_until,
-       {'lease_until', lease_until})
+       {'lease_until', lease_until}, known)
   return attempt
 end
 
