@@ -61,7 +61,7 @@ local function advance(key, at)
   local first, next_at = at + 8, at + 8 + 2 * pairs_count
   local f = redis.call('HMGET', key, 'status', 'attempts', 'provider', 'pool', 'sender', 'account', 'key_id',
                        'recipient', 'provider_message_id', 'next_attempt_at', 'batch_id', 'finished_day',
-                       'callback_url')
+                       'callback_url', 'steps', 'reports', 'created_at')
   local status = f[1]
   if not status then return 'missing', next_at end
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then return status, next_at end
@@ -73,7 +73,7 @@ local function advance(key, at)
     redis.call('ZADD', 'dispatch:due', field_of('next_attempt_at', first, next_at - 1) or f[10] or now, id)
   end
   local known = {batch_id = f[11], provider = f[3], sender = f[5], pool = f[4], finished_day = f[12],
-                 callback_url = f[13]}
+                 callback_url = f[13], steps = f[14], reports = f[15], created_at = f[16]}
   move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline, {unpack(ARGV, first, next_at - 1)},
        known)
   if new == 'sent' then note_sent(key, id, f, field_of('provider_message_id', first, next_at - 1) or f[9]) end

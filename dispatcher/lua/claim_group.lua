@@ -17,7 +17,8 @@ for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
   local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'external_id', 'provider', 'sender',
-                      'scheduled_for', 'pool', 'expires_at', 'account', 'key_id', 'opt_out_reply')
+                      'scheduled_for', 'pool', 'expires_at', 'account', 'key_id', 'opt_out_reply', 'steps',
+                      'reports', 'created_at')
   local expired = WAITING[f[1]] and expire_if_past(key, id, f[1], f[9], now, now_iso)
   -- Waiting, and due: a retry's or a schedule's time has come.
   local waiting = not expired and WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)
@@ -37,7 +38,8 @@ for i = 6, #ARGV do
       fail_outside_window(key, id, f[1], now, lease_until, now_iso)
     elseif wait == 0 then
       -- What the claim's counters need, as read above; a pool's row may have just been given its member.
-      local known = (f[8] or '') == '' and {batch_id = batch_id, provider = f[5], sender = f[6], pool = f[8]} or nil
+      local known = (f[8] or '') == '' and {batch_id = batch_id, provider = f[5], sender = f[6], pool = f[8],
+                                            steps = f[13], reports = f[14], created_at = f[15]} or nil
       local attempt = claim(key, id, f[1], now, lease_until, now_iso, known)
       out[#out + 1] = {id, attempt, f[3], content.body, f[4], provider, sender,
                          content.media or false, template or false, f[8]}

@@ -148,9 +148,11 @@ local function history_after(key, steps, reports, created, entry)
 end
 
 -- The fields a move writes for its step `entry`: {'steps', ..., ['reports', ...]} (see history_after), and
--- `updated_at` when its history leaves the record, which said until then when it last moved.
-local function history_fields(key, entry)
-  local got = redis.call('HMGET', key, 'steps', 'reports', 'created_at')
+-- `updated_at` when its history leaves the record, which said until then when it last moved. `known`: the
+-- record's steps, reports and created_at as the caller read them in this script (see `move`), or nil.
+local function history_fields(key, entry, known)
+  local got = known and {known.steps, known.reports, known.created_at}
+              or redis.call('HMGET', key, 'steps', 'reports', 'created_at')
   local steps, reports, moved = history_after(key, got[1] or nil, got[2] or nil, got[3], entry)
   local fields = {'steps', steps}
   if reports then
@@ -287,12 +289,13 @@ local function record_after(known, fields)
 end
 
 -- Move one message to `new`: its status (and `fields`, {name, value, ...}, written with it), a history entry,
--- the counters; `deadline` keeps the reconciler watching it (false: stop watching). `known`: the message's
--- RECORD_FIELDS as the caller read them in this script, if it did (see record_after), or nil.
+-- the counters; `deadline` keeps the reconciler watching it (false: stop watching). `known`: what the caller
+-- read of the message in this script, if it did, so that the move does not read it again: its RECORD_FIELDS
+-- (see record_after) and its steps, reports and created_at (see history_fields); or nil.
 local function move(key, id, old, new, now, now_iso, entry, deadline, fields, known)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
-  local changes = history_fields(key, entry)
+  local changes = history_fields(key, entry, known)
   changes[#changes + 1] = 'status'
   changes[#changes + 1] = new
   if changes[2] == '+' then  -- a history in the record says when it last moved (dispatcher/history.py: updated_at)
