@@ -167,6 +167,14 @@ def tally(bridge: webhook.FakeBridge, rows: dict[str, Row]) -> Tally:
     )
 
 
+def assert_only_what_was_held_went_twice(counts: Tally, held: set[str]) -> None:
+    """After a kill -9: nothing lost, nothing the test did not send, and nothing sent twice but what the dead
+    worker held (`sending` at the kill: the ambiguous window)."""
+    assert not counts.lost
+    assert not counts.strangers
+    assert set(counts.doubled) <= held, f"sent twice outside the ambiguous window: {set(counts.doubled) - held}"
+
+
 def assert_all_sent(rows: dict[str, Row]) -> None:
     not_sent = {e: row.status for e, row in rows.items() if row.status != "sent"}
     assert not not_sent, f"{len(not_sent)} not sent, e.g. {dict(list(not_sent.items())[:5])}"
@@ -225,9 +233,7 @@ def test_kill_9_of_a_worker_mid_batch_loses_nothing_and_resends_only_what_it_hel
             },
         )
     )
-    assert not counts.lost
-    assert not counts.strangers
-    assert set(counts.doubled) <= held, f"sent twice outside the ambiguous window: {set(counts.doubled) - held}"
+    assert_only_what_was_held_went_twice(counts, held)
     assert held_and_taken <= set(counts.doubled)  # LEASE_EXPIRED_ACTION=resend: what the dead worker held goes again
     assert counts.ambiguous == held  # the records agree: exactly the held rows were taken over
     assert max(bridge.accepted.values()) == (2 if counts.doubled else 1)
@@ -289,9 +295,7 @@ def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_wha
             },
         )
     )
-    assert not counts.lost
-    assert not counts.strangers
-    assert set(counts.doubled) <= held, f"sent twice outside the ambiguous window: {set(counts.doubled) - held}"
+    assert_only_what_was_held_went_twice(counts, held)
 
 
 # --- the web process killed while it accepts --------------------------------------------------------------
