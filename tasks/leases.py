@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 
 from dispatcher.store import MessageStore, chunk_member
@@ -36,8 +35,6 @@ class LeaseKeeper:
         self._claims: dict[str, int] = {}
         self._locks: dict[str, str] = {}
         self._lost: set[str] = set()
-        self._received: list[str] = []  # members of tasks received since the keeper last kept them
-        self._arrived = threading.Event()
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
         self._consumer = False  # this process receives the worker's tasks (its main process)
@@ -47,7 +44,6 @@ class LeaseKeeper:
         """A forked pool child holds nothing yet, and must not inherit a mutex the parent's keeper held."""
         self._mutex = threading.Lock()
         self._claims, self._locks, self._lost, self._thread = {}, {}, set(), None
-        self._received, self._arrived = [], threading.Event()
         self._consumer = False  # a child's copy of the parent's received tasks is stale from the start
 
     def start(self, consumer: bool = False) -> None:
@@ -87,17 +83,19 @@ class LeaseKeeper:
                 self._lost.discard(member)
 
     def keep_received(self, request) -> None:
-        """A task this worker has just received (a Celery request): its deadline moves a lease ahead at once,
-        from the keeper's thread, so that the worker's consumer never waits on Redis for it (what arrives
-        meanwhile goes in the same round trip). The broker keeps no copy of a task once a worker has fetched it
-        (celeryconfig.py): until this is done, a worker killed with -9 would leave the task to
-        QUEUED_REPUBLISH_AFTER (300 s) rather than to a lease."""
+        """A task this worker has just received (a Celery request): its deadline moves a lease ahead now, in the
+        consumer, before the task goes to the pool. The broker keeps no copy of a task once a worker has fetched
+        it (celeryconfig.py): until this is done, a worker killed with -9 would leave the task to
+        QUEUED_REPUBLISH_AFTER (300 s) rather than to a lease. Done here rather than from the keeper's thread,
+        which had to wait for the interpreter behind a threads pool's senders (a kill in that wait left the
+        task behind in some runs); it costs the same."""
         member = task_member(request)
         if member is None:
             return
-        with self._mutex:
-            self._received.append(member)
-        self._arrived.set()
+        try:
+            self.store.keep([], [], [member])
+        except Exception:  # Redis unreachable: the keeper's next renewal tries again (the task is in `requests`)
+            log.exception("keeping a received task failed")
 
     def lost(self, member: str) -> bool:
         """Whether a claim or lock held here was found taken by another worker."""
@@ -118,25 +116,14 @@ class LeaseKeeper:
         if lost:
             log.warning("%d claim(s) or chunk lock(s) held here were taken over by another worker", len(lost))
 
-    def keep_arrivals(self) -> None:
-        """The tasks received since the last call, one lease longer, in one round trip."""
-        with self._mutex:
-            received, self._received = self._received, []
-        if received:
-            self.store.keep([], [], received)
-
     def _forever(self) -> None:
-        renew_at = 0.0
+        wake = threading.Event()
         while True:
-            self._arrived.wait(max(0.0, renew_at - time.monotonic()))
-            self._arrived.clear()
             try:
-                self.keep_arrivals()
-                if time.monotonic() >= renew_at:
-                    renew_at = time.monotonic() + self.period
-                    self.keep_now()
+                self.keep_now()
             except Exception:  # a Redis outage must not kill the keeper; the fence covers a lease lost meanwhile
                 log.exception("renewing leases failed")
+            wake.wait(self.period)
 
 
 def received_members() -> list[str]:

@@ -250,10 +250,14 @@ def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_wha
     fetched ahead (WORKER_PREFETCH_MULTIPLIER). The broker keeps no copy of a fetched task (celeryconfig.py:
     kombu's ack emulation is off), so each of them comes back from its message's deadline, which the worker
     renewed while it lived: a lease after the kill, the reconciler publishes it again. None is lost, and
-    only a message `sending` at the kill may go out twice.
+    only a message `sending` at the kill may go out twice. One task may have been fetched in the instant before
+    the kill, before its deadline moved (docs/reliability.md): it comes back after QUEUED_REPUBLISH_AFTER, here
+    40 s from its accept, where the others are sent within 12 s of the kill.
     """
     total = 400
-    env = fault_env(bridge, RECONCILE_INTERVAL="2", WORKER_POOL=pool, WORKER_CONCURRENCY=concurrency)
+    env = fault_env(
+        bridge, RECONCILE_INTERVAL="2", WORKER_POOL=pool, WORKER_CONCURRENCY=concurrency, QUEUED_REPUBLISH_AFTER="40"
+    )
     bridge.delay = 0.01  # a send in flight on each child at the kill, and tasks fetched ahead of them
     client = make_app(**env)
     message_ids = []
@@ -279,8 +283,9 @@ def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_wha
     assert fetched, "the dead worker had fetched no task ahead: the test proved nothing"
 
     start_worker(**env)
-    wait_for(lambda: sent() == total, 40, interval=0.1, what="every message sent")
-    recovered = time.monotonic() - killed
+    wait_for(lambda: sent() >= total - 1, 12, interval=0.1, what="every message but one sent, a lease after the kill")
+    recovered, late = time.monotonic() - killed, total - sent()
+    wait_for(lambda: sent() == total, 60, interval=0.1, what="every message sent")
 
     rows = rows_of(redis_client, message_ids)
     assert_all_sent(rows)
@@ -291,7 +296,8 @@ def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_wha
             **{
                 "held at the kill": len(held),
                 "fetched ahead": len(fetched),
-                "finished": f"{recovered:.1f}s after the kill",
+                "all but one sent": f"{recovered:.1f}s after the kill",
+                "left to QUEUED_REPUBLISH_AFTER": late,
             },
         )
     )
