@@ -247,12 +247,12 @@ def test_kill_9_of_a_worker_holding_single_sends_loses_none_and_resends_only_wha
     through 400 single sends; a new worker, started at once, finishes them.
 
     A single send has no chunk: what the dead worker held is its tasks, those it was running and those it had
-    fetched ahead (WORKER_PREFETCH_MULTIPLIER). The broker keeps no copy of a fetched task (celeryconfig.py:
-    kombu's ack emulation is off), so each of them comes back from its message's deadline, which the worker
-    renewed while it lived: a lease after the kill, the reconciler publishes it again. None is lost, and
-    only a message `sending` at the kill may go out twice. One task may have been fetched in the instant before
-    the kill, before its deadline moved (docs/reliability.md): it comes back after QUEUED_REPUBLISH_AFTER, here
-    40 s from its accept, where the others are sent within 12 s of the kill.
+    fetched ahead (celeryconfig.py: worker_prefetch_multiplier). The broker keeps no copy of a fetched task
+    (celeryconfig.py: kombu's ack emulation is off), so each of them comes back from its message's deadline,
+    which the worker renewed while it lived: a lease after the kill, the reconciler publishes it again. None is
+    lost, and only a message `sending` at the kill may go out twice. One task may have been fetched in the
+    instant before the kill, before its deadline moved (docs/reliability.md): it comes back after
+    QUEUED_REPUBLISH_AFTER, here 40 s from its accept, where the others are sent within 12 s of the kill.
     """
     total = 400
     env = fault_env(
