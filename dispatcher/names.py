@@ -56,7 +56,18 @@ def message_id_for(account: str, external_id: str) -> str:
     # Written out rather than through uuid.UUID, which costs half this function on a 10,000-row bulk: the 13th
     # digit becomes the version, 8, and the 17th keeps its low two bits under the RFC's variant, binary 10.
     variant = "89ab"[int(digits[16], 16) & 3]
-    return f"msg-{digits[:8]}-{digits[8:12]}-8{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+    return _message_id(f"{digits[:12]}8{digits[13:16]}{variant}{digits[17:]}")
+
+
+def _message_id(digits: str) -> str:
+    """Our message id of a UUID's 32 hex digits."""
+    return f"msg-{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def unpacked_message_id(stored: bytes) -> str:
+    """The message id an entry of a batch's row list holds: 16 bytes where the id is one of ours (a packed UUID,
+    lib/packed.lua, which says why), the id's text otherwise and in lists written before."""
+    return _message_id(stored.hex()) if len(stored) == 16 else stored.decode()
 
 
 def new_batch_id() -> str:

@@ -90,7 +90,7 @@ PROVIDER_IDS = Family(
     "pmids:<provider>:<day>:<bucket>",
     "hash",
     "our message ids for the provider's (its webhooks name theirs), of messages sent that UTC day (days since "
-    "1970), a 4096th of them a hash (lua/lib/day_index.lua)",
+    "1970), a 4096th of them a hash (lua/lib/day_index.lua); digests and ids packed as bytes (lua/lib/packed.lua)",
 )
 PROVIDER_ID = Family(
     "pmid:<provider>:<provider message id>",
@@ -126,7 +126,12 @@ CHUNK_LOCK = Family("lock:<chunk member>", "string", "the task running a batch c
 
 # --- batches (dispatcher/store.py) ---
 BATCH = Family("batch:<batch id>", "hash", "a batch: state, total, count_<status>, finished, times, callback_url")
-BATCH_MESSAGES = Family("batch:<batch id>:messages", "list", "the batch's message ids, in row order")
+BATCH_MESSAGES = Family(
+    "batch:<batch id>:messages",
+    "list",
+    "the batch's message ids, in row order, each packed into 16 bytes (lua/lib/packed.lua; text in lists written "
+    "before)",
+)
 BATCH_RATE = Family("batch:<batch id>:rate", "hash", "messages finished per unix second, for the last two minutes")
 BATCHES = Family(
     "batches",
@@ -183,8 +188,8 @@ REACH = Family(
 SENT_TO = Family(
     "sent-to:<sender id>:<day>:<bucket>",
     "hash",
-    "whose a reply is: numbers (a digest) → the account that last sent to them from that sender that UTC day, "
-    "a 4096th of them a hash (lua/lib/day_index.lua)",
+    "whose a reply is: numbers (a digest, packed as bytes) → the account that last sent to them from that sender "
+    "that UTC day, a 4096th of them a hash (lua/lib/day_index.lua)",
 )
 SENDER_ACCOUNTS = Family("sender:<sender id>:accounts", "set", "the accounts that have sent from this sender")
 

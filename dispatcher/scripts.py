@@ -27,7 +27,8 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "retention": (),  # how long what finished on a day is kept
     "quotas": (),  # an account's request rate and daily count
     "outbox": (),  # queuing callback events: a message's status, a batch's completion, dead deliveries
-    "day_index": ("retention",),  # a value → what it finds, kept by the day (provider ids, whose a reply is)
+    "packed": (),  # message ids and digests as bytes, where a list or an index holds one a message
+    "day_index": ("retention", "packed"),  # a value → what it finds, kept by the day (provider ids, whose a reply is)
     "lifecycle": ("outbox", "retention"),  # a message's moves, its counters, its retention, a claim
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its settings, its auto-pause
@@ -43,14 +44,14 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
     "create": ("quotas", "contacts", "content"),
-    "create_rows": ("contacts", "content"),
+    "create_rows": ("contacts", "content", "packed"),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
     "claim": ("lifecycle", "pools", "validity", "contact_claims", "content"),
     "claim_group": ("lifecycle", "pools", "validity", "contact_claims", "content"),
-    "advance": ("lifecycle", "reports", "senders", "contacts", "day_index"),
+    "advance": ("lifecycle", "reports", "senders", "contacts", "day_index", "packed"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
@@ -59,7 +60,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "hold_sender": (),
     # operators (dispatcher/store.py, dispatcher/failed_messages.py, dispatcher/senders.py)
     "cancel": ("lifecycle",),
-    "cancel_batch": ("lifecycle",),
+    "cancel_batch": ("lifecycle", "packed"),
     "set_batch_state": (),
     "retry": ("lifecycle",),
     "resume_sender": (),

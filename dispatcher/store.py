@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import redis
+from redis.client import NEVER_DECODE
 from redis.commands.core import Script
 
 from dispatcher import history, redis_keys, scripts, statuses
 from dispatcher.accounts import owner
-from dispatcher.names import is_batch_id, is_message_id, message_id_for
+from dispatcher.names import is_batch_id, is_message_id, message_id_for, unpacked_message_id
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
@@ -492,8 +493,11 @@ class MessageStore:
         return sum(int(count or 0) for count in counts) / window_seconds
 
     def batch_message_ids(self, batch_id: str, start: int, stop: int) -> list[str]:
-        """The batch's message ids from row `start` to row `stop` (excluded)."""
-        return self.redis.lrange(redis_keys.BATCH_MESSAGES.key(batch_id), start, stop - 1)
+        """The batch's message ids from row `start` to row `stop` (excluded). The list holds them packed, as bytes
+        (`unpacked_message_id`), which this client would otherwise decode as text."""
+        key = redis_keys.BATCH_MESSAGES.key(batch_id)
+        stored = self.redis.execute_command("LRANGE", key, start, stop - 1, **{NEVER_DECODE: True})
+        return [unpacked_message_id(entry) for entry in stored]
 
     def statuses_of(self, message_ids: list[str]) -> list[str | None]:
         pipe = self.redis.pipeline(transaction=False)

@@ -1,7 +1,10 @@
 """The indexes kept by the day (lib/day_index.lua): where a provider's message id finds our message, and whose a
 contact's word through a sender is; against a real Redis, with the clock moved by hand."""
 
+import hashlib
+
 import pytest
+import redis
 
 from dispatcher import redis_keys, statuses
 from dispatcher.accounts import key_id
@@ -148,3 +151,36 @@ def test_a_step_after_a_report_moves_the_history_to_its_log_in_order(services, c
     assert redis_client.hget(key, "steps") == "+" and not redis_client.hexists(key, "reports")
     statuses_in_order = [entry["status"] for entry in services.store.get(message_id).history]
     assert statuses_in_order == ["queued", "sending", "sent", "delivered", "read"]
+
+
+def day_hash(name: str, value: str, day: int) -> tuple[str, str]:
+    """The hash and the field as the day index wrote them before its fields were packed: 16 hex digits."""
+    digest = hashlib.sha1(value.encode()).hexdigest()
+    return f"dispatch:{name}:{day}:{digest[:3]}", digest[3:19]
+
+
+def test_the_provider_ids_index_holds_an_8_byte_digest_and_a_16_byte_id(services, clock, redis_url):
+    message_id = sent(services, "c-1", "p-1")
+    raw_client = redis.Redis.from_url(redis_url)  # bytes, as Redis holds them
+    key, digits = day_hash("pmids:mock", "p-1", int(clock.now // DAY))
+    assert raw_client.hgetall(key) == {bytes.fromhex(digits): bytes.fromhex(message_id[4:].replace("-", ""))}
+
+
+def test_a_provider_id_indexed_as_text_before_is_still_found(services, clock, redis_client):
+    message_id = sent(services, "c-1", "p-1")
+    key, digits = day_hash("pmids:mock", "p-1", int(clock.now // DAY))
+    redis_client.delete(key)
+    redis_client.hset(key, digits, message_id)
+    clock.now += 3 * DAY
+    report = StatusReport("mock", "p-1", statuses.DELIVERED, "p-1:delivered")
+    assert services.reports.apply(report) == "ok"
+    assert services.store.get(message_id).status == statuses.DELIVERED
+
+
+def test_whose_a_number_is_noted_as_text_before_still_counts(services, clock, redis_client):
+    sent(services, "c-1", "p-1", key=API_KEY)
+    key, digits = day_hash("sent-to:mock:", PHONE, int(clock.now // DAY))
+    redis_client.delete(key)
+    redis_client.hset(key, digits, key_id(OTHER_API_KEY))  # another account's, as the layout before wrote it
+    assert services.contacts.preference_changed(PreferenceChange("mock", "", PHONE, opted_out=True)) == "changed"
+    assert opted_out(services) == {OTHER_API_KEY}

@@ -33,8 +33,10 @@ from dataclasses import dataclass
 import pytest
 import redis
 import requests
+from redis.client import NEVER_DECODE
 
-from dispatcher import history
+from dispatcher import history, redis_keys
+from dispatcher.names import unpacked_message_id
 from dispatcher.store import MessageStore
 from scripts.embedded_redis import EmbeddedRedis
 from tests.conftest import API_KEY, auth, wait_for
@@ -104,10 +106,11 @@ class Row:
 
 
 def batch_message_ids(client: redis.Redis, batch_ids: list[str]) -> list[str]:
+    """The batches' rows' ids in one round trip (each list holds them packed, as bytes: dispatcher/names.py)."""
     pipe = client.pipeline(transaction=False)
     for batch_id in batch_ids:
-        pipe.lrange(MessageStore.batch_key(batch_id) + ":messages", 0, -1)
-    return [message_id for ids in pipe.execute() for message_id in ids]
+        pipe.execute_command("LRANGE", redis_keys.BATCH_MESSAGES.key(batch_id), 0, -1, **{NEVER_DECODE: True})
+    return [unpacked_message_id(stored) for ids in pipe.execute() for stored in ids]
 
 
 def rows_of(client: redis.Redis, message_ids: list[str]) -> dict[str, Row]:

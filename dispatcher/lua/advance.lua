@@ -30,7 +30,8 @@ end
 -- whose the contact's reply is, and count it for its pool's member. `f`: the record's fields (see `advance`).
 local function note_sent(key, id, f, provider_id)
   if f[3] and provider_id and provider_id ~= '' then
-    day_index_put('pmids:' .. f[3], provider_id, id, now)  -- on the day it finished, as its retention
+    -- On the day it finished, as its retention; our id as 16 bytes (lib/packed.lua).
+    day_index_put('pmids:' .. f[3], provider_id, packed_message_id(id), now)
     apply_early_reports(key, id, f[3], provider_id, now, now_iso)
   end
   -- The contact's reply through this sender is now this account's (lib/contacts.lua).

@@ -11,7 +11,8 @@ local now, now_iso, first, most = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]),
 local entry = step('canceled', now)
 local canceled = 0
 local ids = redis.call('LRANGE', KEYS[2], first, first + most - 1)
-for _, id in ipairs(ids) do
+for _, stored in ipairs(ids) do
+  local id = unpacked_message_id(stored)
   local key = 'dispatch:msg:' .. id
   local status = redis.call('HGET', key, 'status')
   if WAITING[status] then

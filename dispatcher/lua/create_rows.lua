@@ -51,7 +51,7 @@ for i, row in ipairs(rows) do
       redis.call('HSET', key, 'external_id', external_id, 'recipient', row[3],
                  'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
       write_content(key, row[4], ARGV[8])
-      redis.call('RPUSH', KEYS[2], id)
+      redis.call('RPUSH', KEYS[2], packed_message_id(id))  -- 16 bytes, not 40 (lib/packed.lua)
       if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end
       created = created + 1
       out[#out + 1] = {1}

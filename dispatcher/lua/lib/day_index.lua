@@ -2,14 +2,19 @@
 -- (dispatch:pmids:<provider>:..., its webhooks name theirs) and which account last sent to a number from a
 -- sender (dispatch:sent-to:<sender id>:..., whose its reply is). Not a key an entry (about 190 bytes each) but
 -- a hash a name, a day and a 4096th of the values: up to half a million entries a name a day, each hash stays
--- a compact listpack, about 60 bytes an entry. The field is 16 hex digits of the value's SHA-1 (a value
--- longer than 64 bytes would turn its whole hash into a hashtable); the next 3 name the hash. A day's hashes
--- expire with the messages of that day (lib/retention.lua).
+-- a compact listpack. The field is 16 hex digits of the value's SHA-1, packed into 8 bytes (lib/packed.lua; a
+-- value longer than 64 bytes would turn its whole hash into a hashtable); the 3 before them name the hash.
+-- What an entry finds is stored as its caller gives it: the provider ids' index holds packed message ids, about
+-- 30 bytes an entry. A day's hashes expire with the messages of that day (lib/retention.lua).
+-- Entries written before the fields were packed hold the digits as text: a lookup reads both fields (one HMGET)
+-- until those days have expired, MESSAGE_RETENTION_DAYS after the upgrade.
 
--- The hash's name before and after its day, and the field, of `value` in index `name`.
+-- The hash's name before and after its day, the field, and the field as it was written before it was packed, of
+-- `value` in index `name`.
 local function day_index_slot(name, value)
   local digest = redis.sha1hex(value)
-  return 'dispatch:' .. name .. ':', ':' .. string.sub(digest, 1, 3), string.sub(digest, 4, 19)
+  local digits = string.sub(digest, 4, 19)
+  return 'dispatch:' .. name .. ':', ':' .. string.sub(digest, 1, 3), packed_hex(digits), digits
 end
 
 local index_expiring = {}  -- hash -> true once this script set its expiry
@@ -29,11 +34,11 @@ end
 -- What `value` finds in `name`, or false: the days whose hashes still exist at `now` are read, newest first
 -- (a report or a reply comes soon after the send; a value found nowhere reads them all).
 local function day_index_find(name, value, now)
-  local before, after, field = day_index_slot(name, value)
+  local before, after, field, text_field = day_index_slot(name, value)
   local today = math.floor(now / DAY)
   for day = today, today - math.ceil(RETENTION / DAY) - 1, -1 do
-    local found = redis.call('HGET', before .. day .. after, field)
-    if found then return found end
+    local found = redis.call('HMGET', before .. day .. after, field, text_field)
+    if found[1] or found[2] then return found[1] or found[2] end
   end
   return false
 end
@@ -43,7 +48,8 @@ end
 -- chance in 2^64) find nothing rather than another message.
 local function message_of_provider_id(provider, provider_id, now)
   -- Indexed before the day index, in a key of its own: read until those messages have expired.
-  local id = day_index_find('pmids:' .. provider, provider_id, now)
+  local packed = day_index_find('pmids:' .. provider, provider_id, now)
+  local id = (packed and unpacked_message_id(packed))
     or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. provider_id)
   if not id then return false end
   local f = redis.call('HMGET', 'dispatch:msg:' .. id, 'provider_message_id', 'status', 'created_at')

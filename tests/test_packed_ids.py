@@ -1,0 +1,69 @@
+"""The message ids a batch's row list keeps packed, as bytes (lib/packed.lua): what Redis holds, what a reader
+gets back, and that a list written before, as text, still reads as it was. Against a real Redis, through the
+API. (The day indexes' packed entries: tests/test_day_index.py.)"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from dispatcher import redis_keys, statuses
+from dispatcher.names import unpacked_message_id
+from tests.conftest import auth
+
+ID = "msg-0c059e25-02d4-8b4d-901c-83b50efef1d2"
+
+
+@pytest.fixture
+def raw_client(redis_url) -> redis.Redis:
+    """A client that reads bytes, as Redis holds them (the fixtures' client decodes text)."""
+    return redis.Redis.from_url(redis_url)
+
+
+def packed(message_id: str) -> bytes:
+    """`message_id` as lib/packed.lua packs it: its UUID's 16 bytes."""
+    return bytes.fromhex(message_id[4:].replace("-", ""))
+
+
+def test_an_entry_is_unpacked_only_when_it_is_16_bytes():
+    assert unpacked_message_id(packed(ID)) == ID
+    assert unpacked_message_id(ID.encode()) == ID  # written as text before
+    assert unpacked_message_id(b"msg-r1") == "msg-r1"  # not of our form: kept as text
+
+
+def bulk(client, rows: int = 3) -> dict:
+    body = {
+        "messages": [
+            {"recipient_phone": f"+55649{n:08d}", "message_body": "Olá", "external_id": f"r-{n}"} for n in range(rows)
+        ]
+    }
+    answer = client.post("/v1/messages/bulk", json=body, headers=auth())
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def listed(client, batch_id: str) -> list[str]:
+    answer = client.get(f"/v1/batches/{batch_id}/messages", headers=auth())
+    assert answer.status_code == 200, answer.json
+    return [message["message_id"] for message in answer.json["messages"]]
+
+
+def test_a_batchs_row_list_holds_16_bytes_a_row_and_lists_its_ids_in_order(client, raw_client):
+    accepted = bulk(client)
+    ids = [row["message_id"] for row in accepted["results"]]
+    stored = raw_client.lrange(redis_keys.BATCH_MESSAGES.key(accepted["batch_id"]), 0, -1)
+    assert stored == [packed(message_id) for message_id in ids]
+    assert listed(client, accepted["batch_id"]) == ids
+
+
+def test_a_row_list_written_as_text_before_is_still_listed_and_canceled(client, redis_client):
+    accepted = bulk(client)
+    batch_id, ids = accepted["batch_id"], [row["message_id"] for row in accepted["results"]]
+    rows = redis_keys.BATCH_MESSAGES.key(batch_id)
+    redis_client.delete(rows)
+    redis_client.rpush(rows, *ids)  # as the layout before wrote it
+    assert listed(client, batch_id) == ids
+    assert client.post(f"/v1/batches/{batch_id}/cancel", headers=auth()).status_code == 200
+    assert [redis_client.hget(redis_keys.MESSAGE.key(message_id), "status") for message_id in ids] == [
+        statuses.CANCELED
+    ] * len(ids)
