@@ -4,11 +4,14 @@ API. (The day indexes' packed entries: tests/test_day_index.py.)"""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 
 from dispatcher import redis_keys, statuses
 from dispatcher.names import unpacked_message_id
+from dispatcher.store import MessageStore, NewMessage, connect
 from tests.conftest import auth
 
 ID = "msg-0c059e25-02d4-8b4d-901c-83b50efef1d2"
@@ -67,3 +70,25 @@ def test_a_row_list_written_as_text_before_is_still_listed_and_canceled(client, 
     assert [redis_client.hget(redis_keys.MESSAGE.key(message_id), "status") for message_id in ids] == [
         statuses.CANCELED
     ] * len(ids)
+
+
+# 40 characters, `msg-` and dashes, but not exactly a lowercase UUID: Lua's tonumber would read each of them.
+NOT_QUITE = [
+    ID.replace("0c05", "0C05"),
+    ID.replace("msg-0", "msg-+"),
+    ID.replace("msg-0", "msg- "),
+    ID.replace("msg-0c", "msg-0x"),
+    ID.replace("-02d4", "--02d"),
+    "msg-r1",
+]
+
+
+def test_an_id_not_exactly_of_our_form_is_kept_as_text_and_read_back_as_it_was(redis_url, raw_client):
+    store = MessageStore(connect(redis_url), retention_seconds=3600, queued_grace_seconds=300, lease_seconds=2)
+    rows = [
+        NewMessage(message_id, f"r{n}", "+5564999998888", "Olá", "1") for n, message_id in enumerate([ID, *NOT_QUITE])
+    ]
+    store.create_batch("batch-t", "k", iter(rows), time.time(), {"provider": "mock"})
+    stored = raw_client.lrange(redis_keys.BATCH_MESSAGES.key("batch-t"), 0, -1)
+    assert stored == [packed(ID), *(message_id.encode() for message_id in NOT_QUITE)]
+    assert store.batch_message_ids("batch-t", 0, 10) == [ID, *NOT_QUITE]

@@ -14,7 +14,7 @@
 local function day_index_slot(name, value)
   local digest = redis.sha1hex(value)
   local digits = string.sub(digest, 4, 19)
-  return 'dispatch:' .. name .. ':', ':' .. string.sub(digest, 1, 3), packed_hex(digits), digits
+  return 'dispatch:' .. name .. ':', ':' .. string.sub(digest, 1, 3), packed_digest(digits), digits
 end
 
 local index_expiring = {}  -- hash -> true once this script set its expiry
