@@ -44,14 +44,14 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
     "create": ("quotas", "contacts", "content"),
-    "create_rows": ("contacts", "content", "packed"),
+    "create_rows": ("contacts", "content"),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
     "claim": ("lifecycle", "pools", "validity", "contact_claims", "content"),
     "claim_group": ("lifecycle", "pools", "validity", "contact_claims", "content"),
-    "advance": ("lifecycle", "reports", "senders", "contacts", "day_index", "packed"),
+    "advance": ("lifecycle", "reports", "senders", "contacts", "day_index"),
     "keep": (),
     "unlock": (),
     "pop_due": (),

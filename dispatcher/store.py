@@ -23,7 +23,7 @@ from redis.commands.core import Script
 
 from dispatcher import history, redis_keys, scripts, statuses
 from dispatcher.accounts import owner
-from dispatcher.names import is_batch_id, is_message_id, message_id_for, unpacked_message_id
+from dispatcher.names import is_batch_id, is_message_id, message_id_for, packed_message_id, unpacked_message_id
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
@@ -371,6 +371,7 @@ class MessageStore:
                     batch_id,
                     rules,
                     members,
+                    *(packed_message_id(r.message_id) for r in slice_),
                     *flat_common,
                 ]
                 written.append((slice_, writer.submit(self._create_rows, keys=keys, args=args)))
@@ -601,10 +602,11 @@ class MessageStore:
             return []
         now = self.clock()
         stamp = iso(now)
-        args: list[str | float | int] = [now, stamp, self.auto_pause_window, self.auto_pause_ratio]
+        args: list[bytes | str | float | int] = [now, stamp, self.auto_pause_window, self.auto_pause_ratio]
         for move in moves:
             args += [
                 move.message_id,
+                packed_message_id(move.message_id) if move.status == statuses.SENT else "",  # for the index
                 move.status,
                 ",".join(move.allowed_from),
                 "" if move.pending_deadline is None else move.pending_deadline,

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from dispatcher import redis_keys, statuses
-from dispatcher.names import unpacked_message_id
+from dispatcher.names import packed_message_id, unpacked_message_id
 from dispatcher.store import MessageStore, NewMessage, connect
 from tests.conftest import auth
 
@@ -23,15 +23,28 @@ def raw_client(redis_url) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
 
 
+# 40 characters, `msg-` and dashes, but not exactly a lowercase UUID (a hex parser would read each of them).
+NOT_QUITE = [
+    ID.replace("0c05", "0C05"),
+    ID.replace("msg-0", "msg-+"),
+    ID.replace("msg-0", "msg- "),
+    ID.replace("msg-0c", "msg-0x"),
+    ID.replace("-02d4", "--02d"),
+    "msg-r1",
+]
+
+
 def packed(message_id: str) -> bytes:
-    """`message_id` as lib/packed.lua packs it: its UUID's 16 bytes."""
+    """`message_id` packed by hand: its UUID's 16 bytes."""
     return bytes.fromhex(message_id[4:].replace("-", ""))
 
 
-def test_an_entry_is_unpacked_only_when_it_is_16_bytes():
-    assert unpacked_message_id(packed(ID)) == ID
+def test_an_id_of_ours_is_packed_into_16_bytes_and_anything_else_stays_text():
+    assert packed_message_id(ID) == packed(ID) and unpacked_message_id(packed(ID)) == ID
     assert unpacked_message_id(ID.encode()) == ID  # written as text before
-    assert unpacked_message_id(b"msg-r1") == "msg-r1"  # not of our form: kept as text
+    for message_id in NOT_QUITE:
+        assert packed_message_id(message_id) == message_id
+        assert unpacked_message_id(message_id.encode()) == message_id
 
 
 def bulk(client, rows: int = 3) -> dict:
@@ -70,17 +83,6 @@ def test_a_row_list_written_as_text_before_is_still_listed_and_canceled(client, 
     assert [redis_client.hget(redis_keys.MESSAGE.key(message_id), "status") for message_id in ids] == [
         statuses.CANCELED
     ] * len(ids)
-
-
-# 40 characters, `msg-` and dashes, but not exactly a lowercase UUID: Lua's tonumber would read each of them.
-NOT_QUITE = [
-    ID.replace("0c05", "0C05"),
-    ID.replace("msg-0", "msg-+"),
-    ID.replace("msg-0", "msg- "),
-    ID.replace("msg-0c", "msg-0x"),
-    ID.replace("-02d4", "--02d"),
-    "msg-r1",
-]
 
 
 def test_an_id_not_exactly_of_our_form_is_kept_as_text_and_read_back_as_it_was(redis_url, raw_client):

@@ -6,9 +6,10 @@
 -- A move to `sent` indexes the provider's message id (lib/day_index.lua) and applies the provider's reports
 -- that came before it.
 -- KEYS: the messages' keys, one per move.  ARGV: now, now (ISO), auto-pause window, auto-pause ratio, then for
--- each move: id, new status, allowed-from (comma-separated), deadline ('' to stop watching), history step
--- (dispatcher/history.py), the attempt whose outcome this is ('' for a move no claim made), how long its
--- provider call took ('' for none), how many field/value pairs follow, the pairs.
+-- each move: id, the id packed for the provider ids' index (a move to `sent`, else ''; lib/packed.lua), new
+-- status, allowed-from (comma-separated), deadline ('' to stop watching), history step (dispatcher/history.py),
+-- the attempt whose outcome this is ('' for a move no claim made), how long its provider call took ('' for
+-- none), how many field/value pairs follow, the pairs.
 local now, now_iso, window, ratio = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local LATENCY_BOUNDS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 local latency_sums = {}  -- provider -> seconds its calls took, added to /metrics once at the end
@@ -28,10 +29,9 @@ end
 
 -- The move to `sent`: index the provider's id for its webhooks, apply the reports that came before it, note
 -- whose the contact's reply is, and count it for its pool's member. `f`: the record's fields (see `advance`).
-local function note_sent(key, id, f, provider_id)
+local function note_sent(key, id, packed_id, f, provider_id)
   if f[3] and provider_id and provider_id ~= '' then
-    -- On the day it finished, as its retention; our id as 16 bytes (lib/packed.lua).
-    day_index_put('pmids:' .. f[3], provider_id, packed_message_id(id), now)
+    day_index_put('pmids:' .. f[3], provider_id, packed_id, now)  -- on the day it finished, as its retention
     apply_early_reports(key, id, f[3], provider_id, now, now_iso)
   end
   -- The contact's reply through this sender is now this account's (lib/contacts.lua).
@@ -56,10 +56,10 @@ end
 
 -- One move (the arguments of one move in ARGV, from `at`); returns its answer and where the next move's start.
 local function advance(key, at)
-  local id, new, allowed, deadline, entry, attempt = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
-                                                     ARGV[at + 4], ARGV[at + 5]
-  local seconds, pairs_count = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
-  local first, next_at = at + 8, at + 8 + 2 * pairs_count
+  local id, packed_id, new, allowed, deadline = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  local entry, attempt, seconds, pairs_count = ARGV[at + 5], ARGV[at + 6], tonumber(ARGV[at + 7]),
+                                               tonumber(ARGV[at + 8])
+  local first, next_at = at + 9, at + 9 + 2 * pairs_count
   local f = redis.call('HMGET', key, 'status', 'attempts', 'provider', 'pool', 'sender', 'account', 'key_id',
                        'recipient', 'provider_message_id', 'next_attempt_at', 'batch_id', 'finished_day',
                        'callback_url', 'steps', 'reports', 'created_at')
@@ -77,7 +77,9 @@ local function advance(key, at)
                  callback_url = f[13], steps = f[14], reports = f[15], created_at = f[16]}
   move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline, {unpack(ARGV, first, next_at - 1)},
        known)
-  if new == 'sent' then note_sent(key, id, f, field_of('provider_message_id', first, next_at - 1) or f[9]) end
+  if new == 'sent' then
+    note_sent(key, id, packed_id, f, field_of('provider_message_id', first, next_at - 1) or f[9])
+  end
   if status == 'sending' then
     if seconds then observe_latency(f[3] or '', seconds) end
     if f[3] and note_outcome(f[3], f[5], new ~= 'sent', window, ratio, now_iso) then return 'ok:paused', next_at end
