@@ -349,7 +349,7 @@ def test_a_web_server_killed_while_accepting_bulk_requests_then_replayed_sends_e
             campaign(n, url)
             assert answers[n] == 200
     total = clients * rows
-    wait_for(lambda: len([c for c in bridge.accepted.values() if c]) == total, 60, interval=0.2, what="every row sent")
+    wait_for(lambda: len(bridge.accepted_so_far()) == total, 60, interval=0.2, what="every row sent")
     print(
         f"[faults] web kill -9 mid-accept: {clients} requests of {rows} rows, cut {len(cut)}, "
         f"left accepting {accepting}, doubled {sum(c > 1 for c in bridge.accepted.values())}"

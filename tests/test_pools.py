@@ -212,7 +212,7 @@ def test_a_pool_with_no_member_left_holds_its_messages_and_sends_them_on_resume(
     assert not bridge.received
     assert client.get(f"/v1/batches/{batch_id}", headers=auth()).json["counts"].get("failed", 0) == 0
     client.post("/v1/senders/webhook/chip-2/resume", headers=operator())
-    wait_for(lambda: sum(bridge.accepted.values()) == 20, 20, what="the held messages to go")
+    wait_for(lambda: bridge.accepted_so_far().total() == 20, 20, what="the held messages to go")
     assert sent_by(bridge) == {"chip-2": 20}
 
 

@@ -32,6 +32,12 @@ class FakeBridge(FakeServer):
         self.accepted_while_hanging = 0  # messages taken while another request was being held
         self.garbled = False  # answer a taken message with a JSON content type and a body that is not JSON
 
+    def accepted_so_far(self) -> Counter[str]:
+        """`accepted` copied in one step (a C-level dict copy, which the server's threads cannot interleave): what
+        a test polls while messages are still arriving. Iterating `accepted` itself then can raise
+        "dictionary changed size during iteration"."""
+        return Counter(dict(self.accepted))
+
     def _fault(self, external_id: str) -> Scripted | None:
         """The answer scripted for this message's request, if any (its own first, then the queue and window)."""
         with self._lock:
