@@ -65,10 +65,10 @@ def _message_id(digits: str) -> str:
 
 
 def packed_message_id(message_id: str) -> bytes | str:
-    """`message_id` as a batch's row list and the provider ids' index keep it (lib/packed.lua says why): its
-    UUID's 16 bytes, or its text when it is not exactly one of ours. Packed here, in the process that sends it,
-    rather than in the script: Redis is the one part a deployment cannot add more of, and packing in Lua cost a
-    sent bulk row 4 % more of Redis's work."""
+    """`message_id` as the provider ids' index keeps it (lib/packed.lua says why): its UUID's 16 bytes, or its
+    text when it is not exactly one of ours. A move to `sent` is packed here, in the process that sends it, rather
+    than in the script: Redis is the one part a deployment cannot add more of, and packing in Lua cost a sent bulk
+    row 4 % more of Redis's work."""
     return bytes.fromhex(message_id[4:].replace("-", "")) if is_message_id(message_id) else message_id
 
 

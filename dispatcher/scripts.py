@@ -44,7 +44,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
     "create": ("quotas", "contacts", "content"),
-    "create_rows": ("contacts", "content"),
+    "create_rows": ("contacts", "content", "packed"),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),

@@ -371,7 +371,6 @@ class MessageStore:
                     batch_id,
                     rules,
                     members,
-                    *(packed_message_id(r.message_id) for r in slice_),
                     *flat_common,
                 ]
                 written.append((slice_, writer.submit(self._create_rows, keys=keys, args=args)))

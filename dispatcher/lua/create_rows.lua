@@ -14,19 +14,18 @@
 --       array of [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
 --       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, the contact's
 --       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the content members every row shares
---       (see write_content in lib/content.lua), each row's id as the batch list keeps it (packed: see
---       lib/packed.lua), then the shared field/value items.
+--       (see write_content in lib/content.lua), then the shared field/value items.
 local ext_prefix, status = ARGV[1], ARGV[2]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
-local rows = cjson.decode(ARGV[3])
 local shared = {}
-for i = 9 + #rows, #ARGV do shared[#shared + 1] = ARGV[i] end
+for i = 9, #ARGV do shared[#shared + 1] = ARGV[i] end
 local expires_at = false
 for i = 1, #shared, 2 do
   if shared[i] == 'expires_at' then expires_at = shared[i + 1] end
 end
 local rules = ARGV[7] ~= '' and cjson.decode(ARGV[7])
+local rows = cjson.decode(ARGV[3])
 -- The rules' reads for the whole slice at once (a few calls, not a few a row); each new row is counted below.
 local refusals = {}
 if rules then
@@ -52,7 +51,7 @@ for i, row in ipairs(rows) do
       redis.call('HSET', key, 'external_id', external_id, 'recipient', row[3],
                  'fingerprint', row[5], 'status', status, 'attempts', 0, unpack(shared))
       write_content(key, row[4], ARGV[8])
-      redis.call('RPUSH', KEYS[2], ARGV[8 + i])
+      redis.call('RPUSH', KEYS[2], packed_message_id(id))  -- 16 bytes, not 40 (lib/packed.lua)
       if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end
       created = created + 1
       out[#out + 1] = {1}
