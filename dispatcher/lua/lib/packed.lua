@@ -36,6 +36,7 @@ local function unpacked_message_id(stored)
   return string.format(MESSAGE_ID_FORM, ((b1 * 256 + b2) * 256 + b3) * 256 + b4, b5 * 256 + b6, b7 * 256 + b8,
     b9 * 256 + b10, b11 * 256 + b12, ((b13 * 256 + b14) * 256 + b15) * 256 + b16)
 end
+
 -- `msg-` and a lowercase UUID, written out: Redis runs a library's top level at every call of its scripts, and
 -- building this with string.rep cost 10,000 instructions a call.
 local MESSAGE_ID = '^msg%-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]%-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]%-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]%-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]%-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]$'
