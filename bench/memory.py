@@ -97,7 +97,7 @@ def _reported(services, count: int, clock: _Clock) -> None:
     _bulk(services, count, clock)
     store = services.store
     records = [key for key in store.redis.scan_iter("dispatch:msg:*", 1000) if key.count(":") == 2]  # not :log
-    ids = [store.redis.hget(key, "provider_message_id") for key in records]
+    ids = [store.redis.hget(key, "pmid") for key in records]  # dispatcher/record_names.py
     for status, later in ((statuses.DELIVERED, 3), (statuses.READ, 7200)):
         clock.ahead = later
         for provider_id in filter(None, ids):

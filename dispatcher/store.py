@@ -21,7 +21,7 @@ import redis
 from redis.client import NEVER_DECODE
 from redis.commands.core import Script
 
-from dispatcher import history, redis_keys, scripts, statuses
+from dispatcher import history, record_names, redis_keys, scripts, statuses
 from dispatcher.accounts import owner
 from dispatcher.names import is_batch_id, is_message_id, message_id_for, packed_message_id, unpacked_message_id
 from dispatcher.send_window import SendWindow
@@ -304,7 +304,7 @@ class MessageStore:
                 rules,
                 new.body,
                 _content_members(content),
-                *_flat(fields),
+                *_flat(record_names.stored(fields)),
             ],
         )
         if created == -1:
@@ -351,7 +351,7 @@ class MessageStore:
             "created_at": millis(created_at),
         }
         header = json.dumps({"batch_id": batch_id, "account": account, "created_at": stamp, **present})
-        flat_common = _flat(common)
+        flat_common = _flat(record_names.stored(common))
         members = _content_members(content)
         status = statuses.SCHEDULED if scheduled_for else statuses.QUEUED
         accept_deadline = self.clock() + ACCEPT_GRACE_SECONDS
@@ -443,7 +443,10 @@ class MessageStore:
             pipe.get(redis_keys.HISTORY.key(message_id))
         replies = pipe.execute()
         readings = zip(message_ids, replies[::3], replies[1::3], replies[2::3], strict=True)
-        return [_message(message_id, record, listed, log) for message_id, record, listed, log in readings]
+        return [
+            _message(message_id, record_names.readable(record), listed, log)
+            for message_id, record, listed, log in readings
+        ]
 
     def count_external_ids(self, account: str, external_ids: list[str]) -> int:
         """How many of `external_ids` already name a message of `account` (its record, or the external_id key
@@ -613,7 +616,7 @@ class MessageStore:
                 "" if move.attempt is None else move.attempt,
                 "" if move.send_seconds is None else move.send_seconds,
                 len(move.fields),
-                *_flat(move.fields),
+                *_flat(record_names.stored(move.fields)),
             ]
         return self._advance(keys=[self.message_key(move.message_id) for move in moves], args=args)
 

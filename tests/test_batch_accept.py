@@ -64,7 +64,7 @@ def chunk_ranges(redis_client) -> dict[str, list[tuple[int, int]]]:
 
 def assert_every_row_on_its_way_once(redis_client, rows: int = ROWS) -> None:
     records = [key for key in redis_client.keys("dispatch:msg:*") if key.count(":") == 2]
-    external_ids = [redis_client.hget(key, "external_id") for key in records]
+    external_ids = [redis_client.hget(key, "ext") for key in records]
     assert len(records) == len(set(external_ids)) == rows
     assert redis_client.hget("dispatch:counts", "queued") == str(rows)
     ranges = chunk_ranges(redis_client)

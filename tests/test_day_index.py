@@ -61,6 +61,7 @@ def test_a_report_of_a_long_provider_id_keeps_the_record_compact_and_is_applied_
     assert services.reports.apply(delivered(WAMID)) == "duplicate"
     assert redis_client.object("encoding", key) in ("ziplist", "listpack")
     # A record written before: its created_at in ISO text, a report seen under its whole key.
+    redis_client.hdel(key, "t0")
     redis_client.hset(key, mapping={"created_at": "2026-12-01T10:00:00.000Z", f"report:{WAMID}:read": 1})
     assert services.reports.apply(StatusReport("mock", WAMID, statuses.READ, f"{WAMID}:read")) == "duplicate"
 
@@ -74,7 +75,7 @@ def test_a_report_for_an_id_nobody_sent_is_parked(services, redis_client):
 def test_an_entry_whose_message_holds_another_provider_id_finds_nothing(services, redis_client):
     """As if two provider ids' digests met: the report finds no message rather than the wrong one."""
     message_id = sent(services, "c-1", WAMID)
-    redis_client.hset(redis_keys.MESSAGE.key(message_id), "provider_message_id", "another")
+    redis_client.hset(redis_keys.MESSAGE.key(message_id), "pmid", "another")
     assert services.reports.apply(delivered(WAMID)) == "parked"
     assert services.store.get(message_id).status == statuses.SENT
 

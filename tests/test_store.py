@@ -16,6 +16,7 @@ from dispatcher.accounts import key_id
 from dispatcher.failed_messages import FailedMessages
 from dispatcher.messages import IdempotencyConflict, MessageService, Route, new_message
 from dispatcher.names import message_id_for
+from dispatcher.record_names import readable
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
 from dispatcher.store import ROWS_PER_SCRIPT, MessageStore, NewMessage, connect
@@ -219,8 +220,9 @@ def test_a_message_fingerprinted_with_hex_digits_still_replays_and_still_conflic
     accepted = service.accept("k", PHONE, "Olá", "c1", Route("mock"))
     whole = hashlib.sha256(f"{PHONE}\x00Olá\x00".encode()).digest()
     key = redis_keys.MESSAGE.key(accepted.message_id)
-    assert redis_client.hget(key, "fingerprint") == str(int.from_bytes(whole[:8], "big", signed=True))
+    assert redis_client.hget(key, "fp") == str(int.from_bytes(whole[:8], "big", signed=True))
     assert redis_client.object("encoding", key) in ("ziplist", "listpack")
+    redis_client.hdel(key, "fp")  # and as written before the short names (dispatcher/record_names.py)
     redis_client.hset(key, "fingerprint", whole.hex()[:digits])
     assert service.accept("k", PHONE, "Olá", "c1", Route("mock")).replayed
     _, rows = service.accept_batch("k", [new_message("k", "c1", PHONE, "Olá", Route("mock"))], Route("mock"))
@@ -234,8 +236,9 @@ def test_a_record_keeps_its_times_as_epoch_milliseconds_and_one_written_before_k
 ):
     accepted = service.accept("k", PHONE, "Olá", "c1", Route("mock"))
     key = redis_keys.MESSAGE.key(accepted.message_id)
-    kept = redis_client.hget(key, "created_at")
+    kept = redis_client.hget(key, "t0")
     assert kept.isdigit() and iso(int(kept) / 1000) == accepted.queued_at == store.get(accepted.message_id).created_at
+    redis_client.hdel(key, "t0")  # and as written before the short names (dispatcher/record_names.py)
     redis_client.hset(key, mapping={"created_at": "2026-01-02T03:04:05.678Z", "updated_at": "2026-01-02T03:04:06.000Z"})
     message = store.get(accepted.message_id)
     assert (message.created_at, message.updated_at) == ("2026-01-02T03:04:05.678Z", "2026-01-02T03:04:06.000Z")
@@ -308,7 +311,7 @@ def test_a_replay_finds_a_message_accepted_with_an_external_id_key(service, stor
     text in their record: a replay still answers them, and a worker still sends them."""
     legacy_id = f"msg-{uuid.uuid4()}"
     new = service.accept("k", PHONE, "Olá", "c1", Route("mock"))  # only to write a record as today's code does
-    fields = redis_client.hgetall(redis_keys.MESSAGE.key(new.message_id))
+    fields = readable(redis_client.hgetall(redis_keys.MESSAGE.key(new.message_id)))  # with the long names, as then
     redis_client.delete(redis_keys.MESSAGE.key(new.message_id), redis_keys.CONTENT.key(new.message_id))
     redis_client.hset(redis_keys.MESSAGE.key(legacy_id), mapping={**fields, "message_id": legacy_id, "body": "Olá"})
     redis_client.set(redis_keys.EXTERNAL_ID.key("k", "c1"), legacy_id)

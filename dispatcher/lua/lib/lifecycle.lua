@@ -93,8 +93,8 @@ local function step(status, now, attempt)
   return status .. '@' .. millis(now)
 end
 
--- When the message last moved, by the tokens of its history (`created`: the record's created_at, epoch ms, or
--- nil in a record written before, whose own updated_at says it): the time of the last one not ignored.
+-- When the message last moved, by the tokens of its history (`created`: the record's t0, its creation, epoch ms,
+-- or nil in a record written before, whose own updated_at says it): the time of the last one not ignored.
 local function last_moved(tokens, created)
   if not created then return nil end
   local moved = created
@@ -105,7 +105,7 @@ local function last_moved(tokens, created)
 end
 
 -- The record's `steps`, and its `reports` when they change (else nil), once `entry` is added to the history
--- they held (`created`: the record's created_at, epoch milliseconds or, in a record written before, ISO
+-- they held (`created`: the record's t0, its creation, in epoch milliseconds or, in a record written before, ISO
 -- text): written with the move. A token's time is kept relative to `created`.
 local function history_after(key, steps, reports, created, entry)
   local log = key .. ':log'
@@ -149,11 +149,12 @@ end
 
 -- The fields a move writes for its step `entry`: {'steps', ..., ['reports', ...]} (see history_after), and
 -- `updated_at` when its history leaves the record, which said until then when it last moved. `known`: the
--- record's steps, reports and created_at as the caller read them in this script (see `move`), or nil.
+-- record's steps, reports and t0 as the caller read them in this script (see `move`), or nil.
 local function history_fields(key, entry, known)
+  -- got[4]: a record written before the short names (dispatcher/record_names.py) has its t0 as created_at.
   local got = known and {known.steps, known.reports, known.created_at}
-              or redis.call('HMGET', key, 'steps', 'reports', 'created_at')
-  local steps, reports, moved = history_after(key, got[1] or nil, got[2] or nil, got[3], entry)
+              or redis.call('HMGET', key, 'steps', 'reports', 't0', 'created_at')
+  local steps, reports, moved = history_after(key, got[1] or nil, got[2] or nil, got[3] or got[4], entry)
   local fields = {'steps', steps}
   if reports then
     fields[3], fields[4] = 'reports', reports
@@ -206,7 +207,7 @@ local function set_retention(key, day, status, logged)
     -- What only a waiting or sending message needs goes too: every byte of a record is kept for the retention.
     redis.call('HDEL', key, 'lease_until', 'next_attempt_at', 'paced_until')
   else
-    redis.call('HDEL', key, 'finished_day')
+    redis.call('HDEL', key, 'fday', 'finished_day')  -- and its name before (dispatcher/record_names.py)
   end
 end
 
@@ -222,7 +223,7 @@ end
 local function count_move(key, record, old, new, now, now_iso)
   if old == new then return end
   -- A finished message's count lives in the bucket of the day it finished; anything else counts today.
-  local day = FINISHED[old] and tonumber(record.finished_day or '') or math.floor(now / DAY)
+  local day = FINISHED[old] and tonumber(record.fday or '') or math.floor(now / DAY)
   if old then bump(count_key(old, day), old, -1) end
   if FINISHED[new] and not FINISHED[old] then
     day = math.floor(now / DAY)
@@ -265,20 +266,23 @@ end
 
 -- The fields of a message that its counters need, read in one step (a call into Redis is what a script spends
 -- most on), with its callback_url when the move finishes it (lib/outbox.lua reads the rest only if it has one).
-local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'finished_day', 'callback_url'}
+local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'fday', 'callback_url'}
 
 local RECORD_FIELD = {}  -- name -> true, for `record_after`
 for _, name in ipairs(RECORD_FIELDS) do RECORD_FIELD[name] = true end
 
+-- A record written before the short names (dispatcher/record_names.py) has its fday as finished_day (values[1]).
 local function read_record(key, finishing)
-  local values, record = redis.call('HMGET', key, unpack(RECORD_FIELDS, 1, finishing and 6 or 5)), {}
-  for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i] end
+  local values = redis.call('HMGET', key, 'finished_day', unpack(RECORD_FIELDS, 1, finishing and 6 or 5))
+  local record = {}
+  for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i + 1] end
+  record.fday = record.fday or values[1]
   return record
 end
 
 -- The record's RECORD_FIELDS after a move that wrote `fields` ({name, value, ...}), from `known`, what the caller
 -- read of them before it (name -> value): the read a move would make again, saved. A move that finishes the
--- message also writes its finished_day, which count_move reads only of a message that was already finished.
+-- message also writes its fday (the day it finished), which count_move reads only of a message already finished.
 local function record_after(known, fields)
   local record = {}
   for _, name in ipairs(RECORD_FIELDS) do record[name] = known[name] end
@@ -291,7 +295,7 @@ end
 -- Move one message to `new`: its status (and `fields`, {name, value, ...}, written with it), a history entry,
 -- the counters; `deadline` keeps the reconciler watching it (false: stop watching). `known`: what the caller
 -- read of the message in this script, if it did, so that the move does not read it again: its RECORD_FIELDS
--- (see record_after) and its steps, reports and created_at (see history_fields); or nil.
+-- (see record_after) and its steps, reports and t0 (see history_fields); or nil.
 local function move(key, id, old, new, now, now_iso, entry, deadline, fields, known)
   -- The table is the rule: a script asking for a move it does not allow is a bug, stopped here.
   if not MOVES[tostring(old) .. '>' .. new] then error('ILLEGAL_MOVE ' .. tostring(old) .. ' -> ' .. new) end
@@ -304,7 +308,7 @@ local function move(key, id, old, new, now, now_iso, entry, deadline, fields, kn
   end
   for _, value in ipairs(fields or {}) do changes[#changes + 1] = value end
   if FINISHED[new] and not FINISHED[old] then
-    changes[#changes + 1] = 'finished_day'
+    changes[#changes + 1] = 'fday'
     changes[#changes + 1] = math.floor(now / DAY)
   end
   redis.call('HSET', key, unpack(changes))
