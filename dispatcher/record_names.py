@@ -14,6 +14,7 @@ from __future__ import annotations
 
 STORED = {
     "external_id": "ext",
+    "recipient": "to",
     "fingerprint": "fp",
     "created_at": "t0",  # the time the steps' offsets count from (dispatcher/history.py)
     "provider_message_id": "pmid",  # as in the provider ids' index, dispatch:pmids

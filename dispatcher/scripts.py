@@ -24,17 +24,19 @@ _LUA = Path(__file__).with_name("lua")
 
 # Library → the libraries it calls, in the order they are prepended (each after what it calls).
 LIBRARIES: dict[str, tuple[str, ...]] = {
+    "record_names": (),  # a record's fields as written before their short names (dispatcher/record_names.py)
     "retention": (),  # how long what finished on a day is kept
     "quotas": (),  # an account's request rate and daily count
-    "outbox": (),  # queuing callback events: a message's status, a batch's completion, dead deliveries
+    "outbox": ("record_names",),  # queuing callback events: a message's status, a batch's completion, dead deliveries
     "packed": (),  # message ids and digests as bytes, where a list or an index holds one a message
-    "day_index": ("retention", "packed"),  # a value → what it finds, kept by the day (provider ids, whose a reply is)
-    "lifecycle": ("outbox", "retention"),  # a message's moves, its counters, its retention, a claim
+    # a value → what it finds, kept by the day (provider ids, whose a reply is)
+    "day_index": ("record_names", "retention", "packed"),
+    "lifecycle": ("record_names", "outbox", "retention"),  # a message's moves, its counters, its retention, a claim
     "reports": ("lifecycle",),  # a provider's status reports, applied or parked
     "senders": (),  # a sender's id in key names, its settings, its auto-pause
     "validity": ("lifecycle", "senders"),  # a waiting message past its expires_at becomes expired
     "pacing": ("lifecycle", "senders"),  # a sender's pace, daily cap and warm-up
-    "pools": ("lifecycle", "senders", "pacing"),  # a pool's message given its member
+    "pools": ("record_names", "lifecycle", "senders", "pacing"),  # a pool's message given its member
     "contacts": ("outbox", "day_index"),  # opt-outs, the 24-hour window, a contact's day, whose a reply is
     "contact_claims": ("lifecycle", "senders", "contacts"),  # a contact's rules again at the claim
     "content": (),  # what a message says, in its own key
@@ -44,14 +46,14 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
     "create": ("quotas", "contacts", "content"),
-    "create_rows": ("contacts", "content", "packed"),
+    "create_rows": ("record_names", "contacts", "content", "packed"),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),
     # sending (dispatcher/store.py)
-    "claim": ("lifecycle", "pools", "validity", "contact_claims", "content"),
-    "claim_group": ("lifecycle", "pools", "validity", "contact_claims", "content"),
-    "advance": ("lifecycle", "reports", "senders", "contacts", "day_index"),
+    "claim": ("record_names", "lifecycle", "pools", "validity", "contact_claims", "content"),
+    "claim_group": ("record_names", "lifecycle", "pools", "validity", "contact_claims", "content"),
+    "advance": ("record_names", "lifecycle", "reports", "senders", "contacts", "day_index"),
     "keep": (),
     "unlock": (),
     "pop_due": (),
@@ -62,7 +64,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "cancel": ("lifecycle",),
     "cancel_batch": ("lifecycle", "packed"),
     "set_batch_state": (),
-    "retry": ("lifecycle",),
+    "retry": ("record_names", "lifecycle"),
     "resume_sender": (),
     # sender pools (dispatcher/pools.py)
     "fail_over": (),
@@ -70,7 +72,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # provider webhooks (dispatcher/status_reports.py)
     "report": ("reports", "day_index"),
     # the callback outbox (dispatcher/outbox.py)
-    "receive": ("outbox", "contacts", "day_index"),
+    "receive": ("record_names", "outbox", "contacts", "day_index"),
     # contacts' rules (dispatcher/contacts.py)
     "set_opt_out": ("contacts",),
     "take_chains": (),

@@ -37,6 +37,7 @@ from redis.client import NEVER_DECODE
 
 from dispatcher import history, redis_keys
 from dispatcher.names import unpacked_message_id
+from dispatcher.record_names import readable
 from dispatcher.store import MessageStore
 from scripts.embedded_redis import EmbeddedRedis
 from tests.conftest import API_KEY, auth, wait_for
@@ -122,8 +123,9 @@ def rows_of(client: redis.Redis, message_ids: list[str]) -> dict[str, Row]:
         pipe.get(key + ":log")
     replies = pipe.execute()
     rows = {}
-    for message_id, record, log in zip(message_ids, replies[::2], replies[1::2], strict=True):
-        assert record, f"{message_id} has no record"
+    for message_id, stored, log in zip(message_ids, replies[::2], replies[1::2], strict=True):
+        assert stored, f"{message_id} has no record"
+        record = readable(stored)
         rows[record["external_id"]] = Row(
             message_id,
             record["external_id"],

@@ -20,7 +20,7 @@ from dispatcher.store import Move
 from providers.inbound import IncomingMessage, StatusReport
 from tasks.delivery import Outcome, record
 from tasks.envelope import publishers
-from tests.conftest import API_KEY, auth
+from tests.conftest import API_KEY, auth, operator
 
 DAY = 86400
 PHONE = "+5564999998888"
@@ -59,7 +59,7 @@ def sent_bulk_rows(client, services, redis_client) -> list[str]:
     batch_id, store = answer.json["batch_id"], services.store
     as_written_before(redis_client, answer.json["results"][1]["message_id"])
     _, claims = store.claim_group(batch_id, store.batch_message_ids(batch_id, 0, 2))
-    assert [claim.external_id for claim in claims] == ["r-0", "r-1"]  # what the provider is sent
+    assert [(claim.recipient, claim.external_id) for claim in claims] == [(PHONE, "r-0"), (PHONE, "r-1")]  # as sent
     for n, claim in enumerate(claims):
         outcome = Outcome(statuses.SENT, provider_message_id=f"wamid.{n}")
         assert record(store, claim.message_id, outcome, claim.attempt) == "ok"
@@ -86,7 +86,7 @@ def accept(services, external_id: str, route: Route = MOCK) -> str:
 
 def sent(services, message_id: str, provider_message_id: str) -> None:
     claim = services.store.claim(message_id, take_over_expired=True)
-    assert claim.external_id == services.store.get(message_id).external_id  # what the provider is sent
+    assert (claim.recipient, claim.external_id) == (PHONE, services.store.get(message_id).external_id)  # as sent
     assert record(services.store, message_id, Outcome(statuses.SENT, provider_message_id), claim.attempt) == "ok"
 
 
@@ -184,9 +184,26 @@ def test_a_move_of_a_finished_message_written_before_counts_on_the_day_it_finish
 def test_a_sent_move_that_names_no_provider_id_indexes_the_one_a_record_written_before_holds(services, redis_client):
     message_id = accept(services, "c-1")
     claim = services.store.claim(message_id, take_over_expired=True)
-    key = redis_keys.MESSAGE.key(message_id)
-    redis_client.hset(key, "provider_message_id", "p-1")  # as the layout before wrote it
+    as_written_before(redis_client, message_id)
+    redis_client.hset(redis_keys.MESSAGE.key(message_id), "provider_message_id", "p-1")
     move = Move(message_id, statuses.SENT, (statuses.SENDING,), attempt=claim.attempt)
     assert services.store.move([move]) == ["ok"]
     reported(services, "p-1", statuses.DELIVERED)
     assert services.store.get(message_id).status == statuses.DELIVERED
+
+
+def test_a_sticky_pools_message_written_before_goes_through_the_member_that_wrote_to_its_contact(
+    client, services, redis_client
+):
+    members = [{"provider": "mock", "sender": sender} for sender in ("a", "b")]
+    assert client.put("/v1/pools/loja", json={"members": members, "sticky": True}, headers=operator()).status_code < 300
+    claims = []
+    for n in range(2):
+        body = {"recipient_phone": PHONE, "message_body": "Olá", "external_id": f"c-{n}", "pool": "loja"}
+        message_id = client.post("/v1/messages/send", json=body, headers=auth()).json["message_id"]
+        if n == 1:
+            as_written_before(redis_client, message_id)
+        claims.append(services.store.claim(message_id, take_over_expired=True))
+        outcome = Outcome(statuses.SENT, provider_message_id=f"p-{n}")
+        assert record(services.store, message_id, outcome, claims[-1].attempt) == "ok"
+    assert claims[1].outcome == "claimed" and claims[1].sender == claims[0].sender

@@ -60,10 +60,10 @@ local function advance(key, at)
   local entry, attempt, seconds, pairs_count = ARGV[at + 5], ARGV[at + 6], tonumber(ARGV[at + 7]),
                                                tonumber(ARGV[at + 8])
   local first, next_at = at + 9, at + 9 + 2 * pairs_count
-  -- A record written before the short names (dispatcher/record_names.py) has 17 to 19 in place of 9, 12 and 16.
   local f = redis.call('HMGET', key, 'status', 'attempts', 'provider', 'pool', 'sender', 'account', 'key_id',
-                       'recipient', 'pmid', 'next_attempt_at', 'batch_id', 'fday', 'callback_url', 'steps',
-                       'reports', 't0', 'provider_message_id', 'finished_day', 'created_at')
+                       'to', 'pmid', 'next_attempt_at', 'batch_id', 'fday', 'callback_url', 'steps',
+                       'reports', 't0')
+  if f[1] and not f[16] then f[8], f[9], f[16] = unpack(written_before(key, 'to', 'pmid', 't0')) end
   local status = f[1]
   if not status then return 'missing', next_at end
   if not string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) then return status, next_at end
@@ -74,12 +74,12 @@ local function advance(key, at)
   if new == 'retrying' then
     redis.call('ZADD', 'dispatch:due', field_of('next_attempt_at', first, next_at - 1) or f[10] or now, id)
   end
-  local known = {batch_id = f[11], provider = f[3], sender = f[5], pool = f[4], fday = f[12] or f[18],
-                 callback_url = f[13], steps = f[14], reports = f[15], created_at = f[16] or f[19]}
+  local known = {batch_id = f[11], provider = f[3], sender = f[5], pool = f[4], fday = f[12],
+                 callback_url = f[13], steps = f[14], reports = f[15], created_at = f[16]}
   move(key, id, status, new, now, now_iso, entry, deadline ~= '' and deadline, {unpack(ARGV, first, next_at - 1)},
        known)
   if new == 'sent' then
-    note_sent(key, id, packed_id, f, field_of('pmid', first, next_at - 1) or f[9] or f[17])
+    note_sent(key, id, packed_id, f, field_of('pmid', first, next_at - 1) or f[9])
   end
   if status == 'sending' then
     if seconds then observe_latency(f[3] or '', seconds) end

@@ -47,10 +47,8 @@ if opens > now and status ~= 'sending' then
   hold_for_window(key, id, status, opens, now, now_iso)
   return {'scheduled', 0}
 end
--- 9: 2 in a record written before the short names (dispatcher/record_names.py).
-local f = redis.call('HMGET', key, 'recipient', 'ext', 'provider', 'sender', 'pool', 'account', 'key_id',
-                     'opt_out_reply', 'external_id')
-f[2] = f[2] or f[9]
+local f = redis.call('HMGET', key, 'to', 'ext', 'provider', 'sender', 'pool', 'account', 'key_id', 'opt_out_reply')
+if not f[2] then f[1], f[2] = unpack(written_before(key, 'to', 'ext')) end
 if status ~= 'sending' and cancel_if_opted_out(key, id, status, {f[6], f[7], f[1], f[8]}, now, now_iso) then
   return {'canceled', 0}
 end

@@ -16,11 +16,10 @@ local batch_id = string.sub(KEYS[1], #'dispatch:batch:' + 1)  -- every row's: th
 for i = 6, #ARGV do
   local id = ARGV[i]
   local key = 'dispatch:msg:' .. id
-  -- 16 and 17: 4 and 15 in a record written before the short names (dispatcher/record_names.py).
-  local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'recipient', 'ext', 'provider', 'sender',
+  local f = redis.call('HMGET', key, 'status', 'next_attempt_at', 'to', 'ext', 'provider', 'sender',
                       'scheduled_for', 'pool', 'expires_at', 'account', 'key_id', 'opt_out_reply', 'steps',
-                      'reports', 't0', 'external_id', 'created_at')
-  f[4], f[15] = f[4] or f[16], f[15] or f[17]
+                      'reports', 't0')
+  if f[1] and not f[15] then f[3], f[4], f[15] = unpack(written_before(key, 'to', 'ext', 't0')) end
   local expired = WAITING[f[1]] and expire_if_past(key, id, f[1], f[9], now, now_iso)
   -- Waiting, and due: a retry's or a schedule's time has come.
   local waiting = not expired and WAITING[f[1]] and not (f[1] == 'retrying' and tonumber(f[2] or '0') > now)

@@ -41,16 +41,16 @@ for i, row in ipairs(rows) do
   local existing = redis.call('GET', ext_prefix .. external_id)
                    or (redis.call('EXISTS', key) == 1 and id)
   if existing then
-    -- 3: 1 in a record written before the short names (dispatcher/record_names.py).
-    local f = redis.call('HMGET', 'dispatch:msg:' .. existing, 'fp', 'batch_id', 'fingerprint')
-    out[#out + 1] = {0, existing, f[1] or f[3] or '', f[2] or ''}
+    local f = redis.call('HMGET', 'dispatch:msg:' .. existing, 'fp', 'batch_id')
+    if not f[1] then f[1] = written_before('dispatch:msg:' .. existing, 'fp')[1] end
+    out[#out + 1] = {0, existing, f[1] or '', f[2] or ''}
   else
     local refused = rules and (refusals[i] or count_contact(rules.account, row[3], rules))
     if refused then
       out[#out + 1] = {-1, refused}
     else
-      redis.call('HSET', key, 'ext', external_id, 'recipient', row[3], 'fp', row[5], 'status', status,
-                 'attempts', 0, unpack(shared))
+      redis.call('HSET', key, 'ext', external_id, 'to', row[3], 'fp', row[5], 'status', status, 'attempts', 0,
+                 unpack(shared))
       write_content(key, row[4], ARGV[8])
       redis.call('RPUSH', KEYS[2], packed_message_id(id))  -- 16 bytes, not 40 (lib/packed.lua)
       if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end

@@ -16,11 +16,10 @@ local now = tonumber(ARGV[4])
 if ARGV[8] ~= '' then
   answered = message_of_provider_id(ARGV[7], ARGV[8], now) or ''
   if answered ~= '' then
-    -- 6: 2 in a record written before the short names (dispatcher/record_names.py).
-    local f = redis.call('HMGET', 'dispatch:msg:' .. answered, 'callback_url', 'ext', 'batch_id', 'account',
-                         'key_id', 'external_id')
-    event.in_reply_to = {message_id = answered, external_id = f[2] or f[6] or cjson.null,
-                         batch_id = f[3] or cjson.null}
+    local key = 'dispatch:msg:' .. answered
+    local f = redis.call('HMGET', key, 'callback_url', 'ext', 'batch_id', 'account', 'key_id')
+    if not f[2] then f[2] = written_before(key, 'ext')[1] end
+    event.in_reply_to = {message_id = answered, external_id = f[2] or cjson.null, batch_id = f[3] or cjson.null}
     if f[1] then url = f[1] end
     account = f[4] or f[5]
   end

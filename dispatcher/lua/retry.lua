@@ -7,9 +7,8 @@ local key, id, now, now_iso = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local status = redis.call('HGET', key, 'status')
 if not status then return 'missing' end
 if status ~= 'failed' then return status end
--- Named provider_message_id in a record written before the short names (dispatcher/record_names.py).
-local provider_id = redis.call('HMGET', key, 'pmid', 'provider_message_id')
-if (provider_id[1] or provider_id[2] or '') ~= '' then return 'already_sent' end
+local provider_id = written_before(key, 'pmid')[1]  -- either name: an operator's retry is rare
+if provider_id and provider_id ~= '' then return 'already_sent' end
 redis.call('HSET', key, 'attempts', 0)
 redis.call('HDEL', key, 'lease_until', 'next_attempt_at', 'paced_until')
 move(key, id, status, 'queued', now, now_iso, cjson.encode({status = 'queued', at = now_iso, reason = 'retry'}),

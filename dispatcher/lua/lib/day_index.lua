@@ -52,8 +52,9 @@ local function message_of_provider_id(provider, provider_id, now)
   local id = (packed and unpacked_message_id(packed))
     or redis.call('GET', 'dispatch:pmid:' .. provider .. ':' .. provider_id)
   if not id then return false end
-  -- 4 and 5: 1 and 3 in a record written before the short names (dispatcher/record_names.py).
-  local f = redis.call('HMGET', 'dispatch:msg:' .. id, 'pmid', 'status', 't0', 'provider_message_id', 'created_at')
-  if (f[1] or f[4]) ~= provider_id then return false end
-  return id, f[2], f[3] or f[5]
+  local key = 'dispatch:msg:' .. id
+  local f = redis.call('HMGET', key, 'pmid', 'status', 't0')
+  if f[2] and not f[3] then f[1], f[3] = unpack(written_before(key, 'pmid', 't0')) end
+  if f[1] ~= provider_id then return false end
+  return id, f[2], f[3]
 end

@@ -151,10 +151,10 @@ end
 -- `updated_at` when its history leaves the record, which said until then when it last moved. `known`: the
 -- record's steps, reports and t0 as the caller read them in this script (see `move`), or nil.
 local function history_fields(key, entry, known)
-  -- got[4]: a record written before the short names (dispatcher/record_names.py) has its t0 as created_at.
   local got = known and {known.steps, known.reports, known.created_at}
-              or redis.call('HMGET', key, 'steps', 'reports', 't0', 'created_at')
-  local steps, reports, moved = history_after(key, got[1] or nil, got[2] or nil, got[3] or got[4], entry)
+              or redis.call('HMGET', key, 'steps', 'reports', 't0')
+  if not got[3] then got[3] = written_before(key, 't0')[1] end
+  local steps, reports, moved = history_after(key, got[1] or nil, got[2] or nil, got[3], entry)
   local fields = {'steps', steps}
   if reports then
     fields[3], fields[4] = 'reports', reports
@@ -223,7 +223,8 @@ end
 local function count_move(key, record, old, new, now, now_iso)
   if old == new then return end
   -- A finished message's count lives in the bucket of the day it finished; anything else counts today.
-  local day = FINISHED[old] and tonumber(record.fday or '') or math.floor(now / DAY)
+  local finished_on = FINISHED[old] and tonumber(record.fday or written_before(key, 'fday')[1] or '')
+  local day = finished_on or math.floor(now / DAY)
   if old then bump(count_key(old, day), old, -1) end
   if FINISHED[new] and not FINISHED[old] then
     day = math.floor(now / DAY)
@@ -271,12 +272,9 @@ local RECORD_FIELDS = {'batch_id', 'provider', 'sender', 'pool', 'fday', 'callba
 local RECORD_FIELD = {}  -- name -> true, for `record_after`
 for _, name in ipairs(RECORD_FIELDS) do RECORD_FIELD[name] = true end
 
--- A record written before the short names (dispatcher/record_names.py) has its fday as finished_day (values[1]).
 local function read_record(key, finishing)
-  local values = redis.call('HMGET', key, 'finished_day', unpack(RECORD_FIELDS, 1, finishing and 6 or 5))
-  local record = {}
-  for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i + 1] end
-  record.fday = record.fday or values[1]
+  local values, record = redis.call('HMGET', key, unpack(RECORD_FIELDS, 1, finishing and 6 or 5)), {}
+  for i, name in ipairs(RECORD_FIELDS) do record[name] = values[i] end
   return record
 end
 

@@ -31,8 +31,8 @@ end
 -- fails, is retried and is sent gets distinct ids.
 local function report_status(key, id, record, new, now, now_iso)
   if not FINISHED[new] or not record.callback_url then return end
-  -- 5: 1 in a record written before the short names (dispatcher/record_names.py).
-  local f = redis.call('HMGET', key, 'ext', 'last_error', 'account', 'key_id', 'external_id')
+  local f = redis.call('HMGET', key, 'ext', 'last_error', 'account', 'key_id')
+  if not f[1] then f[1] = written_before(key, 'ext')[1] end
   local number = redis.call('HINCRBY', key, 'events', 1)
   local err = cjson.null
   if new == 'failed' and f[2] then
@@ -40,7 +40,7 @@ local function report_status(key, id, record, new, now, now_iso)
     err = {code = tostring(last.code or ''), message = last.message or ''}
   end
   enqueue_event(id, record.callback_url, {event_id = id .. '.' .. number, type = 'message.' .. new, message_id = id,
-                                          external_id = f[1] or f[5] or cjson.null, batch_id = record.batch_id or cjson.null,
+                                          external_id = f[1] or cjson.null, batch_id = record.batch_id or cjson.null,
                                           status = new, at = now_iso, error = err,
                                           provider = record.provider or cjson.null,
                                           sender = record.sender or cjson.null, pool = record.pool or cjson.null},

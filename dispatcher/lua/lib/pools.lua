@@ -89,7 +89,8 @@ local function route_pool(key, id, name, provider, sender, limits, now, now_iso)
   if not member then
     local sticky = false
     if pool[2] == '1' then
-      local f = redis.call('HMGET', key, 'account', 'key_id', 'recipient')
+      local f = redis.call('HMGET', key, 'account', 'key_id', 'to')
+      if not f[3] then f[3] = written_before(key, 'to')[1] end
       sticky = redis.call('GET', 'dispatch:sticky:' .. (f[1] or f[2] or '') .. ':' .. name .. ':' .. f[3])
     end
     local capped
