@@ -1,13 +1,14 @@
-"""The names five fields of a message record are stored under in Redis: shorter than the names the code and the
+"""The names six fields of a message record are stored under in Redis: shorter than the names the code and the
 API give them, because a record is kept for the whole retention and every byte of it counts.
 
-The five long names took 48 bytes of a sent bulk row's record: enough to put its listpack (356 bytes) one of
-Redis's allocation classes up, 384 bytes, not 320 (64 bytes a message; `python -m bench.memory`). The rest keep
-their names, so that `redis-cli HGETALL dispatch:msg:<id>` still reads as the API's fields.
+The six long names took 55 bytes more of a sent bulk row's record, enough to keep its listpack (about 360 bytes)
+in the allocator's 384-byte class rather than the 320-byte one below: 64 bytes a message (`python -m
+bench.memory`: 638 → 574 bytes a bulk row, 541 → 478 a single send). The rest keep their names, so that
+`redis-cli HGETALL` of a record still reads much as the API's fields.
 
-A record written before this layout (2026-12-07) keeps its long names until it expires: every reader takes
-either, the scripts as they take `key_id` for `account` (the new name first, then the old one, in the same
-HMGET: see the Lua scripts that read `ext`, `fp`, `t0`, `pmid` or `fday`), and Python through `readable`.
+A record written before this layout (2026-12-07) keeps its long names until it expires. Python reads either
+through `readable`; the scripts ask for the short names and, only for a record written before, again for the
+long ones (lib/record_names.lua).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ STORED = {
     "recipient": "to",
     "fingerprint": "fp",
     "created_at": "t0",  # the time the steps' offsets count from (dispatcher/history.py)
-    "provider_message_id": "pmid",  # as in the provider ids' index, dispatch:pmids
+    "provider_message_id": "pmid",  # as the provider ids' index calls it
     "finished_day": "fday",
 }
 _READABLE = {stored: name for name, stored in STORED.items()}

@@ -37,7 +37,7 @@ RECORD_VALUE_BYTES = 256
 
 def warn_if_records_bloat(client: redis.Redis) -> None:
     """Shout when Redis would keep a record holding one value over 64 bytes (a callback URL, a long external_id)
-    as a hashtable: every such message would keep about 1.4 KB of RAM for its whole retention, not 0.8 KB
+    as a hashtable: every such message would keep about 1.3 KB of RAM for its whole retention, not 0.7 KB
     (`python -m bench.memory`, reach-town's single sends). `hash-max-ziplist-value` is the name Redis 6 knows
     and Redis 7 still answers to (hash-max-listpack-value)."""
     try:

@@ -60,7 +60,8 @@ MESSAGE = Family(
     "msg:<message id>",
     "hash",
     "the message record: its recipient, route, status, attempts, last error, times, and its history while it "
-    "is short (`steps`, dispatcher/history.py)",
+    "is short (`steps`, dispatcher/history.py); six fields under short names (`ext`, `to`, `fp`, `t0`, `pmid`, "
+    "`fday`: dispatcher/record_names.py)",
 )
 CONTENT = Family(
     "msg:<message id>:content",
