@@ -1,13 +1,15 @@
 """What Redis executes to send bulk rows, counted in instructions: a figure that does not move with the machine's
 load, to tell a slice's real cost from this machine's noise.
 
-Usage: python -m bench.redis_instructions [ROWS] [drain|reports]
+Usage: python -m bench.redis_instructions [ROWS] [drain|reports|accept]
 Starts redis-server under valgrind's callgrind (Debian's valgrind; the redis-server the tests use), and counts
-the instructions Redis runs for one of two things, in all and per message. Python's side is not counted.
+the instructions Redis runs for one of three things, in all and per message. Python's side is not counted.
 - `drain` (the default): ROWS templated bulk rows (default 2,000) accepted, then, counted, claimed 100 at a time
   and recorded `sent` as a worker's chunk does (`claim_group`, then one `move` of the group).
 - `reports`: ROWS single sends accepted and sent, then, counted, each reported `delivered` by its provider's
   webhook as the API applies it (`StatusReports.apply`: the provider id's lookup, the move, the report's digest).
+- `accept`: counted, ROWS templated bulk rows accepted in one request, as the API accepts them (`accept_batch`:
+  the rows' create_rows calls and the batch's start).
 Run it for two commits in the same way to compare them: the count repeats within 0.2 %.
 """
 
@@ -87,8 +89,19 @@ def _reports(url: str, rows: int, zero) -> None:
             raise SystemExit(f"a report was not applied: {provider_id}")
 
 
+def _accept(url: str, rows: int, zero) -> None:
+    """Call `zero()`, then accept `rows` templated bulk rows in one request."""
+    settings = load_settings(service_env(url, MOCK_LATENCY_MS="0"))
+    services = build_services(settings, publishers(settings.queue_name))
+    zero()
+    (batch_id,) = accept_campaign(services, key_id("bench"), TEMPLATE, rows, _row, rows)
+    if int(services.store.batch(batch_id)["total"]) != rows:
+        raise SystemExit(f"not every row was accepted: {services.store.batch(batch_id)}")
+
+
 WHAT = {"drain": (_drain, "send {rows:,} bulk rows (claim_group and move, 100 a group)"),
-        "reports": (_reports, "apply {rows:,} delivered reports to single sends")}  # fmt: skip
+        "reports": (_reports, "apply {rows:,} delivered reports to single sends"),
+        "accept": (_accept, "accept {rows:,} bulk rows in one request")}  # fmt: skip
 
 
 def main() -> None:
