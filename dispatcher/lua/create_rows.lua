@@ -33,7 +33,7 @@ if rules then
   for i, row in ipairs(rows) do phones[i] = row[3] end
   refusals = contact_refusals(rules.account, phones, rules)
 end
-local out, created = {}, 0
+local out, created, listed = {}, 0, {}
 for i, row in ipairs(rows) do
   local id, external_id = row[1], row[2]
   local key = 'dispatch:msg:' .. id
@@ -52,7 +52,7 @@ for i, row in ipairs(rows) do
       redis.call('HSET', key, 'ext', external_id, 'to', row[3], 'fp', row[5], 'status', status, 'attempts', 0,
                  unpack(shared))
       write_content(key, row[4], ARGV[8])
-      redis.call('RPUSH', KEYS[2], packed_message_id(id))  -- 16 bytes, not 40 (lib/packed.lua)
+      listed[#listed + 1] = packed_message_id(id)  -- 16 bytes, not 40 (lib/packed.lua)
       if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end
       created = created + 1
       out[#out + 1] = {1}
@@ -60,6 +60,7 @@ for i, row in ipairs(rows) do
   end
 end
 if created > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(listed))  -- in the rows' order, in one call
   if not state then
     local header = {}
     for name, value in pairs(cjson.decode(ARGV[4])) do
