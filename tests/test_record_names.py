@@ -1,4 +1,4 @@
-"""The short names five fields of a message record are stored under (dispatcher/record_names.py): what Redis holds,
+"""The short names six fields of a message record are stored under (dispatcher/record_names.py): what Redis holds,
 and that a record written before, with the long names, is still claimed, sent, reported, counted, shown, replayed,
 retried and told of, as a record written now is. Against a real Redis, through the API and the store, the worker's
 steps taken as a worker takes them."""
