@@ -46,7 +46,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 SCRIPTS: dict[str, tuple[str, ...]] = {
     # accepting (dispatcher/store.py, dispatcher/quotas.py)
     "create": ("quotas", "contacts", "content"),
-    "create_rows": ("record_names", "contacts", "content", "packed"),
+    "create_rows": ("record_names", "contacts", "content"),
     "start_batch": (),
     "admit_request": ("quotas",),
     "admit_messages": ("quotas",),

@@ -23,7 +23,14 @@ from redis.commands.core import Script
 
 from dispatcher import history, record_names, redis_keys, scripts, statuses
 from dispatcher.accounts import owner
-from dispatcher.names import is_batch_id, is_message_id, message_id_for, packed_message_id, unpacked_message_id
+from dispatcher.names import (
+    is_batch_id,
+    is_message_id,
+    message_id_for,
+    packed_message_id,
+    packed_row_ids,
+    unpacked_message_id,
+)
 from dispatcher.send_window import SendWindow
 from dispatcher.senders import sender_id
 from dispatcher.settings import Settings, redis_ssl_options
@@ -371,6 +378,7 @@ class MessageStore:
                     batch_id,
                     rules,
                     members,
+                    packed_row_ids([r.message_id for r in slice_]),
                     *flat_common,
                 ]
                 written.append((slice_, writer.submit(self._create_rows, keys=keys, args=args)))

@@ -14,6 +14,7 @@ import pytest
 
 from dispatcher import statuses
 from dispatcher.messages import MessageService, Route
+from dispatcher.names import message_id_for
 from dispatcher.redis_keys import CONTENT, HISTORY, MESSAGE
 from dispatcher.store import MessageStore, NewMessage, connect
 from tasks.delivery import Outcome, record
@@ -77,10 +78,14 @@ def test_a_history_that_outgrows_its_record_after_the_message_finished_is_kept_a
 
 
 def test_a_batch_paused_for_weeks_keeps_its_rows(store, service, clock, redis_client):
-    rows = [NewMessage(f"msg-{n}", f"e-{n}", "+5564999998888", "hi", "f") for n in range(3)]
+    rows = [NewMessage(message_id_for("k", f"e-{n}"), f"e-{n}", "+5564999998888", "hi", "f") for n in range(3)]
     batch_id, _ = service.accept_batch("k", rows, Route("mock"))
     assert store.set_batch_state(batch_id, "paused", ("running",)) == "ok"
-    for key in [store.batch_key(batch_id), store.batch_key(batch_id) + ":messages", store.message_key("msg-0")]:
+    for key in [
+        store.batch_key(batch_id),
+        store.batch_key(batch_id) + ":messages",
+        store.message_key(rows[0].message_id),
+    ]:
         assert redis_client.ttl(key) == -1, key
     assert service.resume_batch(batch_id) == "ok"
 

@@ -281,16 +281,17 @@ def test_a_batchs_rows_are_written_a_slice_at_a_time_while_the_next_ones_are_sti
     """The rows reach the store as they are validated: each full slice is written while the next is produced
     (the generator below waits for the first slice's rows before it gives the next one), in the rows' order."""
     count = ROWS_PER_SCRIPT + 5
+    ids = [message_id_for("k", f"r{n}") for n in range(count)]
 
     def rows():
         for n in range(count):
             if n == ROWS_PER_SCRIPT:
-                wait_for(lambda: redis_client.exists(redis_keys.MESSAGE.key("msg-r0")), 10, what="the first slice")
-            yield NewMessage(f"msg-r{n}", f"r{n}", PHONE, "Olá", "1")
+                wait_for(lambda: redis_client.exists(redis_keys.MESSAGE.key(ids[0])), 10, what="the first slice")
+            yield NewMessage(ids[n], f"r{n}", PHONE, "Olá", "1")
 
     outcomes = store.create_batch("batch-t", "k", rows(), time.time(), {"provider": "mock"})
     assert [outcome.created for outcome in outcomes] == [True] * count
-    assert redis_client.lrange(redis_keys.BATCH_MESSAGES.key("batch-t"), 0, -1) == [f"msg-r{n}" for n in range(count)]
+    assert store.batch_message_ids("batch-t", 0, count) == ids
 
 
 def test_a_failed_message_keeps_its_content_for_an_operators_retry(service, store, redis_client):

@@ -15,7 +15,7 @@ import pytest
 
 from dispatcher import statuses
 from dispatcher.messages import MessageService, Route
-from dispatcher.names import new_batch_id
+from dispatcher.names import message_id_for, new_batch_id
 from dispatcher.pools import Member, Pool, PoolRegistry
 from dispatcher.provider_setup import ProviderCatalog
 from dispatcher.senders import SenderRegistry
@@ -116,7 +116,7 @@ def test_the_history_says_until_when_it_was_valid_as_the_api_writes_times(store,
 
 
 def test_a_batch_chunk_expires_its_rows_past_their_validity_and_the_batch_completes(store, service, clock):
-    rows = [NewMessage(f"msg-{n}", f"e-{n}", PHONE, "hi", "f") for n in range(3)]
+    rows = [NewMessage(message_id_for("k", f"e-{n}"), f"e-{n}", PHONE, "hi", "f") for n in range(3)]
     batch_id, _ = service.accept_batch("k", rows, Route("mock"), expires_at=clock.now + 5)
     clock.now += 5
     state, claims = store.claim_group(batch_id, [row.message_id for row in rows])
@@ -174,11 +174,11 @@ def test_rows_of_a_batch_still_being_written_expire_once_it_runs(store, service,
     """Expired while its request still writes its rows, a row could finish the batch before its total is counted,
     and the batch would never complete: the sweep waits for it to start."""
     batch_id = new_batch_id()
-    rows = [NewMessage(f"msg-{n}", f"e-{n}", PHONE, "hi", "f") for n in range(2)]
+    rows = [NewMessage(message_id_for("k", f"e-{n}"), f"e-{n}", PHONE, "hi", "f") for n in range(2)]
     store.create_batch(batch_id, "k", rows, clock.now, {"provider": "mock"}, expires_at=clock.now + 1)
     clock.now += 1
     assert store.expire_due() == (0, 2)
-    assert store.statuses_of(["msg-0", "msg-1"]) == ["queued", "queued"]
+    assert store.statuses_of([row.message_id for row in rows]) == ["queued", "queued"]
     assert service.start_accepted(batch_id) == "ok"
     clock.now += 1
     assert store.expire_due() == (2, 2)

@@ -14,12 +14,13 @@
 --       array of [id, external_id, recipient, body, fingerprint] (one string packs far faster than five
 --       arguments a row), the batch's own fields (JSON object), accept deadline, batch id, the contact's
 --       rules (JSON, dispatcher/contacts.py Contacts.rules; '' = none), the content members every row shares
---       (see write_content in lib/content.lua), then the shared field/value items.
-local ext_prefix, status = ARGV[1], ARGV[2]
+--       (see write_content in lib/content.lua), the rows' ids packed as the batch's list keeps them, 16 bytes
+--       each, end to end (dispatcher/names.py packed_row_ids), then the shared field/value items.
+local ext_prefix, status, packed_ids = ARGV[1], ARGV[2], ARGV[9]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'accepting' then return redis.error_reply('BATCH_STARTED batch is ' .. state) end
 local shared = {}
-for i = 9, #ARGV do shared[#shared + 1] = ARGV[i] end
+for i = 10, #ARGV do shared[#shared + 1] = ARGV[i] end
 local expires_at = false
 for i = 1, #shared, 2 do
   if shared[i] == 'expires_at' then expires_at = shared[i + 1] end
@@ -52,7 +53,7 @@ for i, row in ipairs(rows) do
       redis.call('HSET', key, 'ext', external_id, 'to', row[3], 'fp', row[5], 'status', status, 'attempts', 0,
                  unpack(shared))
       write_content(key, row[4], ARGV[8])
-      listed[#listed + 1] = packed_message_id(id)  -- 16 bytes, not 40 (lib/packed.lua)
+      listed[#listed + 1] = string.sub(packed_ids, 16 * i - 15, 16 * i)  -- 16 bytes, not 40 (lib/packed.lua)
       if expires_at then redis.call('ZADD', 'dispatch:expiring', expires_at, id) end
       created = created + 1
       out[#out + 1] = {1}
