@@ -23,6 +23,7 @@ from bench.common import accept_campaign, private_redis, service_env
 from dispatcher import redis_keys, statuses
 from dispatcher.accounts import key_id
 from dispatcher.messages import Route
+from dispatcher.record_names import STORED
 from dispatcher.redis_health import RECORD_VALUE_BYTES
 from dispatcher.services import build_services
 from dispatcher.settings import load_settings
@@ -97,7 +98,7 @@ def _reported(services, count: int, clock: _Clock) -> None:
     _bulk(services, count, clock)
     store = services.store
     records = [key for key in store.redis.scan_iter("dispatch:msg:*", 1000) if key.count(":") == 2]  # not :log
-    ids = [store.redis.hget(key, "pmid") for key in records]  # dispatcher/record_names.py
+    ids = [store.redis.hget(key, STORED["provider_message_id"]) for key in records]
     for status, later in ((statuses.DELIVERED, 3), (statuses.READ, 7200)):
         clock.ahead = later
         for provider_id in filter(None, ids):
