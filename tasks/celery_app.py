@@ -2,6 +2,8 @@
 
 from celery import Celery
 
+from tasks.event_batches import PublishEventsOnATimer
+
 SEND_MESSAGE = "dispatch.send_message"
 SEND_BATCH_CHUNK = "dispatch.send_batch_chunk"
 RECONCILE = "dispatch.reconcile"
@@ -11,3 +13,4 @@ TASK_MODULES = ["tasks.send", "tasks.batch", "tasks.reconcile", "tasks.callbacks
 
 app = Celery("dispatcher", include=TASK_MODULES)
 app.config_from_object("celeryconfig")
+app.steps["consumer"].add(PublishEventsOnATimer)

@@ -7,12 +7,11 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 
-import celery
 import pytest
 
 from dispatcher import statuses
+from tests.celery_events import TaskEvents
 from tests.conftest import auth, operator, wait_for
 from tests.fakes import inbound
 from tests.fakes.receiver import SECRET, FakeReceiver
@@ -287,30 +286,6 @@ def test_reports_and_replies_reach_the_caller_in_order(make_app, start_callbacks
         assert outbox.waiting() == 0
     finally:
         receiver.stop()
-
-
-class TaskEvents:
-    """The Celery events the workers publish (what Flower shows and keeps), gathered by a real event receiver
-    on the broker."""
-
-    def __init__(self, broker_url: str):
-        self.events: list[dict] = []
-        self._app = celery.Celery(broker=broker_url)
-        self._connection = self._app.connection_for_read()
-        self._receiver = self._app.events.Receiver(self._connection, handlers={"*": self.events.append})
-        self._thread = threading.Thread(target=self._receiver.capture, kwargs={"wakeup": True}, daemon=True)
-
-    def __enter__(self) -> TaskEvents:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_) -> None:
-        self._receiver.should_stop = True
-        self._thread.join(5)
-        self._connection.release()
-
-    def of(self, kind: str, **fields) -> list[dict]:
-        return [e for e in self.events if e["type"] == kind and all(e.get(k) == v for k, v in fields.items())]
 
 
 def test_a_reply_task_names_its_chain_without_the_number(make_app, start_callbacks_worker, redis_url):
