@@ -56,8 +56,9 @@ class Settings:
     worker_concurrency: int
     worker_pool: str
     worker_rate_limit: str | None
-    # Celery's task events, which Flower's task list is made of: three more publishes a task, about a third of
-    # a single send's rate (docs/performance.md). Off, Flower still shows workers and queues, not tasks.
+    # Celery's task events, which Flower's task list is made of: three a task, published in batches
+    # (tasks/event_batches.py), a few percent of a single send's rate (docs/performance.md). Off, Flower still
+    # shows workers and queues, not tasks.
     task_events: bool
     worker_api_call_delay_ms: int
     default_region: str

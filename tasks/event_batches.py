@@ -3,7 +3,8 @@
 Flower lists tasks from the events a worker publishes for each of them (received, started, succeeded). Celery
 already gathers a worker's task events in a buffer, but asks for it to be published at the next turn of the
 event loop, and a busy worker's loop turns for nearly every task: one PUBLISH for a few events, each built and
-sent through kombu while the loop waits. That cost a worker a fifth of its single sends (docs/performance.md).
+sent through kombu while the loop waits. That cost a worker about a quarter of its single sends
+(docs/performance.md).
 
 This consumer step publishes the buffer on a timer instead, every `FLUSH_INTERVAL` seconds. Celery still
 publishes a buffer as soon as it holds 24 events, so a batch stays small, and Flower sees a task's events at
