@@ -34,7 +34,7 @@ class PublishEventsOnATimer(bootsteps.StartStopStep):
         if dispatcher is None or consumer.hub is None:  # without an event loop, Celery buffers no events
             return
         dispatcher.on_send_buffered = None  # Celery's own: publish at the loop's next turn
-        self.timer_entry = consumer.timer.call_repeatedly(FLUSH_INTERVAL, consumer._flush_events)
+        self.timer_entry = consumer.timer.call_repeatedly(FLUSH_INTERVAL, publish_buffered, (consumer,))
 
     def stop(self, consumer) -> None:
         """At a reconnection, and twice at a worker's shutdown: when it stops consuming, and once its pool has
@@ -42,6 +42,12 @@ class PublishEventsOnATimer(bootsteps.StartStopStep):
         if self.timer_entry is not None:
             self.timer_entry.cancel()
             self.timer_entry = None
-        consumer._flush_events()
+        publish_buffered(consumer)
 
     shutdown = stop
+
+
+def publish_buffered(consumer) -> None:
+    """Publish the events the consumer's dispatcher holds (it keeps those it could not send, for the next)."""
+    if consumer.event_dispatcher is not None:
+        consumer.event_dispatcher.flush()
